@@ -1,0 +1,209 @@
+"""Command line: solve one problem with a search strategy, or evaluate strategies at several budgets.
+
+    python -m reasoning_core solve --task arith --example 3 --strategy beam_search --n 8 --width 2
+    python -m reasoning_core solve --problem "17 + 25 * 3 - 40" --reference 86 --strategy mcts --json
+    python -m reasoning_core eval --task arith --strategies greedy,best_of_n,beam_search \\
+        --budgets 1,4,16 --limit 50 --out runs/eval
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from tqdm import tqdm
+
+from .budget import Budget
+from .protocols import AGGREGATIONS, ModelError
+from .search import STRATEGIES, InputError, Problem, make_config
+from .tasks import TASKS, get_task, load_jsonl, held_out_examples
+
+logger = logging.getLogger("reasoning_core")
+KNOBS = ("n", "width", "iterations", "expansion_width", "c_puct", "rollout_depth", "temperature",
+         "aggregation", "weighted", "max_step_tokens", "max_steps")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models")
+    g.add_argument("--task", default="arith", choices=sorted(TASKS),
+                   help="prompt format and answer grading (default: arith, the built-in task)")
+    g.add_argument("--generator", default="default", metavar="SPEC",
+                   help="'default' (assets/generator), 'fake' (scripted, no weights), a local HF folder, "
+                        "a hub id already in the local cache, or 'vllm:MODEL' (GPU)")
+    g.add_argument("--prm", default="default", metavar="SPEC",
+                   help="'default' (assets/prm), 'orm-default' (assets/orm), 'oracle' (exact checker, arith "
+                        "only), 'fake', 'none', or a local HF folder (kind detected from its config)")
+    g.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
+
+
+def add_search_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("search knobs (each strategy uses the ones it knows)")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed: same seed, same tree")
+    g.add_argument("--n", type=int, help="samples / beam candidates per step (default per strategy: 8)")
+    g.add_argument("--width", type=int, help="beam width M (beam_search, dvts; default 2)")
+    g.add_argument("--iterations", type=int, help="MCTS iterations (default 16)")
+    g.add_argument("--expansion-width", type=int, help="MCTS children per expansion (default 3)")
+    g.add_argument("--c-puct", type=float, help="MCTS exploration constant (default 1.0)")
+    g.add_argument("--rollout-depth", type=int, help="MCTS greedy rollout steps for values (default 0: PRM only)")
+    g.add_argument("--temperature", type=float, help="sampling temperature (default 0.8; greedy uses 0)")
+    g.add_argument("--aggregation", choices=AGGREGATIONS, help="how step scores make a path value (default min)")
+    g.add_argument("--weighted", action="store_true", default=None,
+                   help="best_of_n/dvts: vote over answers weighted by PRM value instead of taking the argmax")
+    g.add_argument("--max-step-tokens", type=int, help="token cap per step (default 48)")
+    g.add_argument("--max-steps", type=int, help="depth cap of a chain (default 12)")
+
+
+def add_budget_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budget caps (a search stops cleanly at the first one reached)")
+    g.add_argument("--max-tokens", type=int, help="generated tokens")
+    g.add_argument("--max-calls", type=int, help="generator calls")
+    g.add_argument("--max-nodes", type=int, help="tree nodes")
+    g.add_argument("--max-wall-s", type=float, help="wall-clock seconds")
+
+
+def knobs(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in KNOBS}
+
+
+def load_models(args: argparse.Namespace, need_reward: bool = True):
+    from .loading import load_generator, load_reward
+
+    generator = load_generator(args.generator, trust_remote_code=args.trust_remote_code)
+    reward = load_reward(args.prm, trust_remote_code=args.trust_remote_code) if need_reward else None
+    return generator, reward
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    if args.problem is not None:
+        problem = Problem(args.problem, task, args.reference)
+    elif args.example is not None:
+        examples = held_out_examples(args.task)
+        if not 0 <= args.example < len(examples):
+            raise InputError(f"--example must be between 0 and {len(examples) - 1}, got {args.example}")
+        problem = Problem(examples[args.example].problem, task, examples[args.example].reference)
+    else:
+        raise InputError("give a problem: --problem TEXT, or --task arith --example K")
+    config = make_config(args.strategy, None, seed=args.seed, **knobs(args))
+    budget = Budget(args.max_tokens, args.max_calls, args.max_nodes, args.max_wall_s)
+    from .run import collect, stream
+
+    generator, reward = load_models(args, need_reward=args.strategy != "self_consistency")
+    events = stream(args.strategy, problem, generator, reward, budget, config)
+    bar = tqdm(events, desc=args.strategy, unit=" events", disable=args.json or not sys.stderr.isatty())
+    result = collect(args.strategy, problem, bar)
+    if args.json:
+        out = result.to_dict()
+        if not args.events:
+            out.pop("events")
+        print(json.dumps(out, indent=2))
+    else:
+        print(render_tree(result))
+    return 0
+
+
+def render_tree(result) -> str:
+    """A readable tree: chosen path marked '*', pruned steps 'x', with score / value / visits."""
+    tree, lines = result.tree, [f"Problem: {result.problem.text}"]
+
+    def walk(node_id: int, indent: str) -> None:
+        for child in tree.children(node_id):
+            mark = {"chosen": "*", "pruned": "x"}.get(child.status, "-")
+            nums = []
+            if child.score is not None:
+                nums.append(f"prm={child.score:.2f}")
+            if child.value is not None:
+                nums.append(f"value={child.value:.2f}")
+            if child.visits:
+                nums.append(f"visits={child.visits}")
+            lines.append(f"{indent}{mark} {child.text}  [{' '.join(nums)}]" if nums else f"{indent}{mark} {child.text}")
+            walk(child.id, indent + "  ")
+
+    walk(0, "")
+    verdict = "" if result.correct is None else ("  (correct)" if result.correct else
+                                                 f"  (wrong; reference {result.problem.reference})")
+    s = result.stats
+    lines += ["", f"Answer: {result.answer}{verdict}   [{result.strategy}, {result.status}]",
+              f"Used: {s['generated_tokens']} tokens, {s['model_calls']} generator calls, "
+              f"{s['prm_calls']} PRM calls, {s['nodes']} nodes, {s['wall_s']:.2f} s"]
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .eval import EvalSpec, draw_problems, evaluate, write_results
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    try:
+        budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
+    except ValueError as err:
+        raise InputError(f"--budgets must be comma-separated integers, got {args.budgets!r}") from err
+    if not strategies or not budgets or min(budgets) < 1:
+        raise InputError("give at least one strategy and positive budgets, e.g. --budgets 1,4,16")
+    for name in strategies:
+        make_config(name, max(budgets))  # bad names or knobs fail before any model loads
+    task = get_task(args.task)
+    examples = load_jsonl(args.data)[: args.limit] if args.data else draw_problems(args.task, args.limit, args.seed)
+    generator, reward = load_models(args, need_reward=set(strategies) - {"greedy", "self_consistency"} != set())
+    spec = EvalSpec(strategies, budgets, args.seed, knobs(args))
+    summary, per_run = evaluate(spec, examples, task, generator, reward,
+                                progress=lambda jobs: tqdm(jobs, desc="eval", unit=" search"))
+    paths = write_results(summary, per_run, args.out)
+    print(summary.to_string(index=False))
+    print("\nwrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m reasoning_core", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    solve = sub.add_parser("solve", help="solve one problem and show its search tree",
+                           description="Solve one problem with a search strategy and print the tree "
+                                       "(or one JSON object with --json).")
+    src = solve.add_argument_group("problem")
+    src.add_argument("--problem", help="the problem text (arith: e.g. '17 + 25 * 3 - 40', left to right)")
+    src.add_argument("--reference", help="the known answer, to grade the result")
+    src.add_argument("--example", type=int, metavar="K", help="take the K-th problem of the task's test split")
+    solve.add_argument("--strategy", default="beam_search", help=f"one of: {', '.join(STRATEGIES)}")
+    solve.add_argument("--json", action="store_true", help="print one JSON object instead of a tree")
+    solve.add_argument("--events", action="store_true", help="with --json: include the full event log")
+    add_model_args(solve)
+    add_search_args(solve)
+    add_budget_args(solve)
+    solve.set_defaults(func=cmd_solve)
+
+    ev = sub.add_parser("eval", help="accuracy of strategies at several budgets",
+                        description="Run strategies at several budgets (N, or MCTS iterations) on held-out "
+                                    "problems; write results.csv, runs.csv and an accuracy-vs-tokens plot.")
+    ev.add_argument("--strategies", default="greedy,self_consistency,best_of_n,beam_search",
+                    help=f"comma-separated, from: {', '.join(STRATEGIES)}")
+    ev.add_argument("--budgets", default="1,4,16", help="comma-separated budgets (default 1,4,16)")
+    ev.add_argument("--limit", type=int, default=50, help="number of problems (default 50)")
+    ev.add_argument("--data", help="a GSM8K- or MATH-format JSONL file instead of the built-in test split")
+    ev.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
+    add_model_args(ev)
+    add_search_args(ev)
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (InputError, ModelError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

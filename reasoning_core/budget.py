@@ -1,0 +1,136 @@
+"""Compute budgets and the metered access to models that enforces them.
+
+Strategies never call a model directly: they go through a `Meter`, which counts what was used,
+shrinks a call so it cannot overshoot the token budget, and raises `BudgetExhausted` (or
+`Cancelled`) before a call that would break a cap. Wall time is checked between calls.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+from .protocols import Continuation, Generator, ModelError, RewardModel, check_scores
+
+
+class BudgetExhausted(Exception):
+    """A budget cap was reached; the strategy should finish with what it has."""
+
+
+class Cancelled(Exception):
+    """The caller asked the search to stop."""
+
+
+@dataclass
+class Budget:
+    """Caps on one search run; None means unlimited."""
+
+    max_tokens: int | None = None
+    max_model_calls: int | None = None
+    max_nodes: int | None = None
+    max_wall_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_tokens", "max_model_calls", "max_nodes", "max_wall_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"budget {name} must be positive, got {value}")
+
+
+@dataclass
+class Stats:
+    """What one search run used."""
+
+    generated_tokens: int = 0
+    model_calls: int = 0
+    prm_calls: int = 0
+    nodes: int = 0
+    wall_s: float = 0.0
+    model_s: float = 0.0  # time inside generator and reward calls (the rest is engine overhead)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class Meter:
+    """Budget-enforcing, counting proxy in front of a generator and a reward model."""
+
+    def __init__(self, generator: Generator, reward: RewardModel | None, budget: Budget,
+                 cancel: threading.Event | None = None) -> None:
+        self.generator, self.reward, self.budget = generator, reward, budget
+        self.cancel = cancel or threading.Event()
+        self.stats = Stats()
+        self._start = time.perf_counter()
+
+    # --- checks ------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise if the search must stop now (cancelled, or out of time)."""
+        self.stats.wall_s = time.perf_counter() - self._start
+        if self.cancel.is_set():
+            raise Cancelled()
+        if self.budget.max_wall_s is not None and self.stats.wall_s >= self.budget.max_wall_s:
+            raise BudgetExhausted("wall time")
+
+    def nodes_allowed(self, wanted: int) -> int:
+        """How many of `wanted` new nodes fit in the node budget (the root does not count)."""
+        if self.budget.max_nodes is None:
+            return wanted
+        return max(0, min(wanted, self.budget.max_nodes - self.stats.nodes))
+
+    def count_nodes(self, k: int) -> None:
+        self.stats.nodes += k
+
+    @property
+    def tokens_left(self) -> int | None:
+        if self.budget.max_tokens is None:
+            return None
+        return self.budget.max_tokens - self.stats.generated_tokens
+
+    # --- metered calls -----------------------------------------------------------------------
+    def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
+                temperature: float, seed: int) -> list[list[Continuation]]:
+        """Generate `n` continuations per prefix without ever passing the token or call caps:
+        `max_new_tokens` is shrunk so that even if every sequence runs to the limit the token
+        budget holds."""
+        self.check()
+        if not prefixes or n <= 0:
+            return [[] for _ in prefixes]
+        if self.budget.max_model_calls is not None and self.stats.model_calls >= self.budget.max_model_calls:
+            raise BudgetExhausted("model calls")
+        left = self.tokens_left
+        if left is not None:
+            max_new_tokens = min(max_new_tokens, left // (len(prefixes) * n))
+            if max_new_tokens <= 0:
+                raise BudgetExhausted("generated tokens")
+        t0 = time.perf_counter()
+        out = self.generator.propose(prefixes, n, stop=stop, max_new_tokens=max_new_tokens,
+                                     temperature=temperature, seed=seed)
+        self.stats.model_s += time.perf_counter() - t0
+        self.stats.model_calls += 1
+        if len(out) != len(prefixes) or any(len(row) != n for row in out):
+            raise ModelError("generator returned the wrong number of continuations")
+        self.stats.generated_tokens += sum(c.num_tokens for row in out for c in row)
+        self.check_cancel()
+        return out
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Per-step scores for each path, validated (NaN or out-of-range scores raise ModelError)."""
+        if self.reward is None:
+            raise ModelError("this strategy needs a reward model, and none was given")
+        if not paths:
+            return []
+        self.check_cancel()
+        t0 = time.perf_counter()
+        scores = self.reward.score(problem, [list(p) for p in paths])
+        self.stats.model_s += time.perf_counter() - t0
+        self.stats.prm_calls += 1
+        return check_scores([list(map(float, row)) for row in scores], paths)
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+    def finish(self) -> Stats:
+        self.stats.wall_s = time.perf_counter() - self._start
+        return self.stats

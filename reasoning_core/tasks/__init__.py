@@ -1,0 +1,26 @@
+"""Tasks: prompt formats, answer extraction and grading, and where problems come from."""
+from __future__ import annotations
+
+from ..protocols import Task
+from .arith import ArithTask
+from .loaders import Example, arith_examples, load_jsonl
+from .math_task import MathTask
+
+TASKS: dict[str, Task] = {"arith": ArithTask(), "math": MathTask()}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def held_out_examples(task: str, count: int = 500, seed: int = 0) -> list[Example]:
+    """The held-out problems of a built-in task (what `--example K` and `eval` draw from)."""
+    if task != "arith":
+        raise ValueError(f"task {task!r} has no built-in problems; pass a JSONL file instead")
+    return arith_examples("test", count, seed=seed)
+
+
+__all__ = ["TASKS", "Example", "ArithTask", "MathTask", "get_task", "arith_examples", "load_jsonl",
+           "held_out_examples"]

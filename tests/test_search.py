@@ -1,0 +1,191 @@
+"""Strategy invariants with seeded fake models: exact, fast, no weights."""
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+
+import pytest
+
+from reasoning_core.budget import Budget
+from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedReward, nan_reward
+from reasoning_core.protocols import ModelError, aggregate
+from reasoning_core.run import collect, solve, stream
+from reasoning_core.search import STRATEGIES, InputError, Problem, make_config
+from reasoning_core.tasks import get_task, held_out_examples
+from reasoning_core.tree import NodeAdded, NodePruned, SearchFinished, SearchTree
+
+TASK = get_task("arith")
+EXAMPLES = held_out_examples("arith", 12)
+
+
+def problem(i: int = 1) -> Problem:
+    return Problem(EXAMPLES[i].problem, TASK, EXAMPLES[i].reference)
+
+
+def run(name: str, p: Problem | None = None, budget: Budget | None = None, reward=None, **knobs):
+    return solve(name, p or problem(), FakeArithGenerator(0.75), reward or FakeArithPRM(), budget or Budget(),
+                 make_config(name, None, **knobs))
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_strategy_finishes_with_an_answer_and_stats(name):
+    result = run(name, n=4)
+    assert result.status == "done"
+    assert result.answer is not None
+    assert isinstance(result.events[-1], SearchFinished)
+    assert result.stats["nodes"] == len(result.tree) - 1
+    assert result.stats["generated_tokens"] == sum(n.num_tokens for n in result.tree.nodes.values())
+    chosen = [n for n in result.tree.nodes.values() if n.status == "chosen"]
+    assert chosen and chosen[-1].answer == result.answer
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_same_seed_same_tree_and_other_seed_differs(name):
+    a, b = run(name, seed=3), run(name, seed=3)
+    assert a.tree.to_dict() == b.tree.to_dict()
+    if name != "greedy":
+        c = run(name, seed=4)
+        assert [n["text"] for n in c.tree.to_dict()["nodes"]] != [n["text"] for n in a.tree.to_dict()["nodes"]]
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_event_stream_rebuilds_the_tree(name):
+    result = run(name)
+    replay = SearchTree.from_events(result.events)
+    assert replay.to_dict() == result.tree.to_dict()
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+@pytest.mark.parametrize("cap", [{"max_tokens": 60}, {"max_model_calls": 2}, {"max_nodes": 5}])
+def test_budgets_are_never_exceeded(name, cap):
+    budget = Budget(**cap)
+    result = run(name, budget=budget)
+    s = result.stats
+    assert s["generated_tokens"] <= (budget.max_tokens or math.inf)
+    assert s["model_calls"] <= (budget.max_model_calls or math.inf)
+    assert s["nodes"] <= (budget.max_nodes or math.inf)
+    assert result.status in ("done", "budget")
+
+
+def test_best_of_n_returns_argmax_of_the_aggregate():
+    for agg in ("min", "last", "prod", "mean"):
+        result = run("best_of_n", n=8, aggregation=agg)
+        leaves = [n for n in result.tree.terminals()]
+        assert len(leaves) == 8
+        best = max(leaves, key=lambda n: n.value)
+        for leaf in leaves:  # value is the aggregate of the path's step scores
+            assert leaf.value == pytest.approx(aggregate([n.score for n in result.tree.path(leaf.id)], agg))
+        assert result.leaf_id == best.id
+
+
+def test_weighted_best_of_n_votes_by_value():
+    # every chain's steps score 1.0 except chains answering the reference, which score 0.01:
+    # plain argmax and the weighted vote must both avoid the reference answer
+    ref = EXAMPLES[1].reference
+    reward = ScriptedReward(lambda p, steps: [0.01 if TASK.extract_answer(steps[-1]) == ref else 1.0] * len(steps))
+    result = run("best_of_n", reward=reward, n=8, weighted=True)
+    assert result.answer != ref
+
+
+def test_self_consistency_returns_the_majority_answer():
+    result = run("self_consistency", n=9)
+    votes = Counter(n.answer for n in result.tree.terminals())
+    assert result.answer == votes.most_common(1)[0][0]
+    assert result.stats["prm_calls"] == 0
+
+
+def test_beam_search_never_keeps_more_than_its_width_per_depth():
+    result = run("beam_search", n=8, width=3)
+    by_depth = Counter(n.depth for n in result.tree.nodes.values() if n.status != "pruned" and n.id != 0)
+    assert max(by_depth.values()) <= 3
+    assert any(isinstance(e, NodePruned) for e in result.events)
+    for depth in by_depth:  # every depth saw the full candidate set before pruning
+        assert sum(1 for n in result.tree.nodes.values() if n.depth == depth) >= 3
+
+
+def test_beam_width_larger_than_n_is_refused():
+    with pytest.raises(InputError, match="beam width"):
+        make_config("beam_search", None, n=2, width=4)
+
+
+def test_dvts_keeps_one_node_per_subtree_per_depth():
+    result = run("dvts", n=8, width=2)
+    kept = Counter(n.depth for n in result.tree.nodes.values() if n.status != "pruned" and n.id != 0)
+    assert max(kept.values()) <= 4  # 8 / 2 subtrees
+    assert len(result.tree.children(0)) == 8
+
+
+def test_mcts_visits_add_up_to_iterations():
+    result = run("mcts", iterations=12, expansion_width=3)
+    tree = result.tree
+    assert tree.root.visits == 12
+    for node in tree.nodes.values():  # a node is visited once per backup through it
+        if node.children:
+            assert node.visits >= sum(c.visits for c in tree.children(node.id))
+            assert node.visits - sum(c.visits for c in tree.children(node.id)) <= 1
+    visited = [n for n in tree.nodes.values() if n.visits]
+    assert all(0.0 <= n.value <= 1.0 for n in visited)
+
+
+def test_mcts_with_rollouts_uses_more_tokens_and_stays_valid():
+    plain, rolled = run("mcts", iterations=6), run("mcts", iterations=6, rollout_depth=3)
+    assert rolled.stats["generated_tokens"] > plain.stats["generated_tokens"]
+    assert rolled.tree.root.visits == 6
+
+
+def test_verifier_search_beats_greedy_with_a_good_prm():
+    wins = {name: 0 for name in ("greedy", "beam_search", "best_of_n")}
+    for i in range(len(EXAMPLES)):
+        for name in wins:
+            wins[name] += bool(run(name, problem(i), n=8).correct)
+    assert wins["beam_search"] > wins["greedy"] and wins["best_of_n"] > wins["greedy"]
+
+
+def test_cancel_stops_with_cancelled_status():
+    cancel = threading.Event()
+    events = stream("beam_search", problem(), FakeArithGenerator(), FakeArithPRM(), Budget(),
+                    make_config("beam_search"), cancel)
+    seen = []
+    for e in events:
+        seen.append(e)
+        if isinstance(e, NodeAdded):
+            cancel.set()
+    assert isinstance(seen[-1], SearchFinished) and seen[-1].status == "cancelled"
+    assert sum(isinstance(e, NodeAdded) for e in seen) <= 8
+
+
+@pytest.mark.parametrize("text", ["", "   ", "1 + 2" * 30_000])
+def test_bad_problem_text_is_refused_before_any_model_call(text):
+    with pytest.raises(InputError):
+        run("greedy", Problem(text, TASK))
+
+
+def test_unknown_strategy_lists_the_valid_ones():
+    with pytest.raises(InputError, match="beam_search"):
+        make_config("astar")
+
+
+def test_n_zero_is_refused():
+    with pytest.raises(InputError, match="n must be at least 1"):
+        make_config("best_of_n", None, n=0)
+
+
+def test_prm_returning_nan_is_a_readable_error():
+    with pytest.raises(ModelError, match="invalid step score"):
+        run("beam_search", reward=nan_reward())
+
+
+def test_verifier_strategies_refuse_to_run_without_a_reward_model():
+    for name in ("best_of_n", "beam_search", "dvts", "mcts"):
+        with pytest.raises(InputError, match="needs a reward model"):
+            solve(name, problem(), FakeArithGenerator(), None, Budget(), make_config(name))
+
+
+def test_result_json_has_what_the_cli_promises():
+    result = run("mcts", iterations=4)
+    d = result.to_dict()
+    assert {"answer", "correct", "best_path", "tree", "stats"} <= set(d)
+    assert {"id", "parent", "text", "score", "value", "visits", "status"} <= set(d["tree"]["nodes"][1])
+    assert {"generated_tokens", "model_calls", "prm_calls", "nodes", "wall_s"} <= set(d["stats"])
+    assert collect("mcts", result.problem, iter(result.events)).tree.to_dict() == d["tree"]
