@@ -22,7 +22,7 @@ from .tasks import TASKS, get_task, load_jsonl, held_out_examples
 
 logger = logging.getLogger("reasoning_core")
 KNOBS = ("n", "width", "iterations", "expansion_width", "c_puct", "rollout_depth", "temperature",
-         "aggregation", "weighted", "max_step_tokens", "max_steps")
+         "aggregation", "weighted", "max_step_tokens", "max_steps", "rounds", "candidates", "per_action", "probe")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -43,10 +43,14 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="sampling seed: same seed, same tree")
     g.add_argument("--n", type=int, help="samples / beam candidates per step (default per strategy: 8)")
     g.add_argument("--width", type=int, help="beam width M (beam_search, dvts; default 2)")
-    g.add_argument("--iterations", type=int, help="MCTS iterations (default 16)")
+    g.add_argument("--iterations", type=int, help="MCTS / rstar iterations (default 16)")
     g.add_argument("--expansion-width", type=int, help="MCTS children per expansion (default 3)")
     g.add_argument("--c-puct", type=float, help="MCTS exploration constant (default 1.0)")
     g.add_argument("--rollout-depth", type=int, help="MCTS greedy rollout steps for values (default 0: PRM only)")
+    g.add_argument("--per-action", type=int, help="rstar: children per action at each expansion (default 2)")
+    g.add_argument("--rounds", type=int, help="revise: attempts, the first included (default 4)")
+    g.add_argument("--candidates", type=int, help="revise: replacements proposed for the weakest step (default 4)")
+    g.add_argument("--probe", type=int, help="compute_optimal: chains sampled to judge difficulty (default 2)")
     g.add_argument("--temperature", type=float, help="sampling temperature (default 0.8; greedy uses 0)")
     g.add_argument("--aggregation", choices=AGGREGATIONS, help="how step scores make a path value (default min)")
     g.add_argument("--weighted", action="store_true", default=None,

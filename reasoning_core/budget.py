@@ -89,10 +89,11 @@ class Meter:
 
     # --- metered calls -----------------------------------------------------------------------
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
-                temperature: float, seed: int) -> list[list[Continuation]]:
+                temperature: float, seed: int, model: Generator | None = None) -> list[list[Continuation]]:
         """Generate `n` continuations per prefix without ever passing the token or call caps:
         `max_new_tokens` is shrunk so that even if every sequence runs to the limit the token
-        budget holds."""
+        budget holds. `model` (default: the search's generator) lets a second model, such as a
+        discriminator, draw on the same budget."""
         self.check()
         if not prefixes or n <= 0:
             return [[] for _ in prefixes]
@@ -104,8 +105,8 @@ class Meter:
             if max_new_tokens <= 0:
                 raise BudgetExhausted("generated tokens")
         t0 = time.perf_counter()
-        out = self.generator.propose(prefixes, n, stop=stop, max_new_tokens=max_new_tokens,
-                                     temperature=temperature, seed=seed)
+        out = (model or self.generator).propose(prefixes, n, stop=stop, max_new_tokens=max_new_tokens,
+                                                temperature=temperature, seed=seed)
         self.stats.model_s += time.perf_counter() - t0
         self.stats.model_calls += 1
         if len(out) != len(prefixes) or any(len(row) != n for row in out):

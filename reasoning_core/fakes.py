@@ -83,6 +83,28 @@ class FakeArithPRM:
 
 
 @dataclass
+class ScriptedGenerator:
+    """A generator whose steps come from a function of (prefix, sample index in the batch, seed);
+    for tests of prompt formats and strategies on tasks other than arith."""
+
+    fn: Callable[[str, int, int], str]
+    eos_marker: str = "\x00"  # a returned text ending with it finishes the chain
+
+    def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
+                temperature: float, seed: int) -> list[list[Continuation]]:
+        out = []
+        for i, prefix in enumerate(prefixes):
+            row = []
+            for k in range(n):
+                text = self.fn(prefix, i * n + k, seed if temperature > 0 else 0)
+                finished = text.endswith(self.eos_marker)
+                text = text.removesuffix(self.eos_marker).split(stop, 1)[0][:max_new_tokens]
+                row.append(Continuation(text, max(1, min(len(text), max_new_tokens)), -0.1 * len(text), finished))
+            out.append(row)
+        return out
+
+
+@dataclass
 class ScriptedReward:
     """A reward model whose per-step scores come from a function of (problem, steps) - for tests."""
 

@@ -30,6 +30,7 @@ class SearchResult:
     leaf_id: int | None
     stats: dict[str, Any]
     tree: SearchTree
+    info: dict[str, Any] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -48,7 +49,7 @@ class SearchResult:
         return {"strategy": self.strategy, "problem": self.problem.text, "task": self.problem.task.name,
                 "reference": self.problem.reference, "answer": self.answer, "correct": self.correct,
                 "status": self.status, "best_path": self.best_path(), "tree": self.tree.to_dict(),
-                "stats": self.stats, "events": [event_to_dict(e) for e in self.events]}
+                "stats": self.stats, "info": self.info, "events": [event_to_dict(e) for e in self.events]}
 
 
 def collect(strategy: str, problem: Problem, events: Iterator[Event]) -> SearchResult:
@@ -57,7 +58,7 @@ def collect(strategy: str, problem: Problem, events: Iterator[Event]) -> SearchR
     finished = log[-1]
     assert isinstance(finished, SearchFinished), "a strategy stream must end with SearchFinished"
     return SearchResult(strategy, problem, finished.answer, finished.status, finished.leaf_id,
-                        finished.stats, SearchTree.from_events(log), log)
+                        finished.stats, SearchTree.from_events(log), finished.info, log)
 
 
 def solve(strategy: str, problem: Problem, generator: Generator, reward: RewardModel | None,

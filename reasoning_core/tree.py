@@ -88,6 +88,7 @@ class SearchFinished:
     leaf_id: int | None
     status: str
     stats: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)  # strategy-specific facts (e.g. chosen sub-strategy)
     type: str = "search_finished"
 
 

@@ -35,7 +35,11 @@ def test_every_strategy_finishes_with_an_answer_and_stats(name):
     assert result.answer is not None
     assert isinstance(result.events[-1], SearchFinished)
     assert result.stats["nodes"] == len(result.tree) - 1
-    assert result.stats["generated_tokens"] == sum(n.num_tokens for n in result.tree.nodes.values())
+    in_tree = sum(n.num_tokens for n in result.tree.nodes.values())
+    if name == "rstar":  # rollouts and the discriminator generate outside the tree
+        assert result.stats["generated_tokens"] > in_tree
+    else:
+        assert result.stats["generated_tokens"] == in_tree
     chosen = [n for n in result.tree.nodes.values() if n.status == "chosen"]
     assert chosen and chosen[-1].answer == result.answer
 
@@ -189,3 +193,98 @@ def test_result_json_has_what_the_cli_promises():
     assert {"id", "parent", "text", "score", "value", "visits", "status"} <= set(d["tree"]["nodes"][1])
     assert {"generated_tokens", "model_calls", "prm_calls", "nodes", "wall_s"} <= set(d["stats"])
     assert collect("mcts", result.problem, iter(result.events)).tree.to_dict() == d["tree"]
+
+
+# ----- issue 7: rstar, revise, compute_optimal ---------------------------------------------------
+
+def math_generator():
+    """An 'instruct model' for the math format that answers every rStar action prompt."""
+    from reasoning_core.fakes import ScriptedGenerator
+
+    def fn(prefix: str, k: int, seed: int) -> str:
+        if prefix.endswith("Rephrased problem:"):
+            return f" What is two plus three (version {k})?"
+        if prefix.endswith("Sub-question: "):
+            return f"what is 2 + {3 + (k + seed) % 2}? Answer: {5 + (k + seed) % 2}"
+        if prefix.endswith("Answer:"):
+            return " 5"
+        steps = prefix.split("Solution:\n", 1)[-1].count("\n\n")
+        if steps >= 2:
+            return "The answer is \\boxed{5}"
+        return f"Step {steps + 1}: add the numbers ({(k + seed) % 3})"
+
+    return ScriptedGenerator(fn)
+
+
+def math_problem():
+    return Problem("What is 2 + 3?", get_task("math"), "5")
+
+
+def test_rstar_reaches_every_action_type_on_an_instruct_format():
+    result = solve("rstar", math_problem(), math_generator(), ScriptedReward(lambda p, s: [0.8] * len(s)),
+                   Budget(), make_config("rstar", 8, per_action=1))
+    kinds = {n.kind for n in result.tree.nodes.values()}
+    assert {"step", "complete", "subquestion", "reanswer", "rephrase"} <= kinds
+    assert result.answer == "5" and result.correct
+    rephrased = next(n for n in result.tree.nodes.values() if n.kind == "rephrase")
+    assert not rephrased.terminal
+    assert result.info["trajectories"] >= 1 and result.tree.root.visits == 8
+
+
+def test_rstar_on_arith_uses_the_moves_the_format_supports():
+    result = run("rstar", iterations=6, per_action=2)
+    kinds = {n.kind for n in result.tree.nodes.values() if n.id}
+    assert kinds <= {"step", "complete", "reanswer"} and {"step", "complete"} <= kinds
+    assert result.tree.root.visits == 6
+
+
+def test_rstar_discriminator_rejects_a_trajectory_whose_masked_completion_disagrees():
+    from reasoning_core.fakes import ScriptedGenerator
+    import importlib
+
+    rstar_module = importlib.import_module("reasoning_core.search.rstar")
+
+    ex = EXAMPLES[1]
+    gold = ex.steps
+    good = FakeArithGenerator(accuracy=1.0)
+    search = rstar_module.Search(problem(), good, FakeArithPRM(), Budget(), make_config("rstar", 2))
+    # two finished trajectories: the gold chain, and one whose last answer line is wrong
+    node = 0
+    for step in gold[:-1]:
+        node = search.tree.add(node, step).node_id
+    right = search.tree.add(node, gold[-1], terminal=True, answer=ex.reference).node_id
+    wrong = search.tree.add(node, "The answer is 12345", terminal=True, answer="12345").node_id
+    verdict = rstar_module.discriminate(search, [search.tree[right], search.tree[wrong]])
+    assert verdict == {right: True, wrong: False}
+    # a discriminator that always disagrees rejects both
+    contrary = ScriptedGenerator(lambda prefix, k, seed: "The answer is -1")
+    search.config.discriminator = contrary
+    assert not any(rstar_module.discriminate(search, [search.tree[right], search.tree[wrong]]).values())
+
+
+def test_revise_rounds_never_exceed_the_budget_and_branch_off_the_weakest_step():
+    result = run("revise", rounds=5, candidates=3)
+    attempts = [n for n in result.tree.nodes.values() if n.kind == "revision" and n.status != "pruned"]
+    assert len(attempts) == 4  # the first attempt plus four revisions
+    assert len([n for n in result.tree.terminals() if n.status != "pruned"]) == 5
+    first = attempts[0]  # it replaces the first attempt's weakest step with a different one
+    greedy_chain = result.tree.path(min(n.id for n in result.tree.terminals()))
+    weakest = min(greedy_chain, key=lambda n: (n.score, n.depth))
+    assert first.parent == weakest.parent and first.text != weakest.text
+    capped = run("revise", rounds=50, budget=Budget(max_tokens=200))
+    assert capped.stats["generated_tokens"] <= 200 and capped.status == "budget"
+
+
+def test_compute_optimal_picks_by_probe_difficulty():
+    easy = ScriptedReward(lambda p, s: [0.95] * len(s))
+    hard = ScriptedReward(lambda p, s: [0.05] * len(s))
+    a = run("compute_optimal", reward=easy, n=6)
+    b = run("compute_optimal", reward=hard, n=6)
+    assert (a.info["difficulty"], a.info["chosen"]) == ("easy", "revise")
+    assert (b.info["difficulty"], b.info["chosen"]) == ("hard", "beam_search")
+    assert a.answer is not None and b.answer is not None
+
+
+def test_compute_optimal_refuses_a_bad_policy():
+    with pytest.raises(InputError, match="policy"):
+        make_config("compute_optimal", None, policy={"easy": "astar"})

@@ -7,35 +7,25 @@ dataclass config."""
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Callable
+from typing import Any
 
-from .base import InputError, Problem, Search, SearchConfig
-from .beam_search import BeamSearchConfig, beam_search
-from .best_of_n import BestOfNConfig, best_of_n
-from .dvts import DVTSConfig, dvts
-from .greedy import GreedyConfig, greedy
-from .mcts import MCTSConfig, mcts
-from .self_consistency import SelfConsistencyConfig, self_consistency
+from .base import InputError, Problem, Search, SearchConfig, Strategy
+from .beam_search import beam_search
+from .best_of_n import best_of_n
+from .compute_optimal import compute_optimal
+from .dvts import dvts
+from .greedy import greedy
+from .mcts import mcts
+from .revise import revise
+from .rstar import rstar
+from .self_consistency import self_consistency
 
-STRATEGIES: dict[str, Callable[..., Any]] = {
-    "greedy": greedy,
-    "self_consistency": self_consistency,
-    "best_of_n": best_of_n,
-    "beam_search": beam_search,
-    "dvts": dvts,
-    "mcts": mcts,
-}
-CONFIGS: dict[str, type[SearchConfig]] = {
-    "greedy": GreedyConfig,
-    "self_consistency": SelfConsistencyConfig,
-    "best_of_n": BestOfNConfig,
-    "beam_search": BeamSearchConfig,
-    "dvts": DVTSConfig,
-    "mcts": MCTSConfig,
-}
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
+    greedy, self_consistency, best_of_n, beam_search, dvts, mcts, rstar, revise, compute_optimal)}
+CONFIGS: dict[str, type[SearchConfig]] = {name: s.config_cls for name, s in STRATEGIES.items()}
 
 
-def get_strategy(name: str) -> Callable[..., Any]:
+def get_strategy(name: str) -> Strategy:
     if name not in STRATEGIES:
         raise InputError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
     return STRATEGIES[name]
@@ -57,5 +47,5 @@ def make_config(name: str, budget: int | None = None, **overrides: Any) -> Searc
     return config
 
 
-__all__ = ["STRATEGIES", "CONFIGS", "InputError", "Problem", "Search", "SearchConfig", "get_strategy",
+__all__ = ["STRATEGIES", "CONFIGS", "InputError", "Problem", "Search", "SearchConfig", "Strategy", "get_strategy",
            "make_config"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator, Sequence
+from typing import Callable, ClassVar, Iterator, Sequence
 
 from ..budget import Budget, BudgetExhausted, Cancelled, Meter
-from ..protocols import AGGREGATIONS, Generator, RewardModel, Task, aggregate
+from ..protocols import AGGREGATIONS, Continuation, Generator, RewardModel, Task, aggregate
 from ..tree import Event, Node, NodeAdded, SearchFinished, SearchTree
 
 MAX_PROBLEM_CHARS = 20_000
@@ -63,6 +63,7 @@ class Search:
     config: SearchConfig
     cancel: threading.Event | None = None
     tree: SearchTree = field(default_factory=SearchTree)
+    info: dict = field(default_factory=dict)  # facts a strategy reports with its answer
 
     def __post_init__(self) -> None:
         text = self.problem.text.strip()
@@ -76,49 +77,91 @@ class Search:
         self.delimiter = self.problem.task.step_delimiter
 
     # --- text ----------------------------------------------------------------------------------
+    def chain(self, node_id: int) -> tuple[str, list[tuple[Node, list[str]]]]:
+        """The prompt and the (node, its steps) blocks of the chain ending at `node_id`. A "rephrase"
+        node restarts the chain from its rephrased problem; a "complete" node holds several steps."""
+        prompt, blocks = self.prompt, []
+        for node in self.tree.path(node_id):
+            if node.kind == "rephrase":
+                prompt, blocks = self.problem.task.prompt(node.text), []
+            else:
+                steps = node.text.split(self.delimiter) if node.kind == "complete" else [node.text]
+                blocks.append((node, steps))
+        return prompt, blocks
+
     def prefix(self, node_id: int) -> str:
         """The generator's input for extending `node_id`: prompt, then each step and its delimiter."""
-        return self.prompt + "".join(step + self.delimiter for step in self.tree.steps(node_id))
+        prompt, blocks = self.chain(node_id)
+        return prompt + "".join(node.text + self.delimiter for node, _ in blocks)
+
+    def steps(self, node_id: int) -> list[str]:
+        """The step texts a reward model judges for the chain ending at `node_id`."""
+        return [step for _, steps in self.chain(node_id)[1] for step in steps]
 
     # --- growth --------------------------------------------------------------------------------
     def expand(self, parent_ids: Sequence[int], n: int, *, temperature: float | None = None,
-               max_new_tokens: int | None = None, kind: str = "step") -> list[NodeAdded]:
+               kind: str = "step", lead: str = "", prefixes: Sequence[str] | None = None) -> list[NodeAdded]:
         """Propose `n` next steps for every parent in ONE generator call and add them as children.
-        Raises BudgetExhausted, adding nothing, when they would not all fit in the node budget."""
+
+        `lead` is text every new step is forced to start with (e.g. a sub-question being re-answered);
+        `prefixes` replaces the usual generator inputs (actions that ask something other than the next
+        step). Raises BudgetExhausted, adding nothing, when the new nodes would not all fit."""
         parent_ids = list(parent_ids)
         if self.meter.nodes_allowed(len(parent_ids) * n) < len(parent_ids) * n:
             raise BudgetExhausted("nodes")
         temp = self.config.temperature if temperature is None else temperature
-        rows = self.meter.propose([self.prefix(p) for p in parent_ids], n, stop=self.delimiter,
-                                  max_new_tokens=max_new_tokens or self.config.max_step_tokens,
+        inputs = list(prefixes) if prefixes is not None else [self.prefix(p) + lead for p in parent_ids]
+        rows = self.meter.propose(inputs, n, stop=self.delimiter, max_new_tokens=self.config.max_step_tokens,
                                   temperature=temp, seed=self.next_seed())
         events = []
         for parent_id, row in zip(parent_ids, rows):
             depth = self.tree[parent_id].depth + 1
             for cont in row:
-                answer = self.problem.task.extract_answer(cont.text)
-                terminal = cont.finished or answer is not None or depth >= self.config.max_steps
-                events.append(self.tree.add(parent_id, cont.text, logprob=cont.logprob,
-                                            num_tokens=cont.num_tokens, terminal=terminal,
-                                            answer=answer, kind=kind))
+                text = lead + cont.text
+                answer = self.problem.task.extract_answer(text) if kind != "rephrase" else None
+                terminal = kind != "rephrase" and (cont.finished or answer is not None or depth >= self.config.max_steps)
+                events.append(self.tree.add(parent_id, text, logprob=cont.logprob, num_tokens=cont.num_tokens,
+                                            terminal=terminal, answer=answer, kind=kind))
         self.meter.count_nodes(len(events))
         return events
 
+    def rollout(self, node_ids: Sequence[int], max_steps: int, *, temperature: float = 0.0,
+                model: Generator | None = None) -> dict[int, list[Continuation]]:
+        """Continue each chain, outside the tree, until it states an answer or `max_steps` more steps;
+        one batched call per step. For value estimates and checks, not search decisions (their
+        tokens still count)."""
+        chains: dict[int, list[Continuation]] = {i: [] for i in node_ids if not self.tree[i].terminal}
+        for _ in range(max_steps):
+            open_ids = [i for i, c in chains.items()
+                        if not c or not (c[-1].finished or self.problem.task.extract_answer(c[-1].text))]
+            if not open_ids:
+                break
+            rows = self.meter.propose(
+                [self.prefix(i) + "".join(c.text + self.delimiter for c in chains[i]) for i in open_ids], 1,
+                stop=self.delimiter, max_new_tokens=self.config.max_step_tokens, temperature=temperature,
+                seed=self.next_seed(), model=model)
+            for i, row in zip(open_ids, rows):
+                chains[i].append(row[0])
+        return chains
+
     def score(self, node_ids: Sequence[int], *, whole_path: bool = False) -> list[Event]:
-        """Score the paths ending at `node_ids` in ONE reward call; each node gets its step score and
-        the aggregate of its path's scores as value. With `whole_path`, every unscored node on each
-        path gets its score from the same call (chains sampled to the end, then verified).
-        Without a reward model, nothing happens."""
+        """Score the chains ending at `node_ids` in ONE reward call; each node gets its step score
+        (the lowest of its steps when it holds several) and the aggregate of its chain's scores so far
+        as value. With `whole_path`, every unscored node on each chain is scored from the same call
+        (chains sampled to the end, then verified). Without a reward model, nothing happens."""
         if self.reward is None or not node_ids:
             return []
-        rows = self.meter.score(self.problem.text, [self.tree.steps(i) for i in node_ids])
+        chains = {i: self.chain(i)[1] for i in node_ids}
+        scorable = [i for i in node_ids if chains[i]]  # a bare rephrase has no step to judge yet
+        rows = self.meter.score(self.problem.text, [[s for _, steps in chains[i] for s in steps] for i in scorable])
         events: list[Event] = []
-        for node_id, row in zip(node_ids, rows):
-            path = self.tree.path(node_id)
-            for depth, node in enumerate(path, 1):
+        for node_id, row in zip(scorable, rows):
+            end = 0
+            for node, steps in chains[node_id]:
+                start, end = end, end + len(steps)
                 if node.id == node_id or (whole_path and node.score is None):
-                    events.append(self.tree.set_score(node.id, row[depth - 1],
-                                                      aggregate(row[:depth], self.config.aggregation)))
+                    events.append(self.tree.set_score(node.id, min(row[start:end]),
+                                                      aggregate(row[:end], self.config.aggregation)))
         return events
 
     def extend_chains(self, leaf_ids: Sequence[int], *, temperature: float | None = None) -> Iterator[Event]:
@@ -146,7 +189,8 @@ class Search:
         answer = self.tree[leaf_id].answer if leaf_id is not None else None
         stats = self.meter.finish()
         stats.nodes = len(self.tree) - 1
-        yield SearchFinished(answer=answer, leaf_id=leaf_id, status=status, stats=stats.to_dict())
+        yield SearchFinished(answer=answer, leaf_id=leaf_id, status=status, stats=stats.to_dict(),
+                             info=dict(self.info))
 
     def best(self, nodes: Sequence[Node]) -> Node | None:
         """Highest value first, then higher log-prob, then lower id (deterministic ties)."""
@@ -188,14 +232,12 @@ def majority(nodes: Sequence[Node], weights: Sequence[float] | None = None) -> N
     return max(group, key=lambda nw: (nw[1], nw[0].logprob, -nw[0].id))[0]
 
 
-def run_guarded(search: Search, body: Iterator[Event], choose) -> Iterator[Event]:
-    """Drive a strategy body, turning budget exhaustion and cancellation into a clean finish.
-
-    `body` yields the events of the search proper; `choose()` names the leaf to report once it
-    ends (normally or not)."""
+def run_guarded(search: Search, explore: Iterator[Event], choose: Callable[[], int | None]) -> Iterator[Event]:
+    """Drive a search, turning budget exhaustion and cancellation into a clean finish; `choose()`
+    names the leaf to report once the search ends (normally or not)."""
     status = "done"
     try:
-        yield from body
+        yield from explore
     except BudgetExhausted:
         status = "budget"
     except Cancelled:
@@ -204,3 +246,28 @@ def run_guarded(search: Search, body: Iterator[Event], choose) -> Iterator[Event
     if leaf is None and status != "done":
         leaf = search.fallback_leaf()
     yield from search.finish(leaf, status)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A named search strategy: how it explores the tree, and which leaf it answers with.
+
+    Calling it runs it: `strategy(problem, generator, reward, budget, config, cancel)` returns the
+    event stream. `reward` says whether the strategy needs a verifier ("required"), shows its scores
+    without being steered by them ("display"), or never calls one ("unused", a fair verifier-free
+    baseline)."""
+
+    name: str
+    config_cls: type[SearchConfig]
+    explore: Callable[[Search], Iterator[Event]]
+    choose: Callable[[Search], int | None]
+    reward: str = "required"
+    doc: str = ""
+
+    def __call__(self, problem: Problem, generator: Generator, reward: RewardModel | None, budget: Budget,
+                 config: SearchConfig | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
+        if self.reward == "required":
+            require_reward(reward, self.name)
+        search = Search(problem, generator, None if self.reward == "unused" else reward, budget,
+                        config or self.config_cls(), cancel)
+        return run_guarded(search, self.explore(search), lambda: self.choose(search))

@@ -1,15 +1,13 @@
 """Step-level beam search with a PRM (Snell et al. 2024; search-and-learn): every step, each of the M
-kept beams proposes N/M next steps, the PRM scores all N, and only the best M survive."""
+kept beams proposes N/M next steps, the PRM scores all of them, and only the best M survive."""
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
-from ..budget import Budget
-from ..protocols import Generator, RewardModel
 from ..tree import Event
-from .base import InputError, Problem, Search, SearchConfig, require_reward, run_guarded
+from .base import InputError, Search, SearchConfig, Strategy
+from .best_of_n import choose
 
 
 @dataclass
@@ -24,31 +22,21 @@ class BeamSearchConfig(SearchConfig):
             raise InputError(f"beam width ({self.width}) cannot exceed the number of candidates n ({self.n})")
 
 
-def beam_search(problem: Problem, generator: Generator, reward: RewardModel | None, budget: Budget,
-                config: BeamSearchConfig | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
-    """The best M candidates of each step are kept; a kept chain that has ended leaves the beam and
-    the search stops once M chains have ended. The answer is the best ended chain by PRM value."""
-    config = config or BeamSearchConfig()
-    require_reward(reward, "beam_search")
-    search = Search(problem, generator, reward, budget, config, cancel)
+def explore(search: Search) -> Iterator[Event]:
+    """A kept chain that has ended leaves the beam; the search stops once M chains have ended."""
+    n, width = search.config.n, search.config.width
+    beams, finished = [0], 0
+    while beams and finished < width:
+        added = search.expand(beams, n if beams == [0] else max(1, n // width))
+        yield from added
+        yield from search.score([a.node_id for a in added])
+        ranked = sorted((search.tree[a.node_id] for a in added), reverse=True,
+                        key=lambda node: (node.value, node.logprob, -node.id))
+        for node in ranked[width:]:
+            yield search.tree.prune(node.id)
+        kept = ranked[:width]
+        finished += sum(node.terminal for node in kept)
+        beams = [node.id for node in kept if not node.terminal]
 
-    def body() -> Iterator[Event]:
-        beams, finished = [0], 0
-        while beams and finished < config.width:
-            per_beam = config.n if beams == [0] else max(1, config.n // config.width)
-            added = search.expand(beams, per_beam)
-            yield from added
-            yield from search.score([a.node_id for a in added])
-            ranked = sorted((search.tree[a.node_id] for a in added), reverse=True,
-                            key=lambda n: (n.value, n.logprob, -n.id))
-            for node in ranked[config.width:]:
-                yield search.tree.prune(node.id)
-            kept = ranked[: config.width]
-            finished += sum(n.terminal for n in kept)
-            beams = [n.id for n in kept if not n.terminal]
 
-    def choose() -> int | None:
-        node = search.best([n for n in search.tree.terminals() if n.status != "pruned"])
-        return node.id if node else None
-
-    return run_guarded(search, body(), choose)
+beam_search = Strategy("beam_search", BeamSearchConfig, explore, choose, doc=__doc__)

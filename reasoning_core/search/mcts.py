@@ -9,14 +9,12 @@ the most-visited path reaches an answer, that path is finished greedily (its tok
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import Callable, ClassVar, Iterator
 
-from ..budget import Budget
-from ..protocols import Generator, RewardModel, aggregate
+from ..protocols import aggregate
 from ..tree import Event, Node
-from .base import Problem, Search, SearchConfig, require_reward, run_guarded
+from .base import Search, SearchConfig, Strategy
 
 
 @dataclass
@@ -48,73 +46,71 @@ def puct_child(search: Search, node: Node, c_puct: float) -> Node:
     return max(zip(children, priors(children)), key=lambda cp: puct(*cp))[0]
 
 
-def mcts(problem: Problem, generator: Generator, reward: RewardModel | None, budget: Budget,
-         config: MCTSConfig | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
-    config = config or MCTSConfig()
-    require_reward(reward, "mcts")
-    search = Search(problem, generator, reward, budget, config, cancel)
+def rollout_values(search: Search, node_ids: list[int], depth: int) -> list[float]:
+    """Value each node by a greedy rollout of up to `depth` steps, PRM-scored as one chain.
+    Nodes that have ended (or hold no step yet and roll out to nothing) keep their own value."""
+    chains = search.rollout(node_ids, depth)
+    ids = [i for i in chains if search.steps(i) or chains[i]]
+    rows = search.meter.score(search.problem.text, [search.steps(i) + [c.text for c in chains[i]] for i in ids])
+    by_id = {i: aggregate(row, search.config.aggregation) for i, row in zip(ids, rows)}
+    return [by_id.get(i, search.tree[i].value or 0.0) for i in node_ids]
+
+
+def most_visited_leaf(search: Search) -> Node:
+    node = search.tree.root
+    while node.children:
+        node = max(search.tree.children(node.id), key=lambda c: (c.visits, c.value or 0.0, -c.id))
+    return node
+
+
+def expand_leaf(search: Search, leaf: Node) -> Iterator[Event]:
+    """Plain MCTS expansion: `expansion_width` next steps, PRM-valued (or rollout-valued).
+    Returns the new node ids."""
+    added = search.expand([leaf.id], search.config.expansion_width)
+    yield from added
+    yield from search.score([a.node_id for a in added])
+    return [a.node_id for a in added]
+
+
+def search_loop(search: Search, expand: Callable[[Search, Node], Iterator[Event]]) -> Iterator[Event]:
+    """The MCTS skeleton both `mcts` and `rstar` share: select by PUCT, expand, value the new nodes
+    (by rollouts when `rollout_depth` > 0), back the best new value up the selected path."""
+    config, tree = search.config, search.tree
     totals: dict[int, float] = {}  # summed backed-up value per node (Q = total / visits)
+    for _ in range(config.iterations):
+        search.meter.check()
+        path = [tree.root]
+        while path[-1].children and not path[-1].terminal:
+            path.append(puct_child(search, path[-1], config.c_puct))
+        leaf = path[-1]
+        if leaf.terminal:
+            value = leaf.value if leaf.value is not None else 0.0
+        else:
+            new_ids = yield from expand(search, leaf)
+            if config.rollout_depth > 0:
+                for i, v in zip(new_ids, rollout_values(search, new_ids, config.rollout_depth)):
+                    yield tree.update(i, value=v, visits=0)
+            value = max((tree[i].value or 0.0 for i in new_ids), default=0.0)
+        for node in path:
+            totals[node.id] = totals.get(node.id, 0.0) + value
+            yield tree.update(node.id, value=totals[node.id] / (node.visits + 1), visits=node.visits + 1)
+    leaf = most_visited_leaf(search)
+    if not leaf.terminal and leaf.id != 0:  # iterations ran out mid-chain: finish it greedily
+        leaves = yield from search.extend_chains([leaf.id], temperature=0.0)
+        yield from search.score(leaves, whole_path=True)
 
-    def rollout_values(node_ids: list[int]) -> list[float]:
-        """Greedy rollouts from each new node, batched; returns one value per node (not added to the
-        tree: they estimate a node's worth, they are not search decisions)."""
-        chains = {i: [] for i in node_ids if not search.tree[i].terminal}
-        for _ in range(config.rollout_depth):
-            open_ids = [i for i, steps in chains.items()
-                        if not steps or search.problem.task.extract_answer(steps[-1]) is None]
-            if not open_ids:
-                break
-            rows = search.meter.propose(
-                [search.prefix(i) + "".join(s + search.delimiter for s in chains[i]) for i in open_ids], 1,
-                stop=search.delimiter, max_new_tokens=config.max_step_tokens, temperature=0.0,
-                seed=search.next_seed())
-            for i, row in zip(open_ids, rows):
-                chains[i].append(row[0].text)
-        scored = list(chains)
-        rows = search.meter.score(search.problem.text, [search.tree.steps(i) + chains[i] for i in scored])
-        by_id = {i: aggregate(row, config.aggregation) for i, row in zip(scored, rows)}
-        return [by_id.get(i, search.tree[i].value or 0.0) for i in node_ids]
 
-    def body() -> Iterator[Event]:
-        for _ in range(config.iterations):
-            search.meter.check()
-            path = [search.tree.root]
-            while path[-1].children and not path[-1].terminal:
-                path.append(puct_child(search, path[-1], config.c_puct))
-            leaf = path[-1]
-            if leaf.terminal:
-                value = leaf.value if leaf.value is not None else 0.0
-            else:
-                added = search.expand([leaf.id], config.expansion_width)
-                yield from added
-                yield from search.score([a.node_id for a in added])
-                new_ids = [a.node_id for a in added]
-                if config.rollout_depth > 0:
-                    values = rollout_values(new_ids)
-                    for i, v in zip(new_ids, values):
-                        yield search.tree.update(i, value=v, visits=0)
-                value = max(search.tree[i].value or 0.0 for i in new_ids)
-            for node in path:
-                totals[node.id] = totals.get(node.id, 0.0) + value
-                yield search.tree.update(node.id, value=totals[node.id] / (node.visits + 1),
-                                         visits=node.visits + 1)
-        leaf = most_visited_leaf()
-        if not leaf.terminal and leaf.id != 0:  # iterations ran out mid-chain: finish it greedily
-            leaves = yield from search.extend_chains([leaf.id], temperature=0.0)
-            yield from search.score(leaves, whole_path=True)
+def explore(search: Search) -> Iterator[Event]:
+    yield from search_loop(search, expand_leaf)
 
-    def most_visited_leaf() -> Node:
-        node = search.tree.root
-        while node.children:
-            node = max(search.tree.children(node.id), key=lambda c: (c.visits, c.value or 0.0, -c.id))
-        return node
 
-    def choose() -> int | None:
-        """Follow the most-visited child; if that path has not ended, take the best ended chain."""
-        node = most_visited_leaf()
-        if node.terminal and node.answer is not None:
-            return node.id
-        best = search.best([n for n in search.tree.terminals() if n.answer is not None])
-        return best.id if best else None
+def choose(search: Search) -> int | None:
+    """Follow the most-visited child; if that path has not ended, take the best ended chain."""
+    node = most_visited_leaf(search)
+    if node.terminal and node.answer is not None:
+        return node.id
+    best = search.best([n for n in search.tree.terminals() if n.answer is not None])
+    return best.id if best else None
 
-    return run_guarded(search, body(), choose)
+
+mcts = Strategy("mcts", MCTSConfig, explore, choose, doc=__doc__)

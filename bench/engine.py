@@ -1,0 +1,101 @@
+"""Engine overhead: how much of a search's wall time is spent outside model calls, and how search
+throughput compares with one raw batched `generate` of the same number of tokens.
+
+    python bench/engine.py                      # default checkpoints in assets/ (else a tiny random model)
+    python bench/engine.py --problems 10 --n 16 --out bench/results/engine.json
+
+For beam search (N candidates, width 4) and MCTS (N iterations) on held-out arith problems it reports:
+model share = time inside generator + PRM calls / wall time; overhead = the rest (tree, events,
+scheduling); search tok/s vs raw tok/s = tokens per second of the search vs a single
+`model.generate` producing the same number of tokens in one batch of N rows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reasoning_core.budget import Budget  # noqa: E402
+from reasoning_core.fakes import FakeArithPRM  # noqa: E402
+from reasoning_core.loading import load_generator, load_reward  # noqa: E402
+from reasoning_core.protocols import ModelError  # noqa: E402
+from reasoning_core.run import solve  # noqa: E402
+from reasoning_core.search import Problem, make_config  # noqa: E402
+from reasoning_core.tasks import get_task, held_out_examples  # noqa: E402
+
+
+def models(generator_spec: str, prm_spec: str):
+    """The default checkpoints, or when they are absent a tiny random model and the fake PRM."""
+    try:
+        return load_generator(generator_spec), load_reward(prm_spec), generator_spec
+    except ModelError:
+        from tests.tiny_models import tiny_generator
+
+        folder = tiny_generator(Path("runs/bench-tiny-model"))
+        return load_generator(str(folder)), FakeArithPRM(), "tiny random Llama (no default assets)"
+
+
+def raw_generate_tok_s(generator, prompt: str, rows: int, tokens: int) -> float:
+    """Tokens/s of one batched generate of `rows` sequences, `tokens` in all (EOS ignored)."""
+    per_row = max(1, tokens // rows)
+    tok = generator.tokenizer
+    batch = tok([prompt] * rows, return_tensors="pt", padding=True, padding_side="left").to(generator.model.device)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        generator.model.generate(**batch, max_new_tokens=per_row, min_new_tokens=per_row, do_sample=True,
+                                 top_k=0, pad_token_id=tok.pad_token_id)
+        elapsed = time.perf_counter() - t0
+    return per_row * rows / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generator", default="default")
+    parser.add_argument("--prm", default="default")
+    parser.add_argument("--problems", type=int, default=5)
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--out", default="bench/results/engine.json")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    generator, reward, label = models(args.generator, args.prm)
+    task = get_task("arith")
+    examples = held_out_examples("arith", args.problems)
+    configs = {"beam_search": make_config("beam_search", args.n, width=4),
+               "mcts": make_config("mcts", args.n, expansion_width=4)}
+    rows = []
+    for name, config in configs.items():
+        solve(name, Problem(examples[0].problem, task), generator, reward, Budget(), config)  # warm-up
+        totals = {"wall_s": 0.0, "model_s": 0.0, "generated_tokens": 0, "model_calls": 0, "prm_calls": 0}
+        for ex in examples:
+            stats = solve(name, Problem(ex.problem, task), generator, reward, Budget(), config).stats
+            for key in totals:
+                totals[key] += stats[key]
+        search_tok_s = totals["generated_tokens"] / totals["wall_s"]
+        raw = raw_generate_tok_s(generator, task.prompt(examples[0].problem), args.n,
+                                 int(totals["generated_tokens"] / len(examples)))
+        rows.append({"strategy": name, "budget": args.n, "problems": len(examples),
+                     "model_share": totals["model_s"] / totals["wall_s"],
+                     "overhead_share": 1 - totals["model_s"] / totals["wall_s"],
+                     "wall_s_per_problem": totals["wall_s"] / len(examples),
+                     "tokens_per_problem": totals["generated_tokens"] / len(examples),
+                     "gen_calls_per_problem": totals["model_calls"] / len(examples),
+                     "prm_calls_per_problem": totals["prm_calls"] / len(examples),
+                     "search_tok_s": search_tok_s, "raw_generate_tok_s": raw, "search_vs_raw": search_tok_s / raw})
+    table = pd.DataFrame(rows)
+    print(f"model: {label}; threads: {torch.get_num_threads()}")
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": label, "threads": torch.get_num_threads(), "rows": rows}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Propose reasoning steps with any Hugging Face causal LM, one batched `generate` call per proposal.
+
+All prefixes are left-padded into one batch and sampled `n` times each; every row stops once it has
+written the step delimiter or EOS, and the step is cut at the delimiter. Log-probs are the model's own
+(raw logits, no temperature), recorded on the fly so memory does not grow with the vocabulary.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from transformers import (AutoModelForCausalLM, GenerationConfig, LogitsProcessor, PreTrainedModel,
+                          StoppingCriteria, TemperatureLogitsWarper)
+
+from ..loading import ensure_pad_token, find_model, load_pretrained, load_tokenizer
+from ..protocols import Continuation, ModelError
+
+log = logging.getLogger(__name__)
+
+
+class TransformersGenerator:
+    """A `Generator` over a local or cached HF causal LM (a path, hub id, or a loaded model + tokenizer).
+
+    Set `should_stop` (a `threading.Event`) from another thread to end a running `propose` within one
+    decoding step; the partial continuations it then returns are meant to be discarded."""
+
+    def __init__(self, model_path_or_model: str | Path | PreTrainedModel, tokenizer: Any = None,
+                 device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
+                 trust_remote_code: bool = False, local_files_only: bool = True,
+                 should_stop: threading.Event | None = None) -> None:
+        if isinstance(model_path_or_model, PreTrainedModel):
+            if tokenizer is None:
+                raise ModelError("pass the tokenizer together with a loaded model")
+            self.model = model_path_or_model.eval()
+        else:
+            folder = find_model(model_path_or_model, local_files_only)
+            self.model = load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
+                                         trust_remote_code=trust_remote_code)
+            tokenizer = tokenizer or load_tokenizer(folder, trust_remote_code)
+        self.tokenizer = ensure_pad_token(tokenizer)
+        self.should_stop = should_stop
+        self.eos_ids = _eos_ids(self.model, self.tokenizer)
+
+    def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
+                temperature: float, seed: int) -> list[list[Continuation]]:
+        if n < 1 or max_new_tokens < 1 or not stop or temperature < 0:
+            raise ValueError("propose needs n >= 1, max_new_tokens >= 1, a non-empty stop and temperature >= 0")
+        if not prefixes:
+            return []
+        device = self.model.device
+        batch = self.tokenizer(list(prefixes), return_tensors="pt", padding=True, padding_side="left").to(device)
+        prompt_len = batch["input_ids"].shape[1]
+        sampling = temperature > 0
+        per_prefix = n if sampling else 1  # greedy: one decode per prefix, repeated n times
+        rows = len(prefixes) * per_prefix
+        recorder = _LogprobRecorder()
+        step_end = _StepEnd(self.tokenizer, stop, prompt_len, rows, self.should_stop)
+        # plain sampling at `temperature`: no top-k/top-p/penalties from the checkpoint's defaults
+        plain = dict(temperature=1.0, top_k=0, top_p=1.0) if sampling else {}
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens, do_sample=sampling, num_return_sequences=per_prefix,
+            repetition_penalty=1.0, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids),
+            **plain)
+        # the recorder must see raw logits, so temperature is applied after it, by hand
+        processors = [recorder] + ([TemperatureLogitsWarper(temperature)] if sampling and temperature != 1.0 else [])
+        cuda = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda), torch.no_grad():
+            torch.manual_seed(seed)
+            out = self.model.generate(**batch, generation_config=config, logits_processor=processors,
+                                      stopping_criteria=[step_end])
+        new = out[:, prompt_len:].cpu()
+        logprobs = recorder.finish(out[:, prompt_len:]).cpu()
+        if self.should_stop is not None and self.should_stop.is_set():
+            log.info("generation cancelled after %d tokens", new.shape[1])
+        conts = [self._continuation(new[r], logprobs[r], step_end.first[r], stop) for r in range(rows)]
+        if not sampling:
+            return [[c] * n for c in conts]
+        return [conts[i * n:(i + 1) * n] for i in range(len(prefixes))]
+
+    def _continuation(self, ids: torch.Tensor, logprobs: torch.Tensor, stop_at: int | None,
+                      stop: str) -> Continuation:
+        """Cut one row at whichever came first: the stop string or EOS (or keep all of it)."""
+        is_eos = torch.isin(ids, torch.tensor(sorted(self.eos_ids)))
+        eos_at = int(is_eos.nonzero()[0, 0]) if is_eos.any() else None
+        if stop_at is not None and (eos_at is None or stop_at <= eos_at):
+            kept, finished = stop_at, False
+        elif eos_at is not None:
+            kept, finished = eos_at + 1, True
+        else:
+            kept, finished = len(ids), False
+        text = self.tokenizer.decode(ids[:kept], skip_special_tokens=True).split(stop, 1)[0]
+        return Continuation(text=text, num_tokens=kept, logprob=float(logprobs[:kept].sum()), finished=finished)
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: Any) -> set[int]:
+    """Chat models often end on several tokens (e.g. <|im_end|> and <|endoftext|>)."""
+    ids = model.generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, list) else [] if ids is None else [ids])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    if not ids:
+        raise ModelError("the model has no EOS token, so a chain could never end")
+    return ids
+
+
+class _LogprobRecorder(LogitsProcessor):
+    """Keeps each generated token's log-prob under the raw logits. A token is only known one call later,
+    so only the previous step's log-softmax is held, not one vocabulary-sized row per step."""
+
+    def __init__(self) -> None:
+        self.prev: torch.Tensor | None = None
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(1, input_ids[:, -1:]).squeeze(1))
+        self.prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, new_tokens: torch.Tensor) -> torch.Tensor:
+        """(rows, new tokens) log-probs; generate may have run (and undone) steps past the last token."""
+        length = new_tokens.shape[1]
+        if length > len(self.steps) and self.prev is not None:
+            self.steps.append(self.prev.gather(1, new_tokens[:, len(self.steps):len(self.steps) + 1]).squeeze(1))
+        if not self.steps:
+            return torch.zeros(new_tokens.shape, dtype=torch.float32)
+        return torch.stack(self.steps[:length], dim=1)
+
+
+class _StepEnd(StoppingCriteria):
+    """Ends a row once its new text contains `stop` (remembering after how many tokens); ends every row
+    at once when `should_stop` is set."""
+
+    def __init__(self, tokenizer: Any, stop: str, prompt_len: int, rows: int,
+                 should_stop: threading.Event | None) -> None:
+        self.tokenizer, self.stop, self.prompt_len, self.should_stop = tokenizer, stop, prompt_len, should_stop
+        self.first: list[int | None] = [None] * rows
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        new = input_ids[:, self.prompt_len:]
+        todo = [r for r, f in enumerate(self.first) if f is None]
+        texts = self.tokenizer.batch_decode(new[todo].cpu(), skip_special_tokens=True) if todo else []
+        for r, text in zip(todo, texts):
+            if self.stop in text:
+                self.first[r] = new.shape[1]
+        done = torch.tensor([f is not None for f in self.first], device=input_ids.device)
+        if self.should_stop is not None and self.should_stop.is_set():
+            done[:] = True
+        return done

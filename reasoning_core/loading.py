@@ -1,0 +1,205 @@
+"""Turn a model spec ("default", "oracle", a folder, a hub id, "vllm:<model>") into a loaded model.
+
+Also the checkpoint conventions the adapters share: where a model lives on disk, how it is loaded
+onto a device, and the optional `stepwise.json` that tells an adapter how its model expects problems
+and steps to be written. Models are cached per process, so the CLI and the app load each one once.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .protocols import Generator, ModelError, RewardModel
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "assets"
+DEFAULTS = {"generator": ASSETS / "generator", "prm": ASSETS / "prm", "orm": ASSETS / "orm"}
+TRAIN_HINT = "train it with `python -m training pipeline --preset tiny --out assets`"
+STEPWISE_JSON = "stepwise.json"
+
+
+def find_model(name: str | Path, local_files_only: bool = True) -> Path:
+    """The local folder holding model `name`: a folder path, or a hub id found in the Hugging Face cache
+    (downloaded first when `local_files_only` is False)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"no model at {str(name)!r}: the folder has no config.json "
+                             "(expected a Hugging Face model folder written by save_pretrained)")
+        return path
+    if path.exists() or _looks_like_path(str(name)):
+        raise ModelError(f"no model at {str(name)!r}: no such folder (expected a Hugging Face model folder)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(name), local_files_only=local_files_only,
+                                      ignore_patterns=["*.gguf", "*.onnx", "*.h5", "*.msgpack", "original/*"]))
+    except Exception as e:  # the hub raises many types (validation, not cached, offline, 404)
+        where = "in the local Hugging Face cache" if local_files_only else "on the Hugging Face hub"
+        hint = " (downloads are off; pass local_files_only=False to allow them)" if local_files_only else ""
+        raise ModelError(f"no model at {str(name)!r}: not a local folder, and could not be found {where}{hint}: "
+                         f"{type(e).__name__}") from e
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are `owner/name`; anything else with a separator or a leading dot/tilde is a path."""
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_pretrained(auto_cls: Any, folder: Path, *, device: str | torch.device = "auto",
+                    dtype: str | torch.dtype | None = None, trust_remote_code: bool = False) -> Any:
+    """Load weights with `auto_cls` onto `device` in eval mode. Default dtype: float32 on CPU (bf16 is
+    slow there), the checkpoint's own dtype on GPU."""
+    dev = pick_device(device)
+    if dtype is None:
+        dtype = "auto" if dev.type == "cuda" else torch.float32
+    try:
+        model = auto_cls.from_pretrained(folder, dtype=dtype, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"could not load {auto_cls.__name__} from {str(folder)!r}: {e}") from e
+    return model.to(dev).eval()
+
+
+def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Any:
+    """The checkpoint's tokenizer, with EOS standing in as the pad token when it has none."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config_path = folder / "tokenizer_config.json"
+    declared = json.loads(config_path.read_text()).get("tokenizer_class") if config_path.is_file() else None
+    # AutoTokenizer prefers the model type's tokenizer class (e.g. Qwen2Tokenizer), which rebuilds a
+    # custom tokenizer.json with that family's pre-tokenizer; a plain tokenizer.json must load as saved
+    auto = PreTrainedTokenizerFast if declared in ("TokenizersBackend", "PreTrainedTokenizerFast") else AutoTokenizer
+    try:
+        tokenizer = auto.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"could not load a tokenizer from {str(folder)!r}: {e}") from e
+    return ensure_pad_token(tokenizer)
+
+
+def ensure_pad_token(tokenizer: Any) -> Any:
+    """Batching needs a pad token; EOS is the usual stand-in (it is masked out anyway)."""
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ModelError("the tokenizer has neither a pad token nor an EOS token, so inputs cannot be batched")
+        log.info("tokenizer has no pad token; using EOS %r", tokenizer.eos_token)
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+@dataclass(frozen=True)
+class StepFormat:
+    """How a reward checkpoint expects a solution written: the prompt, then each step + separator.
+
+    `task` (a name from `reasoning_core.tasks`) wins over `prompt_template`: the problem is then posed
+    exactly as that task's generator sees it (e.g. arith normalises "17 + 25" to its full question).
+    `prompt_template` contains the literal `{problem}` (no other braces are special). `good_label` is
+    the classifier's "step is good" class; `step_tag`, `good_token` and `bad_token` serve step-tag LMs."""
+
+    kind: str | None = None
+    prompt_template: str = "{problem}\n"
+    step_separator: str = "\n"
+    good_label: int = 1
+    task: str | None = None
+    step_tag: str = "ки"
+    good_token: str = "+"
+    bad_token: str = "-"
+
+    def prompt(self, problem: str) -> str:
+        if self.task is not None:
+            from .tasks import get_task
+
+            return get_task(self.task).prompt(problem)
+        return self.prompt_template.replace("{problem}", problem)
+
+
+def step_format(folder: Path, base: StepFormat, overrides: dict[str, Any]) -> StepFormat:
+    """`base` (the adapter's defaults or preset), then the checkpoint's stepwise.json, then the
+    caller's explicit overrides (None means "not given")."""
+    values = {f.name: getattr(base, f.name) for f in fields(StepFormat)}
+    values.update(read_stepwise_json(folder))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return StepFormat(**values)
+
+
+def read_stepwise_json(folder: Path) -> dict[str, Any]:
+    """The checkpoint's stepwise.json (written by our training pipeline), or {} when absent."""
+    path = folder / STEPWISE_JSON
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{path} is not valid JSON: {e}") from e
+    known = {f.name for f in fields(StepFormat)}
+    unknown = set(data) - known
+    if unknown:
+        raise ModelError(f"{path} has unknown keys {sorted(unknown)}; valid: {', '.join(sorted(known))}")
+    return data
+
+
+def _default_folder(role: str) -> Path:
+    folder = DEFAULTS[role]
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"default checkpoint not found at {folder}; {TRAIN_HINT}")
+    return folder
+
+
+@functools.lru_cache(maxsize=4)
+def load_generator(spec: str, **kw: Any) -> Generator:
+    """A generator from "default" (assets/generator), a local folder, a hub id, or "vllm:<model>".
+    Keyword arguments go to the backend (device, dtype, trust_remote_code, local_files_only, ...)."""
+    if spec.startswith("vllm:"):
+        from .backends.vllm_lm import VLLMGenerator
+
+        model = spec.removeprefix("vllm:")
+        return VLLMGenerator(str(_default_folder("generator")) if model == "default" else model, **kw)
+    from .backends.transformers_lm import TransformersGenerator
+
+    return TransformersGenerator(_default_folder("generator") if spec == "default" else spec, **kw)
+
+
+@functools.lru_cache(maxsize=4)
+def load_reward(spec: str, **kw: Any) -> RewardModel | None:
+    """A reward model from "default" (assets/prm), "orm-default" (assets/orm), "oracle", "none", or a
+    folder / hub id whose `architectures` picks the adapter:
+    *ForTokenClassification -> TokenClassificationPRM, *ProcessRewardModel -> TokenClassificationPRM
+    with the qwen-prm preset, *ForSequenceClassification -> OutcomeRM, *ForCausalLM -> StepTagPRM.
+    Keyword arguments go to the adapter (the oracle takes none and ignores them)."""
+    from . import rewards
+
+    if spec == "none":
+        return None
+    if spec == "oracle":
+        return rewards.ArithOracle()
+    if spec in ("default", "orm-default"):
+        folder = _default_folder("prm" if spec == "default" else "orm")
+    else:
+        folder = find_model(spec, kw.get("local_files_only", True))
+    config = json.loads((folder / "config.json").read_text())
+    archs = config.get("architectures") or []
+    for arch in archs:
+        if arch.endswith("ForTokenClassification"):
+            return rewards.TokenClassificationPRM(folder, **kw)
+        if arch.endswith("ProcessRewardModel"):
+            return rewards.TokenClassificationPRM(folder, **{"preset": "qwen-prm", **kw})
+        if arch.endswith("ForSequenceClassification"):
+            return rewards.OutcomeRM(folder, **kw)
+        if arch.endswith("ForCausalLM"):
+            return rewards.StepTagPRM(folder, **kw)
+    raise ModelError(f"cannot tell what kind of reward model {spec!r} is (architectures={archs}); expected "
+                     "*ForTokenClassification (PRM), *ForSequenceClassification (ORM) or *ForCausalLM "
+                     "(step-tag PRM), or use 'oracle' or 'none'")

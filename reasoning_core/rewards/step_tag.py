@@ -1,0 +1,77 @@
+"""Math-Shepherd-style PRMs: a causal LM reads "step ки" and predicts "+" (good) or "-" (bad) after the tag.
+
+The score of a step is softmax([logit(good), logit(bad)])[good] at the tag's position; every step's
+tag is read in the same forward pass, and all paths go in one padded batch.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from ..loading import StepFormat, find_model, load_pretrained, load_tokenizer, step_format
+from ..protocols import ModelError, check_scores
+from .token_classification import encode_marked, model_logits
+
+MATH_SHEPHERD = StepFormat(prompt_template="{problem} ", step_separator="\n", step_tag="ки",
+                           good_token="+", bad_token="-")
+
+
+class StepTagPRM:
+    """A `RewardModel` over a causal LM trained to emit a good/bad token after each step tag.
+
+    Input: prompt + separator.join(f"{step} {step_tag}"), Math-Shepherd's layout. Settings come from the
+    Math-Shepherd defaults, then the checkpoint's stepwise.json, then explicit arguments."""
+
+    kind: str = "prm"
+
+    def __init__(self, path: str | Path, *, step_tag: str | None = None, good_token: str | None = None,
+                 bad_token: str | None = None, prompt_template: str | None = None,
+                 step_separator: str | None = None, task: str | None = None,
+                 device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
+                 trust_remote_code: bool = False, local_files_only: bool = True) -> None:
+        folder = find_model(path, local_files_only)
+        self.format = step_format(folder, MATH_SHEPHERD, {
+            "step_tag": step_tag, "good_token": good_token, "bad_token": bad_token,
+            "prompt_template": prompt_template, "step_separator": step_separator, "task": task})
+        self.kind = self.format.kind or self.kind
+        self.tokenizer = load_tokenizer(folder, trust_remote_code)
+        self.model = load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
+                                     trust_remote_code=trust_remote_code)
+        self.candidates = [_token_id(self.tokenizer, self.format.good_token),
+                           _token_id(self.tokenizer, self.format.bad_token)]
+
+    def text(self, problem: str, steps: Sequence[str]) -> str:
+        """Exactly what the model reads for one path."""
+        return self._marked(problem, steps)[0]
+
+    def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
+        """The input text and, per step, the index of the last character of its tag."""
+        text, marks = self.format.prompt(problem), []
+        for k, step in enumerate(steps):
+            text += (self.format.step_separator if k else "") + f"{step} {self.format.step_tag}"
+            marks.append(len(text) - 1)
+        return text, marks
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
+        scores: list[list[float]] = [[] for _ in paths]
+        rows = [i for i, path in enumerate(paths) if path]
+        if rows:
+            texts, marks = zip(*(self._marked(problem, paths[i]) for i in rows))
+            batch, positions = encode_marked(self.tokenizer, list(texts), list(marks), self.model.device)
+            with torch.no_grad():
+                logits = model_logits(self.model(**batch))[..., self.candidates]
+            good = torch.softmax(logits, dim=-1)[..., 0]
+            for row, i in enumerate(rows):
+                scores[i] = good[row, positions[row]].tolist()
+        return check_scores(scores, paths)
+
+
+def _token_id(tokenizer: Any, token: str) -> int:
+    """The id the model predicts for `token` (the last piece, as Math-Shepherd encodes "+" and "-")."""
+    ids = tokenizer.encode(token, add_special_tokens=False)
+    if not ids:
+        raise ModelError(f"the tokenizer cannot encode the label token {token!r}")
+    return ids[-1]

@@ -1,0 +1,122 @@
+"""PRMs that classify tokens: the score of a step is P(good) at the last token of "step + separator".
+
+This is the TRL stepwise-supervision format (separator "\\n") and, with the separator "<extra_0>" and
+a chat prompt, the Qwen2.5-Math-PRM format. All paths are scored in one padded forward pass.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from transformers import AutoModel, AutoModelForTokenClassification
+
+from ..loading import StepFormat, find_model, load_pretrained, load_tokenizer, step_format
+from ..protocols import ModelError, check_scores
+
+log = logging.getLogger(__name__)
+
+QWEN_PRM_PROMPT = ("<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}."
+                   "<|im_end|>\n<|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n")
+PRM_PRESETS: dict[str, StepFormat] = {
+    "trl": StepFormat(prompt_template="{problem}\n", step_separator="\n", good_label=1),
+    "qwen-prm": StepFormat(prompt_template=QWEN_PRM_PROMPT, step_separator="<extra_0>", good_label=1),
+}
+
+
+class TokenClassificationPRM:
+    """A `RewardModel` over a token-classification head (or a remote-code *ProcessRewardModel).
+
+    Settings come from the `preset`, then the checkpoint's stepwise.json, then explicit arguments."""
+
+    kind: str = "prm"
+
+    def __init__(self, path: str | Path, *, preset: str = "trl", prompt_template: str | None = None,
+                 step_separator: str | None = None, good_label: int | None = None, task: str | None = None,
+                 device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
+                 trust_remote_code: bool = False, local_files_only: bool = True) -> None:
+        if preset not in PRM_PRESETS:
+            raise ValueError(f"unknown PRM preset {preset!r}; valid: {', '.join(PRM_PRESETS)}")
+        folder = find_model(path, local_files_only)
+        self.format = step_format(folder, PRM_PRESETS[preset], {
+            "prompt_template": prompt_template, "step_separator": step_separator, "good_label": good_label,
+            "task": task})
+        self.kind = self.format.kind or self.kind
+        self.tokenizer = load_tokenizer(folder, trust_remote_code)
+        self.model = load_pretrained(_auto_class(folder, trust_remote_code), folder, device=device, dtype=dtype,
+                                     trust_remote_code=trust_remote_code)
+
+    def text(self, problem: str, steps: Sequence[str]) -> str:
+        """Exactly what the model reads for one path."""
+        return self._marked(problem, steps)[0]
+
+    def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
+        """The input text and, per step, the index of the last character of step + separator."""
+        text, marks = self.format.prompt(problem), []
+        for step in steps:
+            text += step + self.format.step_separator
+            marks.append(len(text) - 1)
+        return text, marks
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
+        scores: list[list[float]] = [[] for _ in paths]
+        rows = [i for i, path in enumerate(paths) if path]
+        if rows:
+            texts, marks = zip(*(self._marked(problem, paths[i]) for i in rows))
+            batch, positions = encode_marked(self.tokenizer, list(texts), list(marks), self.model.device)
+            with torch.no_grad():
+                probs = class_probs(model_logits(self.model(**batch)), self.format.good_label)
+            for row, i in enumerate(rows):
+                scores[i] = probs[row, positions[row]].tolist()
+        return check_scores(scores, paths)
+
+
+def _auto_class(folder: Path, trust_remote_code: bool) -> Any:
+    """Qwen2.5-Math-PRM style checkpoints ship their own *ProcessRewardModel class (remote code)."""
+    archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    if any(a.endswith("ProcessRewardModel") for a in archs):
+        if not trust_remote_code:
+            raise ModelError(f"{folder} is a {archs[0]} that ships its own code; "
+                             "load it with trust_remote_code=True if you trust it")
+        return AutoModel
+    return AutoModelForTokenClassification
+
+
+def encode_marked(tokenizer: Any, texts: list[str], marks: list[list[int]],
+                  device: torch.device) -> tuple[dict[str, torch.Tensor], list[list[int]]]:
+    """Tokenize `texts` as one right-padded batch and find, for each marked character (ascending), the
+    token that covers it. Tokenizing whole texts (not pieces) keeps tokenization as in training."""
+    enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right", return_offsets_mapping=True)
+    positions = [_covering_tokens(offsets, chars, text)
+                 for offsets, chars, text in zip(enc["offset_mapping"].tolist(), marks, texts)]
+    batch = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
+    return batch, positions
+
+
+def _covering_tokens(offsets: list[list[int]], chars: list[int], text: str) -> list[int]:
+    out, i = [], 0
+    for c in chars:
+        while i < len(offsets) and not offsets[i][0] <= c < offsets[i][1]:
+            i += 1
+        if i == len(offsets):
+            raise ModelError(f"the tokenizer dropped the character {text[c]!r} that ends a step; "
+                             "check the step separator / tag for this model")
+        out.append(i)
+    return out
+
+
+def model_logits(output: Any) -> torch.Tensor:
+    """Standard heads return an output object; some remote-code PRMs return a plain tuple."""
+    logits = output.logits if hasattr(output, "logits") else output[0]
+    return logits.float()
+
+
+def class_probs(logits: torch.Tensor, good_label: int) -> torch.Tensor:
+    """P(good) from a classifier's last dimension: sigmoid of a single logit, else softmax[good_label]."""
+    if logits.shape[-1] == 1:
+        return torch.sigmoid(logits[..., 0])
+    if not 0 <= good_label < logits.shape[-1]:
+        raise ModelError(f"good_label {good_label} is not one of the model's {logits.shape[-1]} classes")
+    return torch.softmax(logits, dim=-1)[..., good_label]

@@ -1,0 +1,85 @@
+"""Compute-optimal test-time scaling (Snell et al. 2024): estimate how hard the problem is from the
+verifier's scores of a few first samples, then spend the rest of the budget on the strategy that
+suits that difficulty: sequential revision when the model is nearly right (easy), parallel or tree
+search when it is far off (hard).
+
+The policy (difficulty bin -> strategy) is a config field, so a policy measured on validation
+problems (as Snell et al. do; `bench/scaling.py` reports accuracy per difficulty) can replace the
+default, which follows the paper's qualitative finding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterator
+
+from ..tree import Event
+from .base import InputError, Search, SearchConfig, Strategy
+from .best_of_n import choose as best_chain
+
+BINS = ("easy", "medium", "hard")
+
+
+def default_policy() -> dict[str, str]:
+    """Snell et al.'s qualitative finding: revise when close, search when far."""
+    return {"easy": "revise", "medium": "best_of_n", "hard": "beam_search"}
+
+
+@dataclass
+class ComputeOptimalConfig(SearchConfig):
+    n: int = 8                 # total budget, in whole-chain samples
+    probe: int = 2             # chains sampled to estimate difficulty (part of the budget)
+    easy_above: float = 0.7    # mean probe value at or above this: easy
+    hard_below: float = 0.3    # below this: hard
+    width: int = 2             # beam width when beam search is chosen
+    policy: dict[str, str] = field(default_factory=default_policy)
+    budget_field: ClassVar[str] = "n"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.probe >= self.n:
+            raise InputError(f"the probe ({self.probe} chains) must be smaller than the budget n ({self.n})")
+        from . import STRATEGIES
+
+        unknown = set(self.policy) - set(BINS)
+        if unknown or not 0 <= self.hard_below <= self.easy_above <= 1:
+            raise InputError(f"policy bins must be {', '.join(BINS)} and 0 <= hard_below <= easy_above <= 1")
+        for level, name in self.policy.items():
+            if name not in STRATEGIES or name == "compute_optimal":
+                raise InputError(f"policy[{level!r}] = {name!r} is not a strategy to hand over to; "
+                                 f"valid: {', '.join(s for s in STRATEGIES if s != 'compute_optimal')}")
+
+
+def difficulty_bin(mean_value: float, config: ComputeOptimalConfig) -> str:
+    if mean_value >= config.easy_above:
+        return "easy"
+    return "hard" if mean_value < config.hard_below else "medium"
+
+
+def explore(search: Search) -> Iterator[Event]:
+    from . import STRATEGIES, make_config  # the registry imports this module
+
+    config: ComputeOptimalConfig = search.config  # type: ignore[assignment]
+    first = search.expand([0], config.probe)
+    yield from first
+    leaves = yield from search.extend_chains([a.node_id for a in first])
+    yield from search.score(leaves, whole_path=True)
+    mean_value = sum(search.tree[i].value or 0.0 for i in leaves) / len(leaves)
+    level = difficulty_bin(mean_value, config)
+    name = config.policy.get(level, default_policy()[level])
+    rest = config.n - config.probe
+    search.info.update(difficulty=level, probe_value=round(mean_value, 4), chosen=name, chosen_budget=rest)
+    # hand the same tree and meter over to the chosen strategy, with its own knobs
+    search.config = make_config(name, rest, seed=config.seed, temperature=config.temperature,
+                                max_step_tokens=config.max_step_tokens, max_steps=config.max_steps,
+                                aggregation=config.aggregation, width=min(config.width, rest))
+    yield from STRATEGIES[name].explore(search)
+
+
+def choose(search: Search) -> int | None:
+    from . import STRATEGIES
+
+    chosen = search.info.get("chosen")
+    return STRATEGIES[chosen].choose(search) if chosen else best_chain(search)
+
+
+compute_optimal = Strategy("compute_optimal", ComputeOptimalConfig, explore, choose, doc=__doc__)

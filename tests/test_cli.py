@@ -1,0 +1,95 @@
+"""The command line as a user runs it: JSON shape, readable trees, clean errors with exit code 2."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reasoning_core.__main__ import main
+from reasoning_core.search import STRATEGIES
+
+FAKE = ["--generator", "fake", "--prm", "fake"]
+
+
+def cli(*args: str, capsys) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_solve_json_for_every_strategy(strategy, capsys):
+    code, out, _ = cli("solve", "--task", "arith", "--example", "2", "--strategy", strategy, "--n", "4",
+                       "--iterations", "6", "--json", *FAKE, capsys=capsys)
+    assert code == 0
+    d = json.loads(out)
+    assert d["answer"] is not None and d["correct"] in (True, False)
+    assert d["best_path"] and all({"text", "score"} <= set(step) for step in d["best_path"])
+    assert {"id", "parent", "text", "score", "value", "visits", "status"} <= set(d["tree"]["nodes"][0])
+    assert set(d["stats"]) >= {"generated_tokens", "model_calls", "prm_calls", "nodes", "wall_s"}
+    assert d["stats"]["nodes"] == len(d["tree"]["nodes"]) - 1
+
+
+def test_solve_typed_problem_prints_a_readable_tree(capsys):
+    code, out, _ = cli("solve", "--problem", "17 + 25 * 3 - 40", "--reference", "86", "--strategy", "beam_search",
+                       *FAKE, capsys=capsys)
+    assert code == 0
+    assert "Answer:" in out and "Used:" in out and "* " in out and "prm=" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--problem", ""], "empty"),
+    (["--problem", "1 + 1 " * 20_000], "limit"),
+    (["--problem", "1 + 2", "--strategy", "astar"], "greedy, self_consistency"),
+    (["--problem", "1 + 2", "--n", "0", "--strategy", "best_of_n"], "at least 1"),
+    (["--problem", "1 + 2", "--generator", "/no/such/model"], "/no/such/model"),
+    (["--problem", "1 + 2", "--prm", "/no/such/prm"], "/no/such/prm"),
+    (["--example", "99999"], "between 0 and"),
+    ([], "give a problem"),
+])
+def test_bad_input_is_a_clear_error_not_a_traceback(args, message, capsys):
+    argv = ["solve", *FAKE, *args] if "--generator" not in args and "--prm" not in args else ["solve", *args]
+    code, _, err = cli(*argv, capsys=capsys)
+    assert code == 2
+    assert err.startswith("error:") and message in err
+    assert "Traceback" not in err
+
+
+def test_a_prm_returning_nan_exits_2_with_a_message(capsys, monkeypatch):
+    from reasoning_core import fakes, loading
+
+    monkeypatch.setattr(loading, "load_reward", lambda spec, **kw: fakes.nan_reward())
+    code, _, err = cli("solve", "--problem", "1 + 2 * 3", "--strategy", "beam_search", "--generator", "fake",
+                       capsys=capsys)
+    assert code == 2 and "invalid step score" in err
+
+
+def test_eval_writes_results_csv_and_plot(tmp_path: Path, capsys):
+    code, out, _ = cli("eval", "--task", "arith", "--strategies", "greedy,best_of_n,beam_search", "--budgets",
+                       "1,4", "--limit", "6", "--seed", "1", "--out", str(tmp_path), *FAKE, capsys=capsys)
+    assert code == 0
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert list(df.columns) == ["strategy", "budget", "accuracy", "mean_generated_tokens", "mean_wall_s", "n"]
+    assert len(df) == 6 and (df["n"] == 6).all() and df["accuracy"].between(0, 1).all()
+    four = df[df.budget == 4].set_index("strategy")
+    assert four.loc["best_of_n", "mean_generated_tokens"] > four.loc["greedy", "mean_generated_tokens"]
+    assert "plotly" in (tmp_path / "accuracy_vs_tokens.html").read_text()[:100_000]
+
+
+def test_eval_seed_picks_the_problems(tmp_path: Path, capsys):
+    for seed in ("1", "2"):
+        cli("eval", "--strategies", "greedy", "--budgets", "1", "--limit", "5", "--seed", seed,
+            "--out", str(tmp_path / seed), *FAKE, capsys=capsys)
+    a, b = (pd.read_csv(tmp_path / s / "runs.csv") for s in ("1", "2"))
+    assert list(a.reference) != list(b.reference)
+
+
+def test_help_reads_well():
+    for sub in ("solve", "eval"):
+        out = subprocess.run([sys.executable, "-m", "reasoning_core", sub, "--help"], capture_output=True,
+                             text=True, check=True).stdout
+        assert "--strategy" in out and "budget" in out.lower()
