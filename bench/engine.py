@@ -36,9 +36,9 @@ def models(generator_spec: str, prm_spec: str):
     try:
         return load_generator(generator_spec), load_reward(prm_spec), generator_spec
     except ModelError:
-        from tests.tiny_models import tiny_generator
+        from tests.tiny_models import save_tiny_generator
 
-        folder = tiny_generator(Path("runs/bench-tiny-model"))
+        folder = save_tiny_generator(Path("runs/bench-tiny-model"))
         return load_generator(str(folder)), FakeArithPRM(), "tiny random Llama (no default assets)"
 
 

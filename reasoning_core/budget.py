@@ -106,7 +106,7 @@ class Meter:
                 raise BudgetExhausted("generated tokens")
         t0 = time.perf_counter()
         out = (model or self.generator).propose(prefixes, n, stop=stop, max_new_tokens=max_new_tokens,
-                                                temperature=temperature, seed=seed)
+                                                temperature=temperature, seed=seed, cancel=self.cancel)
         self.stats.model_s += time.perf_counter() - t0
         self.stats.model_calls += 1
         if len(out) != len(prefixes) or any(len(row) != n for row in out):

@@ -2,6 +2,8 @@
 model cost, and demos without checkpoints. They honour the same protocols as the real backends."""
 from __future__ import annotations
 
+import threading
+
 import hashlib
 import math
 import random
@@ -31,7 +33,8 @@ class FakeArithGenerator:
     finish_with_eos: bool = False
 
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
-                temperature: float, seed: int) -> list[list[Continuation]]:
+                temperature: float, seed: int,
+                cancel: threading.Event | None = None) -> list[list[Continuation]]:
         return [[self._one(prefix, seed, i * n + k, temperature, max_new_tokens) for k in range(n)]
                 for i, prefix in enumerate(prefixes)]
 
@@ -91,7 +94,8 @@ class ScriptedGenerator:
     eos_marker: str = "\x00"  # a returned text ending with it finishes the chain
 
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
-                temperature: float, seed: int) -> list[list[Continuation]]:
+                temperature: float, seed: int,
+                cancel: threading.Event | None = None) -> list[list[Continuation]]:
         out = []
         for i, prefix in enumerate(prefixes):
             row = []

@@ -36,7 +36,8 @@ def find_model(name: str | Path, local_files_only: bool = True) -> Path:
                              "(expected a Hugging Face model folder written by save_pretrained)")
         return path
     if path.exists() or _looks_like_path(str(name)):
-        raise ModelError(f"no model at {str(name)!r}: no such folder (expected a Hugging Face model folder)")
+        what = "a file, not a folder" if path.exists() else "no such folder"
+        raise ModelError(f"no model at {str(name)!r}: {what} (expected a Hugging Face model folder)")
     from huggingface_hub import snapshot_download
 
     try:
@@ -109,7 +110,7 @@ class StepFormat:
     `prompt_template` contains the literal `{problem}` (no other braces are special). `good_label` is
     the classifier's "step is good" class; `step_tag`, `good_token` and `bad_token` serve step-tag LMs."""
 
-    kind: str | None = None
+    kind: str = "prm"
     prompt_template: str = "{problem}\n"
     step_separator: str = "\n"
     good_label: int = 1
@@ -117,6 +118,12 @@ class StepFormat:
     step_tag: str = "ки"
     good_token: str = "+"
     bad_token: str = "-"
+
+    def __post_init__(self) -> None:
+        if self.task is not None:
+            from .tasks import get_task
+
+            get_task(self.task)  # an unknown name fails now, listing the valid ones
 
     def prompt(self, problem: str) -> str:
         if self.task is not None:
@@ -128,9 +135,13 @@ class StepFormat:
 
 def step_format(folder: Path, base: StepFormat, overrides: dict[str, Any]) -> StepFormat:
     """`base` (the adapter's defaults or preset), then the checkpoint's stepwise.json, then the
-    caller's explicit overrides (None means "not given")."""
+    caller's explicit overrides (None means "not given"). A stepwise.json `kind` that differs from
+    the adapter's means the checkpoint is being read the wrong way, which is an error."""
     values = {f.name: getattr(base, f.name) for f in fields(StepFormat)}
     values.update(read_stepwise_json(folder))
+    if values["kind"] != base.kind:
+        raise ModelError(f"{folder / STEPWISE_JSON} says this is a {values['kind']!r} model, "
+                         f"but it is being loaded as a {base.kind!r} model")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return StepFormat(**values)
 
@@ -145,10 +156,10 @@ def read_stepwise_json(folder: Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise ModelError(f"{path} is not valid JSON: {e}") from e
     known = {f.name for f in fields(StepFormat)}
-    unknown = set(data) - known
-    if unknown:
-        raise ModelError(f"{path} has unknown keys {sorted(unknown)}; valid: {', '.join(sorted(known))}")
-    return data
+    unknown = sorted(set(data) - known)
+    if unknown:  # metadata is welcome, but a misspelt setting should not pass silently
+        log.warning("%s: ignoring unknown keys %s (settings: %s)", path, unknown, ", ".join(sorted(known)))
+    return {k: v for k, v in data.items() if k in known}
 
 
 def _default_folder(role: str) -> Path:
@@ -160,8 +171,13 @@ def _default_folder(role: str) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def load_generator(spec: str, **kw: Any) -> Generator:
-    """A generator from "default" (assets/generator), a local folder, a hub id, or "vllm:<model>".
+    """A generator from "default" (assets/generator), "fake" (seeded scripted arith model, no weights),
+    a local folder, a hub id, or "vllm:<model>".
     Keyword arguments go to the backend (device, dtype, trust_remote_code, local_files_only, ...)."""
+    if spec == "fake":
+        from .fakes import FakeArithGenerator
+
+        return FakeArithGenerator()
     if spec.startswith("vllm:"):
         from .backends.vllm_lm import VLLMGenerator
 
@@ -174,7 +190,7 @@ def load_generator(spec: str, **kw: Any) -> Generator:
 
 @functools.lru_cache(maxsize=4)
 def load_reward(spec: str, **kw: Any) -> RewardModel | None:
-    """A reward model from "default" (assets/prm), "orm-default" (assets/orm), "oracle", "none", or a
+    """A reward model from "default" (assets/prm), "orm-default" (assets/orm), "oracle", "fake", "none", or a
     folder / hub id whose `architectures` picks the adapter:
     *ForTokenClassification -> TokenClassificationPRM, *ProcessRewardModel -> TokenClassificationPRM
     with the qwen-prm preset, *ForSequenceClassification -> OutcomeRM, *ForCausalLM -> StepTagPRM.
@@ -185,6 +201,10 @@ def load_reward(spec: str, **kw: Any) -> RewardModel | None:
         return None
     if spec == "oracle":
         return rewards.ArithOracle()
+    if spec == "fake":
+        from .fakes import FakeArithPRM
+
+        return FakeArithPRM()
     if spec in ("default", "orm-default"):
         folder = _default_folder("prm" if spec == "default" else "orm")
     else:

@@ -6,6 +6,7 @@ call scores many paths. Strategies only ever talk to models through these protoc
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
@@ -33,7 +34,10 @@ class Continuation:
 
 @runtime_checkable
 class Generator(Protocol):
-    """Proposes next steps. Returns, for each prefix, `n` continuations (in a deterministic order)."""
+    """Proposes next steps. Returns, for each prefix, `n` continuations (in a deterministic order).
+
+    `cancel`, when set during a call, asks the backend to stop early (its output is then discarded);
+    backends that cannot interrupt a call may ignore it."""
 
     def propose(
         self,
@@ -44,6 +48,7 @@ class Generator(Protocol):
         max_new_tokens: int,
         temperature: float,
         seed: int,
+        cancel: threading.Event | None = None,
     ) -> list[list[Continuation]]: ...
 
 

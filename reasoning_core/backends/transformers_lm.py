@@ -45,7 +45,8 @@ class TransformersGenerator:
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
 
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
-                temperature: float, seed: int) -> list[list[Continuation]]:
+                temperature: float, seed: int,
+                cancel: threading.Event | None = None) -> list[list[Continuation]]:
         if n < 1 or max_new_tokens < 1 or not stop or temperature < 0:
             raise ValueError("propose needs n >= 1, max_new_tokens >= 1, a non-empty stop and temperature >= 0")
         if not prefixes:
@@ -57,7 +58,8 @@ class TransformersGenerator:
         per_prefix = n if sampling else 1  # greedy: one decode per prefix, repeated n times
         rows = len(prefixes) * per_prefix
         recorder = _LogprobRecorder()
-        step_end = _StepEnd(self.tokenizer, stop, prompt_len, rows, self.should_stop)
+        stop_event = cancel or self.should_stop  # per call: a shared model serves many searches at once
+        step_end = _StepEnd(self.tokenizer, stop, prompt_len, rows, stop_event)
         # plain sampling at `temperature`: no top-k/top-p/penalties from the checkpoint's defaults
         plain = dict(temperature=1.0, top_k=0, top_p=1.0) if sampling else {}
         config = GenerationConfig(
@@ -73,7 +75,7 @@ class TransformersGenerator:
                                       stopping_criteria=[step_end])
         new = out[:, prompt_len:].cpu()
         logprobs = recorder.finish(out[:, prompt_len:]).cpu()
-        if self.should_stop is not None and self.should_stop.is_set():
+        if stop_event is not None and stop_event.is_set():
             log.info("generation cancelled after %d tokens", new.shape[1])
         conts = [self._continuation(new[r], logprobs[r], step_end.first[r], stop) for r in range(rows)]
         if not sampling:

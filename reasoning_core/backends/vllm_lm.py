@@ -2,6 +2,8 @@
 since every expansion of a node re-reads the same prefix. vLLM is imported only when used."""
 from __future__ import annotations
 
+import threading
+
 import logging
 from typing import Any, Sequence
 
@@ -29,7 +31,8 @@ class VLLMGenerator:
         self.llm = _ENGINES[key]
 
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
-                temperature: float, seed: int) -> list[list[Continuation]]:
+                temperature: float, seed: int,
+                cancel: threading.Event | None = None) -> list[list[Continuation]]:
         if not prefixes:
             return []
         # logprobs=0: only the sampled token's (raw) log-prob, which is all cumulative_logprob needs

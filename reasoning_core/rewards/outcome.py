@@ -27,10 +27,9 @@ class OutcomeRM:
                  dtype: str | torch.dtype | None = None, trust_remote_code: bool = False,
                  local_files_only: bool = True) -> None:
         folder = find_model(path, local_files_only)
-        self.format = step_format(folder, StepFormat(), {
+        self.format = step_format(folder, StepFormat(kind="orm"), {
             "prompt_template": prompt_template, "step_separator": step_separator, "good_label": good_label,
             "task": task})
-        self.kind = self.format.kind or self.kind
         self.tokenizer = load_tokenizer(folder, trust_remote_code)
         self.model = load_pretrained(AutoModelForSequenceClassification, folder, device=device, dtype=dtype,
                                      trust_remote_code=trust_remote_code)

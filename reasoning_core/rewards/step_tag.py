@@ -36,7 +36,6 @@ class StepTagPRM:
         self.format = step_format(folder, MATH_SHEPHERD, {
             "step_tag": step_tag, "good_token": good_token, "bad_token": bad_token,
             "prompt_template": prompt_template, "step_separator": step_separator, "task": task})
-        self.kind = self.format.kind or self.kind
         self.tokenizer = load_tokenizer(folder, trust_remote_code)
         self.model = load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
                                      trust_remote_code=trust_remote_code)

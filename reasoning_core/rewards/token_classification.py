@@ -6,7 +6,6 @@ a chat prompt, the Qwen2.5-Math-PRM format. All paths are scored in one padded f
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,8 +14,6 @@ from transformers import AutoModel, AutoModelForTokenClassification
 
 from ..loading import StepFormat, find_model, load_pretrained, load_tokenizer, step_format
 from ..protocols import ModelError, check_scores
-
-log = logging.getLogger(__name__)
 
 QWEN_PRM_PROMPT = ("<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}."
                    "<|im_end|>\n<|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n")
@@ -43,7 +40,6 @@ class TokenClassificationPRM:
         self.format = step_format(folder, PRM_PRESETS[preset], {
             "prompt_template": prompt_template, "step_separator": step_separator, "good_label": good_label,
             "task": task})
-        self.kind = self.format.kind or self.kind
         self.tokenizer = load_tokenizer(folder, trust_remote_code)
         self.model = load_pretrained(_auto_class(folder, trust_remote_code), folder, device=device, dtype=dtype,
                                      trust_remote_code=trust_remote_code)
@@ -88,7 +84,10 @@ def encode_marked(tokenizer: Any, texts: list[str], marks: list[list[int]],
                   device: torch.device) -> tuple[dict[str, torch.Tensor], list[list[int]]]:
     """Tokenize `texts` as one right-padded batch and find, for each marked character (ascending), the
     token that covers it. Tokenizing whole texts (not pieces) keeps tokenization as in training."""
-    enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right", return_offsets_mapping=True)
+    try:
+        enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right", return_offsets_mapping=True)
+    except NotImplementedError as e:  # slow (Python) tokenizers have no offsets
+        raise ModelError("this reward model needs a fast tokenizer (tokenizer.json) to locate its steps") from e
     positions = [_covering_tokens(offsets, chars, text)
                  for offsets, chars, text in zip(enc["offset_mapping"].tolist(), marks, texts)]
     batch = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}

@@ -1,0 +1,90 @@
+"""Test-time scaling on held-out arith problems: accuracy of every strategy at budgets 1..16 with
+the default generator, PRM and ORM, overall and per difficulty (number of operations).
+
+    python bench/scaling.py                         # 500 problems, budgets 1,2,4,8,16 (long)
+    python bench/scaling.py --limit 100 --budgets 1,4,16 --out bench/results/scaling-quick
+
+Writes OUT/scaling.json (summary, per-difficulty table, claims checked), OUT/results.csv,
+OUT/runs.csv and OUT/accuracy_vs_tokens.html. `best_of_n/orm` is best-of-N reranked by the ORM on
+the same samples as `best_of_n` (same seeds), so the two differ only in the verifier.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reasoning_core.eval import EvalSpec, draw_problems, evaluate, summarise, write_results  # noqa: E402
+from reasoning_core.loading import load_generator, load_reward  # noqa: E402
+from reasoning_core.tasks import get_task  # noqa: E402
+
+PRM_STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search", "dvts", "mcts", "rstar", "revise",
+                  "compute_optimal")
+
+
+def claims(summary: pd.DataFrame, top: int) -> dict[str, dict]:
+    """The issue's acceptance checks, computed from this run's numbers."""
+    at = summary[summary.budget == top].set_index("strategy")["accuracy"]
+    out = {}
+
+    def check(name: str, a: str, b: str, margin: float = 0.0) -> None:
+        if a in at and b in at:
+            out[name] = {"a": a, "b": b, "a_acc": float(at[a]), "b_acc": float(at[b]),
+                         "margin": margin, "holds": bool(at[a] >= at[b] + margin)}
+
+    check(f"beam_search@{top} beats greedy by >= 15 points", "beam_search", "greedy", 0.15)
+    check(f"beam_search@{top} beats majority vote@{top}", "beam_search", "self_consistency", 1e-9)
+    check(f"PRM best-of-{top} beats ORM best-of-{top}", "best_of_n", "best_of_n/orm", 1e-9)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generator", default="default")
+    parser.add_argument("--prm", default="default")
+    parser.add_argument("--orm", default="orm-default")
+    parser.add_argument("--strategies", default=",".join(PRM_STRATEGIES))
+    parser.add_argument("--budgets", default="1,2,4,8,16")
+    parser.add_argument("--limit", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="bench/results/scaling")
+    args = parser.parse_args()
+
+    task = get_task("arith")
+    budgets = [int(b) for b in args.budgets.split(",")]
+    strategies = args.strategies.split(",")
+    examples = draw_problems("arith", args.limit, args.seed)
+    generator, prm, orm = load_generator(args.generator), load_reward(args.prm), load_reward(args.orm)
+
+    def bar(desc: str):
+        return lambda jobs: tqdm(jobs, desc=desc, unit=" search")
+
+    _, prm_runs = evaluate(EvalSpec(strategies, budgets, args.seed), examples, task, generator, prm, bar("PRM"))
+    _, orm_runs = evaluate(EvalSpec(["best_of_n"], budgets, args.seed), examples, task, generator, orm, bar("ORM"))
+    runs = pd.concat([prm_runs, orm_runs.assign(strategy="best_of_n/orm")], ignore_index=True)
+    summary = summarise(runs)
+    by_difficulty = (runs[runs.budget == max(budgets)].groupby(["difficulty", "strategy"])["correct"].mean()
+                     .unstack("strategy").round(3))
+    paths = write_results(summary, runs, args.out)
+    result = {"problems": len(examples), "budgets": budgets, "summary": summary.to_dict("records"),
+              f"accuracy_by_difficulty_at_{max(budgets)}": by_difficulty.reset_index().to_dict("records"),
+              "claims": claims(summary, max(budgets))}
+    (Path(args.out) / "scaling.json").write_text(json.dumps(result, indent=2))
+    pd.set_option("display.width", 200)
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"\naccuracy by difficulty (number of operations) at budget {max(budgets)}:")
+    print(by_difficulty.to_string())
+    print()
+    for name, c in result["claims"].items():
+        print(f"{'HOLDS' if c['holds'] else 'FAILS'}  {name}: {c['a_acc']:.3f} vs {c['b_acc']:.3f}")
+    print("\nwrote " + ", ".join(map(str, paths + [Path(args.out) / "scaling.json"])))
+
+
+if __name__ == "__main__":
+    main()

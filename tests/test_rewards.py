@@ -1,0 +1,190 @@
+"""Reward adapters and reward specs, over tiny random models built locally."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from reasoning_core import loading
+from reasoning_core.loading import load_reward
+from reasoning_core.protocols import ModelError, RewardModel
+from reasoning_core.rewards import ArithOracle, OutcomeRM, StepTagPRM, TokenClassificationPRM
+
+from tiny_models import one_thread, save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
+
+PROBLEM = "17 + 25 * 3"
+PATHS = [["17 + 25 = 42", "42 * 3 = 126", "The answer is 126"], ["17 + 25 = 40"], [], ["17 + 25 = 42", "x"]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def qwen_prm(tmp_path_factory):
+    return TokenClassificationPRM(save_tiny_token_prm(tmp_path_factory.mktemp("qwen_prm")), preset="qwen-prm",
+                                  device="cpu")
+
+
+@pytest.fixture(scope="module")
+def arith_prm_folder(tmp_path_factory):
+    """Like our own trained PRM: newline separator, the arith prompt named through stepwise.json."""
+    return save_tiny_token_prm(tmp_path_factory.mktemp("arith_prm"), separator="\n",
+                               stepwise={"kind": "prm", "task": "arith", "step_separator": "\n"})
+
+
+@pytest.fixture(scope="module")
+def step_tag_prm(tmp_path_factory):
+    return StepTagPRM(save_tiny_step_tag_prm(tmp_path_factory.mktemp("shepherd")), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def orm_sigmoid(tmp_path_factory):
+    return OutcomeRM(save_tiny_orm(tmp_path_factory.mktemp("orm1"), num_labels=1), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def orm_softmax(tmp_path_factory):
+    return OutcomeRM(save_tiny_orm(tmp_path_factory.mktemp("orm2"), num_labels=2), device="cpu")
+
+
+REWARDS = ["qwen_prm", "step_tag_prm", "orm_sigmoid", "orm_softmax"]
+
+
+def assert_valid(scores, paths=PATHS):
+    assert [len(s) for s in scores] == [len(p) for p in paths]
+    assert all(0.0 <= x <= 1.0 for row in scores for x in row)
+
+
+@pytest.mark.parametrize("name", REWARDS)
+def test_one_score_per_step_in_unit_range(name, request):
+    reward = request.getfixturevalue(name)
+    assert isinstance(reward, RewardModel)
+    assert_valid(reward.score(PROBLEM, PATHS))
+    assert reward.score(PROBLEM, []) == []
+
+
+@pytest.mark.parametrize("name", REWARDS)
+def test_a_paths_scores_do_not_depend_on_the_batch(name, request):
+    reward = request.getfixturevalue(name)
+    together = reward.score(PROBLEM, PATHS)
+    for path, row in zip(PATHS, together):
+        assert reward.score(PROBLEM, [path])[0] == pytest.approx(row, abs=1e-5)
+
+
+def test_token_prm_reads_each_steps_separator_token(qwen_prm):
+    """Same positions as the reference Qwen2.5-Math-PRM recipe: wherever the input holds <extra_0>."""
+    path = PATHS[0]
+    text = qwen_prm.text(PROBLEM, path)
+    assert text.startswith("<|im_start|>system") and text.count("<extra_0>") == len(path)
+    ids = qwen_prm.tokenizer(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        probs = qwen_prm.model(ids).logits[0].softmax(-1)[:, 1]
+    expected = probs[ids[0] == qwen_prm.tokenizer.convert_tokens_to_ids("<extra_0>")]
+    assert qwen_prm.score(PROBLEM, [path])[0] == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_stepwise_json_sets_the_task_prompt(arith_prm_folder):
+    prm = TokenClassificationPRM(arith_prm_folder, device="cpu")
+    assert prm.text("17 + 25", ["17 + 25 = 42"]) == "Question: Compute left to right: 17 + 25\nAnswer:\n17 + 25 = 42\n"
+    assert_valid(prm.score(PROBLEM, PATHS))
+
+
+def test_good_label_picks_the_class(arith_prm_folder):
+    good = TokenClassificationPRM(arith_prm_folder, device="cpu").score(PROBLEM, PATHS[:1])[0]
+    bad = TokenClassificationPRM(arith_prm_folder, good_label=0, device="cpu").score(PROBLEM, PATHS[:1])[0]
+    assert [g + b for g, b in zip(good, bad)] == pytest.approx([1.0] * len(good))
+
+
+def test_stepwise_json_warns_about_unknown_keys(tmp_path, caplog):
+    folder = save_tiny_token_prm(tmp_path, stepwise={"separator": "<x>", "step_separator": "\n"})
+    prm = TokenClassificationPRM(folder, device="cpu")
+    assert prm.format.step_separator == "\n"
+    assert "ignoring unknown keys ['separator']" in caplog.text
+
+
+def test_stepwise_json_kind_must_match_the_adapter(tmp_path):
+    folder = save_tiny_token_prm(tmp_path, stepwise={"kind": "orm"})
+    with pytest.raises(ModelError, match="says this is a 'orm' model"):
+        TokenClassificationPRM(folder)
+
+
+def test_unknown_task_lists_the_valid_ones(arith_prm_folder):
+    with pytest.raises(ValueError, match="valid: arith"):
+        TokenClassificationPRM(arith_prm_folder, task="chess")
+
+
+def test_unknown_preset_lists_the_valid_ones(arith_prm_folder):
+    with pytest.raises(ValueError, match="valid: trl, qwen-prm"):
+        TokenClassificationPRM(arith_prm_folder, preset="nope")
+
+
+def test_step_tag_prm_reads_plus_vs_minus_after_each_tag(step_tag_prm):
+    """The Math-Shepherd recipe: softmax over the '+'/'-' logits wherever the input holds the tag."""
+    path = PATHS[0]
+    text = step_tag_prm.text(PROBLEM, path)
+    assert text == "17 + 25 * 3 17 + 25 = 42 ки\n42 * 3 = 126 ки\nThe answer is 126 ки"
+    tok = step_tag_prm.tokenizer
+    ids = tok(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        logits = step_tag_prm.model(ids).logits[0][:, tok.convert_tokens_to_ids(["+", "-"])]
+    expected = logits.softmax(-1)[:, 0][ids[0] == tok.convert_tokens_to_ids("ки")]
+    assert step_tag_prm.score(PROBLEM, [path])[0] == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["orm_sigmoid", "orm_softmax"])
+def test_orm_repeats_the_whole_path_score(name, request):
+    orm = request.getfixturevalue(name)
+    scores = orm.score(PROBLEM, PATHS)
+    assert orm.kind == "orm"
+    assert all(len(set(row)) <= 1 for row in scores)
+    assert orm.tokenizer.pad_token == orm.tokenizer.eos_token  # the tiny tokenizer has no pad token
+
+
+def test_oracle_labels_right_and_wrong_steps():
+    oracle = ArithOracle()
+    assert oracle.kind == "oracle"
+    assert oracle.score(PROBLEM, PATHS) == [[1.0, 1.0, 1.0], [0.0], [], [1.0, 0.0]]
+    assert oracle.score("Compute left to right: 17 + 25 * 3", [["17 + 25 = 42", "42 * 3 = 125"]]) == [[1.0, 0.0]]
+
+
+def test_load_reward_picks_the_adapter_from_the_architecture(tmp_path, arith_prm_folder):
+    kw = {"device": "cpu"}
+    assert isinstance(load_reward(str(arith_prm_folder), **kw), TokenClassificationPRM)
+    assert isinstance(load_reward(str(save_tiny_orm(tmp_path / "orm")), **kw), OutcomeRM)
+    assert isinstance(load_reward(str(save_tiny_step_tag_prm(tmp_path / "tag")), **kw), StepTagPRM)
+    assert isinstance(load_reward("oracle"), ArithOracle)
+    assert load_reward("none") is None
+    assert load_reward(str(arith_prm_folder), **kw) is load_reward(str(arith_prm_folder), **kw)
+
+
+def test_remote_code_prm_needs_consent(tmp_path):
+    folder = save_tiny_token_prm(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {"architectures": ["Qwen2ForProcessRewardModel"]}))
+    with pytest.raises(ModelError, match="trust_remote_code=True"):
+        load_reward(str(folder))
+
+
+def test_missing_reward_models_are_readable_errors(tmp_path, monkeypatch):
+    with pytest.raises(ModelError, match="no model at .*missing.*no such folder"):
+        load_reward(str(tmp_path / "missing"))
+    with pytest.raises(ModelError, match="no model at .*missing"):
+        StepTagPRM(tmp_path / "missing")
+    monkeypatch.setitem(loading.DEFAULTS, "prm", tmp_path / "assets" / "prm")
+    monkeypatch.setitem(loading.DEFAULTS, "orm", tmp_path / "assets" / "orm")
+    load_reward.cache_clear()
+    for spec, where in [("default", "assets/prm"), ("orm-default", "assets/orm")]:
+        with pytest.raises(ModelError, match=f"default checkpoint not found at .*{where}"):
+            load_reward(spec)
+
+
+def test_unrecognised_architecture_is_explained(tmp_path):
+    folder = save_tiny_generator(tmp_path, train_steps=0)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {"architectures": ["LlamaModel"]}))
+    with pytest.raises(ModelError, match="cannot tell what kind of reward model"):
+        load_reward(str(folder))
