@@ -1,0 +1,115 @@
+"""The app in a real headless Chromium (Playwright): type a problem, run beam search and MCTS, watch
+the tree appear, select nodes (table row and plot click) and read their path in the inspector.
+Screenshots go to test-artifacts/. Needs Debian's chromium (`apt-get install chromium`)."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from app_server import REPO, running_app
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "test-artifacts"
+POINTS = "#explorer-tree .js-plotly-plot .scatterlayer .point"
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{CHROMIUM} is missing in CI: install it with `apt-get install chromium`", pytrace=False)
+    pytest.skip(f"{CHROMIUM} not found (install Debian's chromium to run the browser test)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app("browser") as (url, startup_s), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1200})
+        t0 = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector("#explorer-run")
+        print(f"\napp ready in {startup_s:.2f} s; page interactive {time.perf_counter() - t0:.2f} s later")
+        yield page
+        browser.close()
+
+
+def tree_title_starts(prefix: str) -> str:
+    return f"(document.querySelector('#explorer-tree .gtitle')?.textContent || '').startsWith('{prefix}')"
+
+
+def pick_strategy(page, name: str) -> None:
+    box = page.locator("#explorer-strategy input")
+    box.click()
+    box.fill(name)
+    page.locator("ul[role='listbox'] li", has_text=name).first.click()
+    page.wait_for_function(f"document.querySelector('#explorer-strategy input').value === '{name}'")
+
+
+# Timestamps taken in the page: the click on Run, then the first mutation of the tree plot that shows
+# this search's title with more than one node (the first node is drawn as soon as it exists).
+WATCH = """(strategy) => {
+  window.__firstNode = null;
+  document.querySelector('#explorer-run').addEventListener('click', () => { window.__clicked = performance.now(); },
+                                                           {once: true, capture: true});
+  const obs = new MutationObserver(() => {
+    const title = document.querySelector('#explorer-tree .gtitle');
+    if (window.__clicked && title && title.textContent.startsWith(strategy + ':')
+        && document.querySelectorAll('POINTS').length > 1) {
+      window.__firstNode = performance.now() - window.__clicked;
+      obs.disconnect();
+    }
+  });
+  obs.observe(document.querySelector('#explorer-tree'), {subtree: true, childList: true, characterData: true});
+}""".replace("POINTS", POINTS)
+
+
+def run_and_wait(page, strategy: str) -> float:
+    """Run and wait for the answer; returns seconds from the click to this search's first node on screen."""
+    page.evaluate(WATCH, strategy)
+    page.click("#explorer-run")
+    page.wait_for_function(tree_title_starts(f"{strategy}: answer"), timeout=30_000)
+    page.wait_for_function(f"document.querySelector('#explorer-summary').innerText.includes('{strategy}, ')")
+    return page.evaluate("window.__firstNode") / 1000
+
+
+def test_beam_search_then_mcts_draw_trees_and_the_inspector_follows(page):
+    page.fill("#explorer-problem textarea", "17 + 25 * 3 - 40")
+    first = run_and_wait(page, "beam_search")
+    print(f"beam_search: first node on screen {first:.2f} s after Run")
+    assert "correct" in page.inner_text("#explorer-summary")
+    page.screenshot(path=str(ARTIFACTS / "explorer-beam_search.png"), full_page=True)
+
+    pick_strategy(page, "mcts")
+    first = run_and_wait(page, "mcts")
+    print(f"mcts: first node on screen {first:.2f} s after Run")
+    n_points = page.locator(POINTS).count()
+    rows = page.locator("#explorer-nodes .virtual-row").count()
+    assert n_points > 10 and rows > 5
+
+    # a table row selects its node: the path table ends with that node
+    cell = page.locator('#explorer-nodes [data-testid="cell-4-0"]')
+    node_id = cell.inner_text().strip()
+    cell.click()
+    page.wait_for_function(f"document.querySelector('#explorer-path-header').innerText.includes('node {node_id} ')")
+    steps = page.locator("#explorer-path .virtual-row").count()
+    assert steps >= 1
+    assert page.locator(f'#explorer-path [data-testid="cell-{steps - 1}-1"]').inner_text().strip() == node_id
+
+    # a click on a plotted node selects it too (plotly click -> node id box -> inspector)
+    page.locator(POINTS).first.scroll_into_view_if_needed()
+    boxes = [b for b in (p.bounding_box() for p in page.locator(POINTS).all()) if b]
+    box = max(boxes, key=lambda b: b["y"])  # a deepest node (the root sits on top)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"!document.querySelector('#explorer-path-header').innerText.includes('node {node_id}')",
+                           timeout=10_000)
+    header = page.inner_text("#explorer-path-header")
+    assert "Path to node" in header
+    steps = page.locator("#explorer-path .virtual-row").count()
+    assert f"({steps} steps" in header
+    page.screenshot(path=str(ARTIFACTS / "explorer-mcts.png"), full_page=True)

@@ -1,0 +1,208 @@
+"""ui/ without a server: the tree figure (layout, colours, sizes, fading, chosen path), the throttle,
+input checking, the inspector's stepwise labels and saved-search round trips."""
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
+from reasoning_core.run import solve
+from reasoning_core.search import Problem, make_config
+from reasoning_core.tasks import get_task, held_out_examples
+from reasoning_core.tree import SearchTree
+from ui import inspector, models, replay
+from ui.common import LIMITS, build_budget, build_config, build_problem
+from ui.tree_figure import MAX_SIZE, MIN_SIZE, UNSCORED, Throttle, figure_nodes, layout, tree_figure
+
+EX = held_out_examples("arith", 3)[1]
+
+
+def run(strategy: str, **knobs):
+    problem = Problem(EX.problem, get_task("arith"), EX.reference)
+    return solve(strategy, problem, FakeArithGenerator(0.7), FakeArithPRM(), None, make_config(strategy, None, **knobs))
+
+
+@pytest.fixture(scope="module")
+def beam():
+    return run("beam_search", n=8, width=2)
+
+
+@pytest.fixture(scope="module")
+def mcts():
+    return run("mcts", iterations=24)
+
+
+def test_every_node_is_drawn_once_with_its_score_colour(beam):
+    drawn = figure_nodes(tree_figure(beam.tree))
+    assert set(drawn) == set(beam.tree.nodes)
+    for node_id, d in drawn.items():
+        node = beam.tree[node_id]
+        if node.score is None:
+            assert d["trace"] == "unscored nodes" and d["color"] == UNSCORED
+        else:
+            assert d["trace"] == "scored nodes" and d["color"] == pytest.approx(node.score)
+
+
+def test_colour_bar_spans_zero_to_one(beam):
+    scored = next(t for t in tree_figure(beam.tree).data if t.name == "scored nodes")
+    assert (scored.marker.cmin, scored.marker.cmax) == (0.0, 1.0) and scored.marker.colorbar.title.text
+
+
+def test_pruned_nodes_fade_and_the_chosen_path_stands_out(beam):
+    drawn = figure_nodes(tree_figure(beam.tree))
+    statuses = {n.status for n in beam.tree.nodes.values()}
+    assert {"pruned", "chosen"} <= statuses
+    for node_id, d in drawn.items():
+        status = beam.tree[node_id].status
+        assert d["opacity"] == (0.3 if status == "pruned" else 1.0)
+        assert (d["outline"] > 2) == (status == "chosen")
+    chosen_edges = next(t for t in tree_figure(beam.tree).data if t.name == "chosen path")
+    assert chosen_edges.line.width >= 3 and len([x for x in chosen_edges.x if x is not None]) == 2 * len(
+        [n for n in beam.tree.nodes.values() if n.status == "chosen"])
+
+
+def test_sizes_follow_mcts_visits_and_are_minimal_without_them(beam, mcts):
+    assert {d["size"] for d in figure_nodes(tree_figure(beam.tree)).values()} == {MIN_SIZE}
+    drawn = figure_nodes(tree_figure(mcts.tree))
+    top = max(n.visits for n in mcts.tree.nodes.values())
+    assert drawn[0]["size"] == pytest.approx(MAX_SIZE) and mcts.tree.root.visits == top == 24
+    for node_id, d in drawn.items():
+        for other_id, e in drawn.items():
+            if mcts.tree[node_id].visits > mcts.tree[other_id].visits:
+                assert d["size"] > e["size"]
+
+
+def test_layout_is_a_tidy_top_down_tree(mcts):
+    pos = layout(mcts.tree)
+    for node in mcts.tree.nodes.values():
+        assert pos[node.id][1] == -node.depth
+        if node.children:
+            xs = [pos[c][0] for c in node.children]
+            assert min(xs) <= pos[node.id][0] <= max(xs)
+    by_depth: dict[int, list[float]] = {}
+    for node in mcts.tree.nodes.values():
+        by_depth.setdefault(node.depth, []).append(pos[node.id][0])
+    for xs in by_depth.values():
+        assert len(xs) == len(set(xs)), "two nodes on one level share a place"
+
+
+def test_hover_shows_step_numbers_and_kind(mcts):
+    fig = tree_figure(mcts.tree)
+    node = next(n for n in mcts.tree.nodes.values() if n.visits and n.parent is not None)
+    trace = next(t for t in fig.data if t.customdata is not None and node.id in t.customdata)
+    text = trace.hovertext[list(trace.customdata).index(node.id)]
+    for piece in (node.text, f"visits {node.visits}", f"{node.score:.3f}", f"log-prob {node.logprob:.2f}", node.kind):
+        assert piece in text
+    assert any(t.name == "step" and t.showlegend for t in fig.data)  # node kinds have a legend entry
+
+
+def test_empty_and_partial_trees_draw():
+    assert set(figure_nodes(tree_figure(SearchTree()))) == {0}
+    tree = SearchTree()
+    tree.add(0, "1 + 2 = 3")
+    assert figure_nodes(tree_figure(tree))[1]["color"] == UNSCORED
+
+
+def test_throttle_lets_the_first_frame_through_then_waits():
+    throttle = Throttle(10.0)
+    assert throttle.ready() and not throttle.ready()
+    assert Throttle(0.0).ready() and Throttle(0.0).ready()
+
+
+def test_inputs_become_core_objects_or_readable_errors():
+    problem = build_problem("17 + 25 * 3 - 40")
+    assert problem.task.name == "arith" and problem.reference == "86"
+    assert build_problem("How many legs do 3 cats have?", "12").task.name == "math"
+    assert build_config("mcts", {"iterations": 5, "temperature": None}).iterations == 5
+    assert build_config("beam_search", {"width": 2}, size=4).n == 4
+    budget = build_budget(0, None, None)
+    assert budget.max_wall_s == LIMITS.max_wall_s and budget.max_tokens == LIMITS.max_tokens
+    assert build_budget(100, 3, 2.5).max_wall_s == 2.5
+    for bad in (lambda: build_problem(""), lambda: build_config("mcts", {"iterations": 10_000}),
+                lambda: build_config("beam_search", {"n": 2, "width": 4}), lambda: build_config("nope", {}),
+                lambda: build_budget("many", None, None), lambda: build_budget(None, None, 10_000),
+                lambda: build_config("mcts", {"seed": 1.5})):
+        with pytest.raises(gr.Error):
+            bad()
+
+
+def test_marked_path_is_trl_stepwise_and_training_reads_it(beam, tmp_path):
+    leaf = beam.leaf_id
+    table = inspector.path_table(beam.tree, leaf)
+    table.loc[0, "good"] = False
+    row = inspector.stepwise_row(beam, leaf, table)
+    assert row["prompt"] == EX.problem and row["completions"] == beam.tree.steps(leaf)
+    assert row["labels"][0] is False and len(row["labels"]) == len(row["completions"])
+    path = inspector.write_jsonl([row])
+    data = pytest.importorskip("training.data")
+    loaded = data.load_stepwise(path)
+    assert loaded[0]["completions"] == row["completions"] and loaded[0]["labels"] == row["labels"]
+    with pytest.raises(gr.Error):
+        inspector.stepwise_row(beam, leaf, table.iloc[:1])
+
+
+def test_saved_search_round_trips(mcts):
+    path = replay.save_result(mcts)
+    again = replay.load_result(path)
+    assert again.tree.to_dict() == mcts.tree.to_dict() and again.answer == mcts.answer
+    frames = list(replay.replay_frames(again, frames=3, seconds=0))
+    assert len(frames[-1]) == len(mcts.tree)
+    with pytest.raises(gr.Error):
+        replay.result_from_dict({"problem": "1 + 1", "events": [{"type": "bogus"}]})
+
+
+def test_fake_specs_and_readable_model_errors():
+    assert type(models.load_generator("fake")).__name__ == "FakeArithGenerator"
+    slow = models.load_reward("fake@0.01")
+    assert slow.kind == "prm" and slow.score("1 + 1", [["1 + 1 = 2"]])[0][0] > 0.5
+    with pytest.raises(gr.Error, match="between 0 and 5"):
+        models.load(models.ModelChoice("fake@99", "fake"))
+    assert "fake" in models.describe(models.ModelChoice("fake", "fake"))
+
+
+def test_missing_default_assets_fall_back_to_fake(monkeypatch):
+    from reasoning_core.protocols import ModelError
+
+    def missing(spec, trust_remote_code=False):
+        if spec == "fake":
+            return object()
+        raise ModelError("default checkpoint not found at assets/generator")
+
+    monkeypatch.setattr(models, "load_generator", missing)
+    monkeypatch.setattr(models, "load_reward", missing)
+    choice = models.startup_choice(models.ModelChoice("default", "default"))
+    assert (choice.generator, choice.prm) == ("fake", "fake") and "not found" in choice.notice
+    with pytest.raises(ModelError):
+        models.startup_choice(models.ModelChoice("/no/such/model", "fake"))
+
+
+def test_a_model_failing_mid_search_reaches_the_user_as_one_line(monkeypatch):
+    from reasoning_core.fakes import nan_reward
+    from ui import explorer
+
+    monkeypatch.setattr(models, "load", lambda choice: (FakeArithGenerator(), nan_reward()))
+    run = explorer.run_search(EX.problem, "", "auto", "beam_search", 4, 2, None, None, None, None, None, None, None,
+                              "", 0, None, False, "min", 0, 0, 0, None)
+    with pytest.raises(gr.Error, match="invalid step score") as info:
+        list(run)
+    assert "Traceback" not in str(info.value)
+
+
+def test_unexpected_errors_become_readable(caplog):
+    from ui.common import readable_errors
+
+    with pytest.raises(gr.Error, match=r"Something went wrong \(KeyError: 'x'\)"), readable_errors():
+        {}["x"]
+    assert "unexpected error" in caplog.text
+
+
+def test_explorer_knob_boxes_line_up_with_the_handler():
+    import inspect
+
+    from ui import explorer
+
+    params = list(inspect.signature(explorer.run_search).parameters)
+    assert params[4:4 + len(explorer.KNOBS)] == [name for name, _, _ in explorer.KNOBS]
+    updates = explorer.knob_updates("mcts")
+    shown = {name for (name, _, _), u in zip(explorer.KNOBS, updates) if u.get("visible")}
+    assert {"iterations", "c_puct", "expansion_width"} <= shown and "n" not in shown

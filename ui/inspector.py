@@ -1,0 +1,177 @@
+"""Node inspector: a table of every node; pick one (table row, plot click, or its id) to see its whole
+path step by step; mark steps good/bad and export the marks as TRL stepwise-supervision JSONL
+({"prompt", "completions", "labels"}), which `training/` reads as PRM training data."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from reasoning_core.tree import SearchTree
+
+from .common import scratch_file, user_error
+
+NODE_COLUMNS = ["id", "depth", "kind", "status", "step", "PRM score", "value", "visits", "log-prob", "answer"]
+PATH_COLUMNS = ["step", "node", "text", "PRM score", "value", "visits", "log-prob", "tokens", "good"]
+
+# Clicking a node in any tree plot whose elem_id ends in "-tree" writes its id into the number box
+# "<prefix>-node" next to it (plotly's own click event; gr.Plot has no select event).
+CLICK_JS = """
+() => {
+  const hook = () => {
+    document.querySelectorAll('[id$="-tree"]').forEach((box) => {
+      const prefix = box.id.slice(0, -5);
+      box.querySelectorAll('.js-plotly-plot').forEach((plot) => {
+        if (plot.__stepwiseHooked || !plot.on) return;
+        plot.__stepwiseHooked = true;
+        plot.on('plotly_click', (data) => {
+          const point = data && data.points && data.points[0];
+          if (!point || point.customdata === undefined || point.customdata === null) return;
+          const input = document.querySelector('#' + prefix + '-node input');
+          if (!input) return;
+          input.value = String(point.customdata);
+          input.dispatchEvent(new Event('input', { bubbles: true }));
+          input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+        });
+      });
+    });
+  };
+  setInterval(hook, 500);
+}
+"""
+
+
+def _round(x: float | None, digits: int = 3) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def node_table(tree: SearchTree | None) -> pd.DataFrame:
+    """One row per node except the root, in id order."""
+    if tree is None:
+        return pd.DataFrame(columns=NODE_COLUMNS)
+    rows = [[n.id, n.depth, n.kind, n.status, n.text, _round(n.score), _round(n.value), n.visits,
+             _round(n.logprob, 2), n.answer or ""] for n in tree.nodes.values() if n.parent is not None]
+    return pd.DataFrame(rows, columns=NODE_COLUMNS)
+
+
+def path_table(tree: SearchTree, node_id: int) -> pd.DataFrame:
+    """The path from the first step to `node_id`; `good` starts as the PRM's opinion (score >= 0.5)."""
+    rows = [[k, n.id, n.text, _round(n.score), _round(n.value), n.visits, _round(n.logprob, 2), n.num_tokens,
+             n.score is None or n.score >= 0.5] for k, n in enumerate(tree.path(node_id), 1)]
+    return pd.DataFrame(rows, columns=PATH_COLUMNS)
+
+
+def path_header(result, node_id: int) -> str:
+    node = result.tree[node_id]
+    answer = f" · states the answer **{node.answer}**" if node.answer is not None else ""
+    return (f"**Path to node {node_id}** ({node.depth} steps, {node.status}{answer}) for: "
+            f"_{result.problem.text[:300]}_")
+
+
+def resolve_node(result, node_id: Any) -> int:
+    if result is None:
+        raise user_error("Run a search first; then pick a node.")
+    try:
+        node_id = int(float(node_id))
+    except (TypeError, ValueError):
+        raise user_error(f"A node id is a whole number, got {node_id!r}") from None
+    if node_id not in result.tree.nodes:
+        raise user_error(f"There is no node {node_id}; this tree has ids 0 to {len(result.tree) - 1}.")
+    if node_id == 0:
+        raise user_error("Node 0 is the root (the problem itself); pick a step.")
+    return node_id
+
+
+def _as_bool(x: Any) -> bool:
+    if isinstance(x, str):
+        return x.strip().lower() in ("true", "1", "yes", "good", "✓")
+    return bool(x)
+
+
+def stepwise_row(result, node_id: int, table: pd.DataFrame | None) -> dict[str, Any]:
+    """TRL stepwise supervision for one path; labels from the (edited) `good` column."""
+    steps = result.tree.steps(node_id)
+    if table is None or len(table) != len(steps) or "good" not in table:
+        raise user_error("The path table does not match the selected node; select the node again.")
+    row: dict[str, Any] = {"prompt": result.problem.text, "completions": steps,
+                           "labels": [_as_bool(x) for x in table["good"].tolist()]}
+    if result.problem.reference is not None:
+        row["reference"] = result.problem.reference
+    return row
+
+
+def write_jsonl(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        raise user_error("No labelled paths yet: select a node, tick good/bad, then 'Add path to labels'.")
+    path = scratch_file("step-labels.jsonl")
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+@dataclass
+class Inspector:
+    node_table: gr.Dataframe
+    node_id: gr.Number
+
+
+def build(result: gr.State, prefix: str) -> Inspector:
+    """The inspector under a tree plot whose gr.Plot has elem_id f"{prefix}-tree"; `result` holds the
+    SearchResult it inspects."""
+    gr.Markdown("#### Node inspector — click a node in the plot or a row of the table")
+    with gr.Row():
+        with gr.Column(scale=3):
+            nodes = gr.Dataframe(node_table(None), label="nodes", interactive=False, max_height=320, wrap=True,
+                                 elem_id=f"{prefix}-nodes")
+        with gr.Column(scale=2):
+            node_id = gr.Number(label="node id", precision=0, elem_id=f"{prefix}-node",
+                                info="click a node, a table row, or type an id and press Enter")
+            header = gr.Markdown(elem_id=f"{prefix}-path-header")
+    path = gr.Dataframe(pd.DataFrame(columns=PATH_COLUMNS), label="path (tick or untick 'good' to label each step)",
+                        interactive=True, static_columns=list(range(len(PATH_COLUMNS) - 1)), wrap=True,
+                        datatype=["number", "number", "str", "number", "number", "number", "number", "number", "bool"],
+                        elem_id=f"{prefix}-path")
+    marks = gr.State([])
+    selected = gr.State(None)
+    with gr.Row():
+        add = gr.Button("Add path to labels")
+        export = gr.Button("Export labels (JSONL)")
+        marks_md = gr.Markdown("0 labelled paths")
+    labels_file = gr.File(label="stepwise labels (TRL JSONL)", visible=False, interactive=False)
+
+    def show(res, value):
+        nid = resolve_node(res, value)
+        return nid, path_header(res, nid), path_table(res.tree, nid), nid
+
+    def pick_row(res, evt: gr.SelectData):
+        row = evt.row_value if evt.row_value else None
+        value = row[0] if row else None
+        if value is None and res is not None:
+            value = node_table(res.tree).iloc[evt.index[0]]["id"]
+        return show(res, value)
+
+    def show_quiet(res, value):  # typing or a plot click: ignore ids that do not exist (yet)
+        try:
+            return show(res, value)
+        except gr.Error:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+    outs = [node_id, header, path, selected]
+    nodes.select(pick_row, [result], outs, api_visibility="private")
+    node_id.submit(show, [result, node_id], outs, api_name=f"{prefix}_node")
+    node_id.input(show_quiet, [result, node_id], outs, api_visibility="private", trigger_mode="always_last",
+                  show_progress="hidden")
+
+    def add_marks(res, nid, table, rows):
+        if res is None or nid is None:
+            raise user_error("Select a node first.")
+        row = stepwise_row(res, nid, table)
+        rows = [r for r in rows if (r["prompt"], r["completions"]) != (row["prompt"], row["completions"])] + [row]
+        return rows, f"{len(rows)} labelled path{'s' if len(rows) != 1 else ''}"
+
+    add.click(add_marks, [result, selected, path, marks], [marks, marks_md], api_visibility="private")
+    export.click(lambda rows: gr.update(value=write_jsonl(rows), visible=True), [marks], [labels_file],
+                 api_visibility="private")
+    return Inspector(nodes, node_id)

@@ -1,0 +1,115 @@
+"""Scaling tab: accuracy against test-time compute. Run a small evaluation here (with a progress bar),
+or load the results.csv that `python -m reasoning_core eval` wrote; both plot accuracy against mean
+generated tokens per strategy with `reasoning_core.eval.accuracy_figure`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from reasoning_core.eval import COLUMNS, EvalSpec, accuracy_figure, draw_problems, evaluate, write_results
+from reasoning_core.search import CONFIGS, STRATEGIES
+from reasoning_core.tasks import get_task
+
+from . import models
+from .common import LIMITS, RUNS, build_config, check_number, readable_errors, scratch_file, user_error
+
+TAB = "scaling"
+MAX_CSV_BYTES = 5_000_000
+
+
+def parse_budgets(text: str) -> list[int]:
+    try:
+        budgets = sorted({int(b) for b in str(text).replace(" ", "").split(",") if b})
+    except ValueError:
+        raise user_error(f"Budgets are comma-separated whole numbers such as 1,4,16; got {text!r}") from None
+    if not budgets or budgets[0] < 1 or budgets[-1] > LIMITS.n:
+        raise user_error(f"Give budgets between 1 and {LIMITS.n}, e.g. 1,4,16 (got {text!r}).")
+    return budgets
+
+
+def run_eval(strategies, budgets_text, limit, seed, choice, request: gr.Request | None = None,
+             progress=gr.Progress()):  # noqa: B008 - gradio injects the progress tracker this way
+    """Evaluate on held-out arith problems; returns (figure, summary table, results.csv, status)."""
+    names = [s for s in (strategies or []) if s]
+    if not names:
+        raise user_error("Pick at least one strategy.")
+    for name in names:
+        if name not in STRATEGIES:
+            raise user_error(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+    budgets = parse_budgets(budgets_text)
+    limit = check_number("limit", limit, {"limit": (1, LIMITS.eval_problems, True)}) or 10
+    seed = check_number("seed", seed, {"seed": (0, 2**31 - 1, True)}) or 0
+    searches = sum(len(budgets) if CONFIGS[s].budget_field else 1 for s in names) * limit
+    if searches > LIMITS.eval_searches:
+        raise user_error(f"That is {searches} searches; the limit here is {LIMITS.eval_searches}. "
+                         "Use fewer problems, budgets or strategies (or the command line).")
+    for name in names:
+        build_config(name, {"n": max(budgets), "seed": seed})  # bad combinations fail before any work
+    generator, reward = models.load(choice or models.ModelChoice.from_env())
+    with RUNS.run(request, TAB) as cancel, readable_errors():
+        examples = draw_problems("arith", limit, seed)
+        spec = EvalSpec(names, budgets, seed)
+        summary, per_run = evaluate(spec, examples, get_task("arith"), generator, reward,
+                                    progress=lambda jobs: progress.tqdm(jobs, desc="searches"), cancel=cancel)
+        stopped = cancel.is_set()
+    out = scratch_file("eval")
+    paths = write_results(summary, per_run, out)
+    note = " (stopped early: partial results)" if stopped else ""
+    return (accuracy_figure(summary), summary.round(4), str(paths[0]),
+            f"{len(per_run)} searches on {limit} held-out arith problems{note}.")
+
+
+def load_csv(path: str | None):
+    if not path:
+        raise user_error("Choose a results.csv first.")
+    p = Path(path)
+    if p.stat().st_size > MAX_CSV_BYTES:
+        raise user_error(f"The file is larger than {MAX_CSV_BYTES // 1_000_000} MB.")
+    try:
+        summary = pd.read_csv(p)
+    except Exception as err:  # noqa: BLE001 - pandas raises many types on bad files
+        raise user_error(f"Could not read the CSV: {err}") from None
+    missing = [c for c in ("strategy", "budget", "accuracy", "mean_generated_tokens") if c not in summary.columns]
+    if missing:
+        raise user_error(f"This is not a results.csv from `python -m reasoning_core eval`: missing columns "
+                         f"{', '.join(missing)} (expected {', '.join(COLUMNS)}).")
+    if summary.empty:
+        raise user_error("The CSV has no rows.")
+    for column in ("n",):
+        if column not in summary.columns:
+            summary[column] = float("nan")
+    with readable_errors():
+        fig = accuracy_figure(summary)
+    return fig, summary.round(4), gr.skip(), f"Loaded {len(summary)} rows from {p.name}."
+
+
+
+def build(models_state: gr.State) -> None:
+    gr.Markdown("How accuracy grows with compute. Budgets are N (samples / beam candidates) or MCTS iterations; "
+                "greedy runs once. Bigger sweeps belong on the command line: "
+                "`python -m reasoning_core eval --strategies greedy,best_of_n,beam_search --budgets 1,4,16 "
+                "--limit 50`.")
+    with gr.Row():
+        with gr.Column():
+            strategies = gr.CheckboxGroup(list(STRATEGIES), value=["greedy", "best_of_n", "beam_search"],
+                                          label="strategies")
+            with gr.Row():
+                budgets = gr.Textbox("1,4,16", label="budgets", info=f"comma-separated, ≤ {LIMITS.n}")
+                limit = gr.Number(10, label="problems", info=f"held-out arith, ≤ {LIMITS.eval_problems}")
+                seed = gr.Number(0, label="seed")
+            with gr.Row():
+                run_btn = gr.Button("Run evaluation", variant="primary")
+                stop_btn = gr.Button("Stop", variant="stop")
+        with gr.Column():
+            upload = gr.File(label="…or load a results.csv", file_types=[".csv"], type="filepath")
+            load_btn = gr.Button("Plot CSV")
+    status = gr.Markdown()
+    plot = gr.Plot(label="accuracy vs generated tokens")
+    table = gr.Dataframe(label="summary", interactive=False)
+    csv_out = gr.File(label="results.csv", interactive=False)
+    run_btn.click(run_eval, [strategies, budgets, limit, seed, models_state], [plot, table, csv_out, status],
+                  api_name="eval", concurrency_limit=LIMITS.concurrency, concurrency_id="search", trigger_mode="once")
+    load_btn.click(load_csv, [upload], [plot, table, csv_out, status], api_name="plot_csv")
+    stop_btn.click(RUNS.stopper(TAB), None, None, api_name="stop_eval", concurrency_limit=None, show_progress="hidden")

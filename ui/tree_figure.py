@@ -1,0 +1,174 @@
+"""A plotly picture of a `SearchTree`: tidy top-down layout, colour = PRM step score, size = visits.
+
+Pure function of the tree (no Gradio), so the explorer, the race and replays draw the same way and
+tests can check nodes, colours and sizes directly. `Throttle` paces redraws while a search streams.
+"""
+from __future__ import annotations
+
+import html
+import math
+import textwrap
+import time
+
+import networkx as nx
+import plotly.graph_objects as go
+
+from reasoning_core.tree import Node, SearchTree
+
+MIN_SIZE, MAX_SIZE = 11.0, 34.0
+UNSCORED = "#b0b0b0"
+CHOSEN = "#1f3bb3"
+COLORSCALE = "RdYlGn"
+KIND_SYMBOLS = {"root": "diamond", "step": "circle"}
+EXTRA_SYMBOLS = ("triangle-up", "hexagon", "pentagon", "star", "triangle-down", "cross")
+
+
+class Throttle:
+    """At most one redraw per `interval` seconds; the first call is always ready."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval, self._last = interval, -math.inf
+
+    def ready(self) -> bool:
+        now = time.perf_counter()
+        if now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False
+
+
+def to_graph(tree: SearchTree) -> nx.DiGraph:
+    """The tree as a networkx DiGraph (children in insertion order), node attributes = Node fields."""
+    graph = nx.DiGraph()
+    for node in tree.nodes.values():
+        graph.add_node(node.id, node=node)
+    for node in tree.nodes.values():
+        for child in node.children:
+            graph.add_edge(node.id, child)
+    return graph
+
+
+def layout(tree: SearchTree) -> dict[int, tuple[float, float]]:
+    """Tidy layered layout: leaves take consecutive x slots in depth-first order, a parent sits over
+    the middle of its children, y = -depth. Sibling subtrees never overlap."""
+    graph = to_graph(tree)
+    pos: dict[int, tuple[float, float]] = {}
+    next_slot = 0.0
+    for node_id in nx.dfs_postorder_nodes(graph, 0):
+        children = list(graph.successors(node_id))
+        if children:
+            x = (pos[children[0]][0] + pos[children[-1]][0]) / 2
+        else:
+            x, next_slot = next_slot, next_slot + 1.0
+        pos[node_id] = (x, -float(graph.nodes[node_id]["node"].depth))
+    return pos
+
+
+def kind_symbols(tree: SearchTree) -> dict[str, str]:
+    """A marker symbol per node kind: root and step fixed, other kinds (e.g. revisions) in turn."""
+    symbols = dict(KIND_SYMBOLS)
+    for i, kind in enumerate(sorted({n.kind for n in tree.nodes.values()} - set(symbols))):
+        symbols[kind] = EXTRA_SYMBOLS[i % len(EXTRA_SYMBOLS)]
+    return symbols
+
+
+def node_sizes(tree: SearchTree) -> dict[int, float]:
+    """Marker size grows with sqrt(visits) (MCTS); trees without visits use the minimum size."""
+    top = max((n.visits for n in tree.nodes.values()), default=0)
+    if top <= 0:
+        return {i: MIN_SIZE for i in tree.nodes}
+    return {i: MIN_SIZE + (MAX_SIZE - MIN_SIZE) * math.sqrt(n.visits / top) for i, n in tree.nodes.items()}
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def hover_text(node: Node) -> str:
+    """What a pointer over a node shows: the step itself and every number the strategy attached."""
+    if node.parent is None:
+        head = "<b>root</b> (the problem)"
+        step = ""
+    else:
+        head = f"<b>node {node.id}</b> · {node.kind} · {node.status}{' · terminal' if node.terminal else ''}"
+        wrapped = textwrap.wrap(node.text, 70) or [""]
+        step = "<br>" + "<br>".join(html.escape(line) for line in wrapped[:8]) + ("<br>…" if len(wrapped) > 8 else "")
+    nums = (f"<br>PRM score {_fmt(node.score)} · value {_fmt(node.value)} · visits {node.visits}"
+            f"<br>log-prob {node.logprob:.2f} · {node.num_tokens} tokens · depth {node.depth}")
+    answer = f"<br>answer: <b>{html.escape(node.answer)}</b>" if node.answer is not None else ""
+    return head + step + nums + answer
+
+
+def tree_figure(tree: SearchTree, title: str = "", height: int = 520) -> go.Figure:
+    """The tree as a figure. Traces (by name): edges, pruned edges, chosen path, scored / unscored nodes,
+    then one legend-only marker per node kind."""
+    pos = layout(tree)
+    sizes = node_sizes(tree)
+    symbols = kind_symbols(tree)
+    fig = go.Figure()
+
+    def edges(name: str, keep, **line) -> None:
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for node in tree.nodes.values():
+            if node.parent is not None and keep(node):
+                (x0, y0), (x1, y1) = pos[node.parent], pos[node.id]
+                xs += [x0, x1, None]
+                ys += [y0, y1, None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, line=line, hoverinfo="skip",
+                                 showlegend=name != "edges" and bool(xs)))
+
+    edges("edges", lambda n: n.status not in ("pruned", "chosen"), color="#9a9a9a", width=1.2)
+    edges("pruned", lambda n: n.status == "pruned", color="rgba(150,150,150,0.35)", width=1, dash="dot")
+    edges("chosen path", lambda n: n.status == "chosen", color=CHOSEN, width=4)
+
+    def nodes(name: str, members: list[Node], scored: bool) -> None:
+        chosen = [n.status == "chosen" for n in members]
+        marker = {
+            "size": [sizes[n.id] for n in members],
+            "symbol": [symbols.get(n.kind, "circle") for n in members],
+            "opacity": [0.3 if n.status == "pruned" else 1.0 for n in members],
+            "line": {"color": [CHOSEN if c else "#444444" for c in chosen],
+                     "width": [3.5 if c else 0.8 for c in chosen]},
+        }
+        if scored:
+            marker.update(color=[n.score for n in members], colorscale=COLORSCALE, cmin=0.0, cmax=1.0,
+                          colorbar={"title": {"text": "PRM step score"}, "thickness": 14, "len": 0.8})
+        else:
+            marker.update(color=UNSCORED)
+        fig.add_trace(go.Scatter(
+            x=[pos[n.id][0] for n in members], y=[pos[n.id][1] for n in members], name=name,
+            mode="markers+text", marker=marker, customdata=[n.id for n in members],
+            text=[n.answer if n.answer is not None and n.status != "pruned" else "" for n in members],
+            textposition="bottom center",
+            textfont={"size": 10}, hovertext=[hover_text(n) for n in members], hoverinfo="text",
+            showlegend=False))
+
+    every = list(tree.nodes.values())
+    nodes("scored nodes", [n for n in every if n.score is not None], True)
+    nodes("unscored nodes", [n for n in every if n.score is None], False)
+    for kind, symbol in symbols.items():
+        if any(n.kind == kind for n in every):
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=kind, showlegend=True,
+                                     marker={"symbol": symbol, "color": UNSCORED, "size": 10}))
+    depth = max((n.depth for n in every), default=0)
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}}, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        plot_bgcolor="white", paper_bgcolor="white", hovermode="closest", uirevision="tree",
+        legend={"orientation": "h", "yanchor": "bottom", "y": -0.08, "xanchor": "left", "x": 0},
+        xaxis={"visible": False}, yaxis={"visible": False, "range": [-depth - 0.7, 0.5]})
+    return fig
+
+
+def figure_nodes(fig: go.Figure) -> dict[int, dict]:
+    """Node id -> {x, y, size, color, opacity, trace} read back from a figure (for tests and checks)."""
+    out: dict[int, dict] = {}
+    for trace in fig.data:
+        if trace.name not in ("scored nodes", "unscored nodes") or trace.customdata is None:
+            continue
+        m = trace.marker
+        for k, node_id in enumerate(trace.customdata):
+            color = m.color[k] if isinstance(m.color, (list, tuple)) else m.color
+            out[int(node_id)] = {"x": trace.x[k], "y": trace.y[k], "size": m.size[k], "color": color,
+                                 "opacity": m.opacity[k], "outline": m.line.width[k], "trace": trace.name}
+    return out
