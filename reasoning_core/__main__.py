@@ -4,6 +4,8 @@
     python -m reasoning_core solve --problem "17 + 25 * 3 - 40" --reference 86 --strategy mcts --json
     python -m reasoning_core eval --task arith --strategies greedy,best_of_n,beam_search \\
         --budgets 1,4,16 --limit 50 --out runs/eval
+    python -m reasoning_core eval --task math --data math500.jsonl --generator openai:http://localhost:8000/v1 \\
+        --prm qwen-prm:/models/Qwen2.5-Math-PRM-7B --strategies best_of_n,beam_search --budgets 4,16
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from .budget import Budget
 from .protocols import AGGREGATIONS, ModelError
 from .search import STRATEGIES, InputError, Problem, make_config
 from .tasks import TASKS, get_task, load_jsonl, held_out_examples
+from .tasks.chat import chat_task
 
 logger = logging.getLogger("reasoning_core")
 KNOBS = ("n", "width", "iterations", "expansion_width", "c_puct", "rollout_depth", "temperature",
@@ -31,10 +34,17 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="prompt format and answer grading (default: arith, the built-in task)")
     g.add_argument("--generator", default="default", metavar="SPEC",
                    help="'default' (assets/generator), 'fake' (scripted, no weights), a local HF folder, "
-                        "a hub id already in the local cache, or 'vllm:MODEL' (GPU)")
+                        "a hub id already in the local cache, 'vllm:MODEL' (GPU), or 'openai:URL[#MODEL]' "
+                        "(an OpenAI-compatible server such as `vllm serve`; key from $STEPWISE_API_KEY)")
     g.add_argument("--prm", default="default", metavar="SPEC",
                    help="'default' (assets/prm), 'orm-default' (assets/orm), 'oracle' (exact checker, arith "
-                        "only), 'fake', 'none', or a local HF folder (kind detected from its config)")
+                        "only), 'fake', 'none', a local HF folder (kind detected from its config), "
+                        "'PRESET:PATH' for a public format (trl, qwen-prm, math-shepherd, rlhflow, orm), "
+                        "or 'vllm:PRESET:MODEL' (GPU)")
+    g.add_argument("--chat-template", default="auto", metavar="MODE",
+                   help="pose problems through a chat template: 'auto' (math task and a generator whose "
+                        "tokenizer has one; default), 'on', 'off', or a tokenizer folder / hub id to take "
+                        "the template from (for openai: generators)")
     g.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
 
 
@@ -80,14 +90,13 @@ def load_models(args: argparse.Namespace, need_reward: bool = True):
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    task = get_task(args.task)
     if args.problem is not None:
-        problem = Problem(args.problem, task, args.reference)
+        text, reference = args.problem, args.reference
     elif args.example is not None:
         examples = held_out_examples(args.task)
         if not 0 <= args.example < len(examples):
             raise InputError(f"--example must be between 0 and {len(examples) - 1}, got {args.example}")
-        problem = Problem(examples[args.example].problem, task, examples[args.example].reference)
+        text, reference = examples[args.example].problem, examples[args.example].reference
     else:
         raise InputError("give a problem: --problem TEXT, or --task arith --example K")
     config = make_config(args.strategy, None, seed=args.seed, **knobs(args))
@@ -95,6 +104,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .run import collect, stream
 
     generator, reward = load_models(args, need_reward=args.strategy != "self_consistency")
+    problem = Problem(text, chat_task(get_task(args.task), args.chat_template, generator), reference)
     events = stream(args.strategy, problem, generator, reward, budget, config)
     bar = tqdm(events, desc=args.strategy, unit=" events", disable=args.json or not sys.stderr.isatty())
     result = collect(args.strategy, problem, bar)
@@ -147,9 +157,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("give at least one strategy and positive budgets, e.g. --budgets 1,4,16")
     for name in strategies:
         make_config(name, max(budgets))  # bad names or knobs fail before any model loads
-    task = get_task(args.task)
+    if not args.data and args.task != "arith":
+        raise InputError(f"--task {args.task} has no built-in problems; pass --data FILE.jsonl (GSM8K or MATH format)")
     examples = load_jsonl(args.data)[: args.limit] if args.data else draw_problems(args.task, args.limit, args.seed)
+    if not examples:
+        raise InputError(f"{args.data} holds no problems")
     generator, reward = load_models(args, need_reward=set(strategies) - {"greedy", "self_consistency"} != set())
+    task = chat_task(get_task(args.task), args.chat_template, generator)
     spec = EvalSpec(strategies, budgets, args.seed, knobs(args))
     summary, per_run = evaluate(spec, examples, task, generator, reward,
                                 progress=lambda jobs: tqdm(jobs, desc="eval", unit=" search"))

@@ -172,8 +172,10 @@ def _default_folder(role: str) -> Path:
 @functools.lru_cache(maxsize=4)
 def load_generator(spec: str, **kw: Any) -> Generator:
     """A generator from "default" (assets/generator), "fake" (seeded scripted arith model, no weights),
-    a local folder, a hub id, or "vllm:<model>".
-    Keyword arguments go to the backend (device, dtype, trust_remote_code, local_files_only, ...)."""
+    a local folder, a hub id, "vllm:<model>", or "openai:<base_url>[#<model>]" (any OpenAI-compatible
+    /v1/completions server; the model defaults to the one the server lists; the API key comes from
+    $STEPWISE_API_KEY or $OPENAI_API_KEY). Keyword arguments go to the backend (device, dtype,
+    trust_remote_code, local_files_only, ...; the openai backend takes its own: timeout, max_retries, ...)."""
     if spec == "fake":
         from .fakes import FakeArithGenerator
 
@@ -183,6 +185,12 @@ def load_generator(spec: str, **kw: Any) -> Generator:
 
         model = spec.removeprefix("vllm:")
         return VLLMGenerator(str(_default_folder("generator")) if model == "default" else model, **kw)
+    if spec.startswith("openai:"):
+        from .backends.openai_lm import OpenAIGenerator
+
+        url, _, model = spec.removeprefix("openai:").partition("#")
+        local = {"device", "dtype", "trust_remote_code", "local_files_only"}  # options of local backends
+        return OpenAIGenerator(url, model or None, **{k: v for k, v in kw.items() if k not in local})
     from .backends.transformers_lm import TransformersGenerator
 
     return TransformersGenerator(_default_folder("generator") if spec == "default" else spec, **kw)
@@ -190,10 +198,13 @@ def load_generator(spec: str, **kw: Any) -> Generator:
 
 @functools.lru_cache(maxsize=4)
 def load_reward(spec: str, **kw: Any) -> RewardModel | None:
-    """A reward model from "default" (assets/prm), "orm-default" (assets/orm), "oracle", "fake", "none", or a
-    folder / hub id whose `architectures` picks the adapter:
+    """A reward model from "default" (assets/prm), "orm-default" (assets/orm), "oracle", "fake", "none",
+    "<preset>:<path>" for a public format (trl, qwen-prm, math-shepherd, rlhflow, orm: see
+    `rewards.REWARD_PRESETS`), "vllm:<preset>:<model>" (vLLM pooling engine, GPU), or a folder / hub id
+    whose `architectures` picks the adapter:
     *ForTokenClassification -> TokenClassificationPRM, *ProcessRewardModel -> TokenClassificationPRM
-    with the qwen-prm preset, *ForSequenceClassification -> OutcomeRM, *ForCausalLM -> StepTagPRM.
+    with the qwen-prm preset, *ForSequenceClassification -> OutcomeRM, *ForCausalLM -> StepTagPRM
+    (a chat PRM is a causal LM too: name its preset, rlhflow:PATH).
     Keyword arguments go to the adapter (the oracle takes none and ignores them)."""
     from . import rewards
 
@@ -205,6 +216,19 @@ def load_reward(spec: str, **kw: Any) -> RewardModel | None:
         from .fakes import FakeArithPRM
 
         return FakeArithPRM()
+    if spec.startswith("vllm:"):
+        from .rewards.vllm_prm import VLLMPRM
+
+        preset, _, model = spec.removeprefix("vllm:").partition(":")
+        if not model:
+            raise ValueError(f"a vLLM reward spec is vllm:<preset>:<model>, got {spec!r}; presets: qwen-prm, "
+                             "math-shepherd")
+        return VLLMPRM(model, preset=preset, **kw)
+    name, sep, path = spec.partition(":")
+    if sep and name in rewards.REWARD_PRESETS:
+        return rewards.get_preset(name).load(path, **kw)
+    if sep and len(name) > 1 and not _looks_like_path(name) and "/" not in name:  # "C:\\x", "./a:b" are paths
+        rewards.get_preset(name)  # raises, listing the valid presets
     if spec in ("default", "orm-default"):
         folder = _default_folder("prm" if spec == "default" else "orm")
     else:
@@ -222,4 +246,5 @@ def load_reward(spec: str, **kw: Any) -> RewardModel | None:
             return rewards.StepTagPRM(folder, **kw)
     raise ModelError(f"cannot tell what kind of reward model {spec!r} is (architectures={archs}); expected "
                      "*ForTokenClassification (PRM), *ForSequenceClassification (ORM) or *ForCausalLM "
-                     "(step-tag PRM), or use 'oracle' or 'none'")
+                     "(step-tag PRM), or name its format: <preset>:PATH with a preset from "
+                     f"{', '.join(rewards.REWARD_PRESETS)}; or use 'oracle' or 'none'")

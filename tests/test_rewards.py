@@ -162,9 +162,10 @@ def test_load_reward_picks_the_adapter_from_the_architecture(tmp_path, arith_prm
 
 
 def test_remote_code_prm_needs_consent(tmp_path):
+    """Qwen2ForProcessRewardModel is built in (see test_reward_presets); other remote-code PRMs need consent."""
     folder = save_tiny_token_prm(tmp_path)
     config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps(config | {"architectures": ["Qwen2ForProcessRewardModel"]}))
+    (folder / "config.json").write_text(json.dumps(config | {"architectures": ["InternLM2ForProcessRewardModel"]}))
     with pytest.raises(ModelError, match="trust_remote_code=True"):
         load_reward(str(folder))
 

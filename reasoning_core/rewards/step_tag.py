@@ -47,12 +47,7 @@ class StepTagPRM:
         return self._marked(problem, steps)[0]
 
     def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
-        """The input text and, per step, the index of the last character of its tag."""
-        text, marks = self.format.prompt(problem), []
-        for k, step in enumerate(steps):
-            text += (self.format.step_separator if k else "") + f"{step} {self.format.step_tag}"
-            marks.append(len(text) - 1)
-        return text, marks
+        return tagged_text(self.format, problem, steps)
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
         scores: list[list[float]] = [[] for _ in paths]
@@ -66,6 +61,15 @@ class StepTagPRM:
             for row, i in enumerate(rows):
                 scores[i] = good[row, positions[row]].tolist()
         return check_scores(scores, paths)
+
+
+def tagged_text(fmt: StepFormat, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
+    """The input text and, per step, the index of the last character of its tag."""
+    text, marks = fmt.prompt(problem), []
+    for k, step in enumerate(steps):
+        text += (fmt.step_separator if k else "") + f"{step} {fmt.step_tag}"
+        marks.append(len(text) - 1)
+    return text, marks
 
 
 def _token_id(tokenizer: Any, token: str) -> int:

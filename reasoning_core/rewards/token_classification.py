@@ -6,6 +6,7 @@ a chat prompt, the Qwen2.5-Math-PRM format. All paths are scored in one padded f
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,6 +15,8 @@ from transformers import AutoModel, AutoModelForTokenClassification
 
 from ..loading import StepFormat, find_model, load_pretrained, load_tokenizer, step_format
 from ..protocols import ModelError, check_scores
+
+log = logging.getLogger(__name__)
 
 QWEN_PRM_PROMPT = ("<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}."
                    "<|im_end|>\n<|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n")
@@ -24,7 +27,8 @@ PRM_PRESETS: dict[str, StepFormat] = {
 
 
 class TokenClassificationPRM:
-    """A `RewardModel` over a token-classification head (or a remote-code *ProcessRewardModel).
+    """A `RewardModel` over a token-classification head or a *ProcessRewardModel (Qwen2's built in, others
+    as the checkpoint's remote code).
 
     Settings come from the `preset`, then the checkpoint's stepwise.json, then explicit arguments."""
 
@@ -49,12 +53,7 @@ class TokenClassificationPRM:
         return self._marked(problem, steps)[0]
 
     def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
-        """The input text and, per step, the index of the last character of step + separator."""
-        text, marks = self.format.prompt(problem), []
-        for step in steps:
-            text += step + self.format.step_separator
-            marks.append(len(text) - 1)
-        return text, marks
+        return separated_text(self.format, problem, steps)
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
         scores: list[list[float]] = [[] for _ in paths]
@@ -69,23 +68,55 @@ class TokenClassificationPRM:
         return check_scores(scores, paths)
 
 
+def separated_text(fmt: StepFormat, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
+    """The input text and, per step, the index of the last character of step + separator."""
+    text, marks = fmt.prompt(problem), []
+    for step in steps:
+        text += step + fmt.step_separator
+        marks.append(len(text) - 1)
+    return text, marks
+
+
 def _auto_class(folder: Path, trust_remote_code: bool) -> Any:
-    """Qwen2.5-Math-PRM style checkpoints ship their own *ProcessRewardModel class (remote code)."""
+    """Qwen2.5-Math-PRM style checkpoints ship their own *ProcessRewardModel class (remote code); the
+    Qwen2 one is also built in, so it loads without running the checkpoint's code."""
     archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
     if any(a.endswith("ProcessRewardModel") for a in archs):
-        if not trust_remote_code:
-            raise ModelError(f"{folder} is a {archs[0]} that ships its own code; "
-                             "load it with trust_remote_code=True if you trust it")
-        return AutoModel
+        if trust_remote_code:
+            return AutoModel
+        if "Qwen2ForProcessRewardModel" in archs:
+            from .qwen_prm import Qwen2ForProcessRewardModel
+
+            log.info("%s: using the built-in Qwen2ForProcessRewardModel (no remote code)", folder)
+            return _Strict(Qwen2ForProcessRewardModel)
+        raise ModelError(f"{folder} is a {archs[0]} that ships its own code; "
+                         "load it with trust_remote_code=True if you trust it")
     return AutoModelForTokenClassification
 
 
-def encode_marked(tokenizer: Any, texts: list[str], marks: list[list[int]],
-                  device: torch.device) -> tuple[dict[str, torch.Tensor], list[list[int]]]:
+class _Strict:
+    """Loads a built-in class and refuses a checkpoint whose weights do not all fit it (no silent random init)."""
+
+    def __init__(self, cls: Any) -> None:
+        self.cls, self.__name__ = cls, cls.__name__
+
+    def from_pretrained(self, folder: Path, **kw: Any) -> Any:
+        kw.pop("trust_remote_code", None)
+        model, info = self.cls.from_pretrained(folder, output_loading_info=True, **kw)
+        missing = sorted(info.get("missing_keys", []))
+        if missing:
+            raise ModelError(f"{folder} does not hold a {self.__name__}: missing weights {missing[:4]}")
+        return model
+
+
+def encode_marked(tokenizer: Any, texts: list[str], marks: list[list[int]], device: torch.device,
+                  add_special_tokens: bool = True) -> tuple[dict[str, torch.Tensor], list[list[int]]]:
     """Tokenize `texts` as one right-padded batch and find, for each marked character (ascending), the
-    token that covers it. Tokenizing whole texts (not pieces) keeps tokenization as in training."""
+    token that covers it. Tokenizing whole texts (not pieces) keeps tokenization as in training.
+    Texts rendered by a chat template already hold their BOS: pass `add_special_tokens=False`."""
     try:
-        enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right", return_offsets_mapping=True)
+        enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right", return_offsets_mapping=True,
+                        add_special_tokens=add_special_tokens)
     except NotImplementedError as e:  # slow (Python) tokenizers have no offsets
         raise ModelError("this reward model needs a fast tokenizer (tokenizer.json) to locate its steps") from e
     positions = [_covering_tokens(offsets, chars, text)
