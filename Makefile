@@ -1,28 +1,32 @@
 # Two commands do everything on a fresh machine:
-#   make run    install, then launch the app on the embedded default models
-#   make test   install (with Debian's chromium for the browser test), then run the whole suite
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+#   make run    install the runtime, then launch the app on the embedded default models (assets/)
+#   make test   install runtime + test tools (and Debian's chromium for the browser test), run the whole suite
+VENV := .venv
+PY   := $(VENV)/bin/python
 
-.PHONY: run test install browser solve
+.PHONY: run test browser solve
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install -q -r requirements-dev.txt  # llama.cpp compiles once
-	touch $(STAMP)
 
-install: $(STAMP)
+$(VENV)/.runtime: requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# llama-cpp-python compiles llama.cpp on first install (minutes); the multimodal library is skipped
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
 
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-run: install
+run: $(VENV)/.runtime
 	$(PY) app.py
 
-solve: install
+solve: $(VENV)/.runtime
 	$(PY) -m reasoning_core solve --task arith --example 0 --strategy beam_search
 
-test: install browser
+test: $(VENV)/.dev browser
 	$(PY) -m pytest -q

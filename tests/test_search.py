@@ -12,11 +12,11 @@ from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedRewar
 from reasoning_core.protocols import ModelError, aggregate
 from reasoning_core.run import collect, solve, stream
 from reasoning_core.search import STRATEGIES, InputError, Problem, make_config
-from reasoning_core.tasks import get_task, held_out_examples
+from reasoning_core.tasks import arith_examples, get_task
 from reasoning_core.tree import NodeAdded, NodePruned, SearchFinished, SearchTree
 
 TASK = get_task("arith")
-EXAMPLES = held_out_examples("arith", 12)
+EXAMPLES = arith_examples("test", 12, min_ops=2, max_ops=5, digits=2)  # long enough chains to search
 
 
 def problem(i: int = 1) -> Problem:
@@ -288,3 +288,16 @@ def test_compute_optimal_picks_by_probe_difficulty():
 def test_compute_optimal_refuses_a_bad_policy():
     with pytest.raises(InputError, match="policy"):
         make_config("compute_optimal", None, policy={"easy": "astar"})
+
+
+def test_beam_search_keeps_distinct_beams_when_it_can():
+    from reasoning_core.fakes import ScriptedGenerator
+
+    def fn(prefix, k, seed):  # most samples repeat one step; a few differ
+        depth = prefix.count("\n") - 2
+        return "The answer is 1" if depth >= 2 else f"1 + 1 = {2 if k % 4 else 3}"
+
+    result = solve("beam_search", Problem("1 + 1 + 1", TASK, "3"), ScriptedGenerator(fn), FakeArithPRM(),
+                   Budget(), make_config("beam_search", None, n=8, width=2))
+    first = [n for n in result.tree.children(0) if n.status != "pruned"]
+    assert sorted(n.text for n in first) == ["1 + 1 = 2", "1 + 1 = 3"]

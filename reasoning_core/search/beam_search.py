@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
-from ..tree import Event
+from ..tree import Event, Node
 from .base import InputError, Search, SearchConfig, Strategy
 from .best_of_n import choose
 
@@ -22,6 +22,19 @@ class BeamSearchConfig(SearchConfig):
             raise InputError(f"beam width ({self.width}) cannot exceed the number of candidates n ({self.n})")
 
 
+def distinct(ranked: list[Node], width: int) -> list[Node]:
+    """The best `width` candidates, preferring distinct chains: a confident model often samples the
+    same step several times, and identical beams would waste the width. Duplicates fill in only
+    when there are fewer distinct candidates than beams."""
+    seen: set[tuple[int | None, str]] = set()
+    unique, repeats = [], []
+    for node in ranked:
+        key = (node.parent, node.text)
+        (repeats if key in seen else unique).append(node)
+        seen.add(key)
+    return (unique + repeats)[:width]
+
+
 def explore(search: Search) -> Iterator[Event]:
     """A kept chain that has ended leaves the beam; the search stops once M chains have ended."""
     n, width = search.config.n, search.config.width
@@ -32,9 +45,10 @@ def explore(search: Search) -> Iterator[Event]:
         yield from search.score([a.node_id for a in added])
         ranked = sorted((search.tree[a.node_id] for a in added), reverse=True,
                         key=lambda node: (node.value, node.logprob, -node.id))
-        for node in ranked[width:]:
-            yield search.tree.prune(node.id)
-        kept = ranked[:width]
+        kept = distinct(ranked, width)
+        for node in ranked:
+            if node not in kept:
+                yield search.tree.prune(node.id)
         finished += sum(node.terminal for node in kept)
         beams = [node.id for node in kept if not node.terminal]
 

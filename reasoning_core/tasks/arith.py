@@ -65,8 +65,12 @@ def make_problem(rng: random.Random, num_ops: int, digits: int) -> ArithProblem:
     return ArithProblem(start=rng.randint(1, hi), ops=tuple(ops))
 
 
-def generate(split: str, count: int, *, seed: int = 0, min_ops: int = 2, max_ops: int = 5,
-             digits: int = 2) -> list[ArithProblem]:
+# The mix the default checkpoints are trained on, and what `--example K` and `eval` draw from.
+DEFAULT_MIN_OPS, DEFAULT_MAX_OPS, DEFAULT_DIGITS = 1, 4, 1
+
+
+def generate(split: str, count: int, *, seed: int = 0, min_ops: int = DEFAULT_MIN_OPS,
+             max_ops: int = DEFAULT_MAX_OPS, digits: int = DEFAULT_DIGITS) -> list[ArithProblem]:
     """`count` problems of one split; splits draw from disjoint seed streams, so never overlap by design
     of the seed (and test problems are the same on every machine)."""
     if split not in SPLITS:
