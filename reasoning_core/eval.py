@@ -96,5 +96,5 @@ def write_results(summary: pd.DataFrame, per_run: pd.DataFrame, out: str | Path)
     paths = [out / "results.csv", out / "runs.csv", out / "accuracy_vs_tokens.html"]
     summary.to_csv(paths[0], index=False)
     per_run.to_csv(paths[1], index=False)
-    accuracy_figure(summary).write_html(paths[2], include_plotlyjs=True)
+    accuracy_figure(summary).write_html(paths[2], include_plotlyjs="directory")  # one plotly.min.js per folder
     return paths

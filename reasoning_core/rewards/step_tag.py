@@ -12,20 +12,18 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from ..loading import StepFormat, find_model, load_pretrained, load_tokenizer, step_format
-from ..protocols import ModelError, check_scores
-from .token_classification import encode_marked, model_logits
+from ..protocols import ModelError
+from .token_classification import MarkedPRM, model_logits
 
 MATH_SHEPHERD = StepFormat(prompt_template="{problem} ", step_separator="\n", step_tag="ки",
                            good_token="+", bad_token="-")
 
 
-class StepTagPRM:
+class StepTagPRM(MarkedPRM):
     """A `RewardModel` over a causal LM trained to emit a good/bad token after each step tag.
 
     Input: prompt + separator.join(f"{step} {step_tag}"), Math-Shepherd's layout. Settings come from the
     Math-Shepherd defaults, then the checkpoint's stepwise.json, then explicit arguments."""
-
-    kind: str = "prm"
 
     def __init__(self, path: str | Path, *, step_tag: str | None = None, good_token: str | None = None,
                  bad_token: str | None = None, prompt_template: str | None = None,
@@ -42,25 +40,12 @@ class StepTagPRM:
         self.candidates = [_token_id(self.tokenizer, self.format.good_token),
                            _token_id(self.tokenizer, self.format.bad_token)]
 
-    def text(self, problem: str, steps: Sequence[str]) -> str:
-        """Exactly what the model reads for one path."""
-        return self._marked(problem, steps)[0]
-
     def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
         return tagged_text(self.format, problem, steps)
 
-    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
-        scores: list[list[float]] = [[] for _ in paths]
-        rows = [i for i, path in enumerate(paths) if path]
-        if rows:
-            texts, marks = zip(*(self._marked(problem, paths[i]) for i in rows))
-            batch, positions = encode_marked(self.tokenizer, list(texts), list(marks), self.model.device)
-            with torch.no_grad():
-                logits = model_logits(self.model(**batch))[..., self.candidates]
-            good = torch.softmax(logits, dim=-1)[..., 0]
-            for row, i in enumerate(rows):
-                scores[i] = good[row, positions[row]].tolist()
-        return check_scores(scores, paths)
+    def _good_probs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = model_logits(self.model(**batch))[..., self.candidates]
+        return torch.softmax(logits, dim=-1)[..., 0]
 
 
 def tagged_text(fmt: StepFormat, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:

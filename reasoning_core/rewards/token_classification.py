@@ -26,13 +26,42 @@ PRM_PRESETS: dict[str, StepFormat] = {
 }
 
 
-class TokenClassificationPRM:
+class MarkedPRM:
+    """The scoring loop PRMs that read a step's score at a marked position share: render each path with
+    one marked character per step, run all paths in one padded forward pass, and read P(good) at the
+    token covering each mark. Subclasses say how a path is rendered and how P(good) is computed."""
+
+    kind: str = "prm"
+
+    def text(self, problem: str, steps: Sequence[str]) -> str:
+        """Exactly what the model reads for one path."""
+        return self._marked(problem, steps)[0]
+
+    def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
+        raise NotImplementedError
+
+    def _good_probs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(rows, tokens) probability that the step ending at each token is good."""
+        raise NotImplementedError
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
+        scores: list[list[float]] = [[] for _ in paths]
+        rows = [i for i, path in enumerate(paths) if path]
+        if rows:
+            texts, marks = zip(*(self._marked(problem, paths[i]) for i in rows))
+            batch, positions = encode_marked(self.tokenizer, list(texts), list(marks), self.model.device)
+            with torch.no_grad():
+                probs = self._good_probs(batch)
+            for row, i in enumerate(rows):
+                scores[i] = probs[row, positions[row]].tolist()
+        return check_scores(scores, paths)
+
+
+class TokenClassificationPRM(MarkedPRM):
     """A `RewardModel` over a token-classification head or a *ProcessRewardModel (Qwen2's built in, others
     as the checkpoint's remote code).
 
     Settings come from the `preset`, then the checkpoint's stepwise.json, then explicit arguments."""
-
-    kind: str = "prm"
 
     def __init__(self, path: str | Path, *, preset: str = "trl", prompt_template: str | None = None,
                  step_separator: str | None = None, good_label: int | None = None, task: str | None = None,
@@ -48,24 +77,11 @@ class TokenClassificationPRM:
         self.model = load_pretrained(_auto_class(folder, trust_remote_code), folder, device=device, dtype=dtype,
                                      trust_remote_code=trust_remote_code)
 
-    def text(self, problem: str, steps: Sequence[str]) -> str:
-        """Exactly what the model reads for one path."""
-        return self._marked(problem, steps)[0]
-
     def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
         return separated_text(self.format, problem, steps)
 
-    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
-        scores: list[list[float]] = [[] for _ in paths]
-        rows = [i for i, path in enumerate(paths) if path]
-        if rows:
-            texts, marks = zip(*(self._marked(problem, paths[i]) for i in rows))
-            batch, positions = encode_marked(self.tokenizer, list(texts), list(marks), self.model.device)
-            with torch.no_grad():
-                probs = class_probs(model_logits(self.model(**batch)), self.format.good_label)
-            for row, i in enumerate(rows):
-                scores[i] = probs[row, positions[row]].tolist()
-        return check_scores(scores, paths)
+    def _good_probs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return class_probs(model_logits(self.model(**batch)), self.format.good_label)
 
 
 def separated_text(fmt: StepFormat, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:

@@ -1,0 +1,189 @@
+"""Tests for training/: every stage runs a few steps on the `micro` preset and writes a checkpoint
+that `Auto*` classes load; process labels have one entry per step; the pipeline resumes after kill -9.
+
+The fast tests share one micro SFT checkpoint (module fixture); the full-pipeline runs are `slow`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from training import checkpoint as ckpt
+from training import pipeline as pl
+from training.config import preset
+from training.data import (arith_sft_dataset, from_math_shepherd, from_prm800k, load_stepwise,
+                           stepwise_row)
+from training.tokenizer import build_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return preset("micro")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, cfg):
+    out = tmp_path_factory.mktemp("micro")
+    pl.run_sft(cfg, out / "sft")
+    return out
+
+
+def test_tokenizer_roundtrip_and_autoload(tmp_path):
+    tok = build_tokenizer()
+    text = "Question: Compute left to right: 17 + 25\nAnswer:\n17 + 25 = 42\nThe answer is 42"
+    ids = tok(text)["input_ids"]
+    assert len(ids) == len(text) and tok.decode(ids) == text
+    tok.save_pretrained(tmp_path)
+    from transformers import AutoTokenizer
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again(text)["input_ids"] == ids and again.eos_token == "<eos>" and again.pad_token == "<pad>"
+
+
+def test_sft_dataset_is_prompt_completion():
+    ds = arith_sft_dataset("train", 3)
+    row = ds[0]
+    assert row["prompt"].startswith("Question: Compute left to right:") and row["prompt"].endswith("Answer:\n")
+    assert row["completion"].split("\n")[-1] == f"The answer is {row['reference']}"
+
+
+def test_stepwise_formats():
+    shep = from_math_shepherd({
+        "input": "What is 1+1? Step 1: 1+1=2 ки\nStep 2: The answer is 2 ки",
+        "label": "What is 1+1? Step 1: 1+1=2 +\nStep 2: The answer is 2 -"})
+    assert shep["prompt"] == "What is 1+1?" and shep["completions"] == ["1+1=2", "The answer is 2"]
+    assert shep["labels"] == [True, False]
+    prm800k = from_prm800k({"question": {"problem": "p", "ground_truth_answer": "2"}, "label": {"steps": [
+        {"completions": [{"text": "a", "rating": 1}], "chosen_completion": 0},
+        {"completions": [{"text": "b", "rating": -1}, {"text": "c", "rating": 1}], "chosen_completion": None}]}})
+    assert prm800k["completions"] == ["a", "b"] and prm800k["labels"] == [True, False]
+    with pytest.raises(ValueError):
+        stepwise_row("p", ["a"], [True, False])
+
+
+def test_load_stepwise_autodetects(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps({"prompt": "p", "completions": ["a", "b"], "labels": [True, False]}) + "\n")
+    ds = load_stepwise(path)
+    assert ds[0]["labels"] == [True, False] and ds[0]["soft_labels"] == [1.0, 0.0]
+    with pytest.raises(ValueError, match="valid formats"):
+        path.write_text(json.dumps({"foo": 1}) + "\n")
+        load_stepwise(path)
+
+
+def _assert_clean_checkpoint(path: Path, kind: str):
+    names = {p.name for p in path.iterdir()}
+    assert {"config.json", "model.safetensors", "README.md", "meta.json", "tokenizer.json"} <= names
+    assert "training_args.bin" not in names and not any(p.is_dir() for p in path.iterdir())
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["kind"] == kind and "git_commit" in meta and "config" in meta
+    if kind in ("prm", "orm"):
+        assert json.loads((path / "stepwise.json").read_text())["kind"] == kind
+
+
+def test_sft_checkpoint_loads(run_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    _assert_clean_checkpoint(run_dir / "sft", "generator")
+    model = AutoModelForCausalLM.from_pretrained(run_dir / "sft")
+    tok = AutoTokenizer.from_pretrained(run_dir / "sft")
+    out = model.generate(**tok(["Question: 1 + 2\nAnswer:\n"], return_tensors="pt"), max_new_tokens=5,
+                         do_sample=False)
+    assert out.shape[1] <= 26 + 5
+    assert 0.0 <= ckpt.read_meta(run_dir / "sft")["metrics"]["val_greedy_acc"] <= 1.0
+
+
+def test_star_round(run_dir, cfg):
+    metrics = pl.run_star(cfg, run_dir / "sft", run_dir / "star")
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1]
+    _assert_clean_checkpoint(run_dir / "star", "generator")
+
+
+def test_labels_have_one_per_step(run_dir, cfg):
+    metrics = pl.run_label(cfg, run_dir / "sft", run_dir / "labels")
+    for name in ("math_shepherd", "omega_prm"):
+        ds = load_stepwise(run_dir / "labels" / f"{name}.jsonl")
+        assert len(ds) == metrics["chains"] > 0
+        for row in ds:
+            assert len(row["labels"]) == len(row["completions"]) == len(row["soft_labels"])
+        assert 0.0 <= metrics[name]["step_agreement"] <= 1.0
+
+
+def test_prm_and_orm_load(run_dir, cfg):
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+    if not ckpt.is_complete(run_dir / "labels"):
+        pl.run_label(cfg, run_dir / "sft", run_dir / "labels")
+    pl.run_prm(cfg, run_dir / "sft", run_dir / "labels", run_dir / "prm")
+    pl.run_orm(cfg, run_dir / "sft", run_dir / "labels", run_dir / "orm")
+    _assert_clean_checkpoint(run_dir / "prm", "prm")
+    _assert_clean_checkpoint(run_dir / "orm", "orm")
+    assert AutoModelForTokenClassification.from_pretrained(run_dir / "prm").config.num_labels == 2
+    assert AutoModelForSequenceClassification.from_pretrained(run_dir / "orm").config.num_labels == 2
+
+
+@pytest.mark.parametrize("reward", ["correct", "prm"])
+def test_grpo_runs(run_dir, cfg, reward):
+    if reward == "prm" and not ckpt.is_complete(run_dir / "prm"):
+        test_prm_and_orm_load(run_dir, cfg)
+    metrics = pl.run_grpo(cfg, run_dir / "sft", run_dir / f"grpo-{reward}", prm=run_dir / "prm",
+                          orm=run_dir / "orm") if reward == "prm" else \
+        pl.run_grpo(cfg, run_dir / "sft", run_dir / f"grpo-{reward}")
+    assert "val_greedy_acc_before" in metrics
+    _assert_clean_checkpoint(run_dir / f"grpo-{reward}", "generator")
+
+
+def test_unknown_names_list_valid_ones():
+    from training.rl import reward_fn
+    with pytest.raises(ValueError, match="correct, orm, prm"):
+        reward_fn("nope")
+    with pytest.raises(ValueError, match="micro, tiny, small"):
+        preset("huge")
+
+
+def test_atomic_dir_leaves_nothing_on_failure(tmp_path):
+    with pytest.raises(RuntimeError):
+        with ckpt.atomic_dir(tmp_path / "stage") as tmp:
+            (tmp / "partial").write_text("x")
+            raise RuntimeError("killed")
+    assert not (tmp_path / "stage").exists()
+
+
+def _cli(out: Path) -> list[str]:
+    return [sys.executable, "-m", "training", "pipeline", "--out", str(out), "--preset", "micro"]
+
+
+@pytest.mark.slow
+def test_pipeline_micro_end_to_end(tmp_path):
+    start = time.time()
+    subprocess.run(_cli(tmp_path), cwd=ROOT, check=True, capture_output=True, timeout=300)
+    assert time.time() - start < 180
+    for stage in ("sft", "star", "labels", "prm", "orm", "grpo", "generator"):
+        assert ckpt.is_complete(tmp_path / stage), stage
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["generator"]["selected"] in ("sft", "star", "grpo")
+
+
+@pytest.mark.slow
+def test_kill_during_stage_then_rerun(tmp_path):
+    proc = subprocess.Popen(_cli(tmp_path), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (tmp_path / ".tmp-star").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "pipeline ended before the star stage could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.is_complete(tmp_path / "sft") and not (tmp_path / "star").exists()
+    sft_weights = (tmp_path / "sft" / "model.safetensors").read_bytes()
+    subprocess.run(_cli(tmp_path), cwd=ROOT, check=True, capture_output=True, timeout=300)
+    assert (tmp_path / "sft" / "model.safetensors").read_bytes() == sft_weights
+    assert ckpt.is_complete(tmp_path / "star") and ckpt.is_complete(tmp_path / "generator")
+    assert not (tmp_path / ".tmp-star").exists()

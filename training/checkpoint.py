@@ -1,0 +1,108 @@
+"""Checkpoint folders: atomic stage outputs, meta.json, model cards and `stepwise.json`.
+
+A stage writes into `DIR/.tmp-<stage>` and only when everything (weights, tokenizer, card, meta) is
+on disk is the folder renamed to `DIR/<stage>` with `os.replace`; so a `kill -9` at any moment
+leaves either no `DIR/<stage>` or a complete one, and a rerun simply redoes the interrupted stage.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+logger = logging.getLogger(__name__)
+META = "meta.json"
+KEEP_SUFFIXES = (".json", ".safetensors", ".md", ".txt", ".jsonl", ".jinja")
+
+
+def is_complete(path: str | Path) -> bool:
+    """A stage output counts as done only if its meta.json (written last) is there."""
+    return (Path(path) / META).is_file()
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Yield a fresh temporary sibling folder; on success move it to `final` in one rename."""
+    final = Path(final)
+    tmp = final.parent / f".tmp-{final.name}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    yield tmp
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _card(stage: str, kind: str, parent: str | None, metrics: dict, config: dict) -> str:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items()) or "| (none) | |"
+    use = {
+        "generator": "a causal LM generator: `AutoModelForCausalLM` + `AutoTokenizer`",
+        "prm": "a process reward model: `AutoModelForTokenClassification`; the step score is "
+               "P(class 1) at the newline that ends each step",
+        "orm": "an outcome reward model: `AutoModelForSequenceClassification`; the score is "
+               "softmax(logits)[1] for the whole chain",
+    }[kind]
+    return f"""---
+library_name: transformers
+tags: [stepwise, arith, {kind}]
+---
+# stepwise `{stage}` ({kind})
+
+Trained on CPU by `python -m training` (stage `{stage}`) for the built-in multi-step arithmetic task
+(`reasoning_core.tasks.arith`). Load it as {use}.
+
+Input format: `Question: Compute left to right: 17 + 25 * 3\\nAnswer:\\n` followed by the steps,
+each ending in `\\n`; the last step is `The answer is N`. Tokenizer: one token per character.
+
+Parent checkpoint: `{Path(parent).name if parent else 'none (from scratch)'}`
+
+## Metrics
+| metric | value |
+|---|---|
+{rows}
+
+## Config
+```json
+{json.dumps(config, indent=2, default=str)}
+```
+"""
+
+
+def save_checkpoint(path: str | Path, model, tokenizer, *, stage: str, kind: str, parent: str | None,
+                    config: dict, metrics: dict) -> None:
+    """Weights (safetensors), tokenizer, model card, meta.json and, for reward models, stepwise.json.
+    Optimizer states, trainer checkpoints and training_args.bin are never written here."""
+    path = Path(path)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    if kind in ("prm", "orm"):
+        (path / "stepwise.json").write_text(json.dumps(
+            {"kind": kind, "task": "arith", "step_separator": "\n", "good_label": 1}, indent=2) + "\n")
+    for junk in path.iterdir():  # anything a trainer may have left behind
+        if junk.is_dir():
+            shutil.rmtree(junk)
+        elif not junk.name.endswith(KEEP_SUFFIXES):
+            junk.unlink()
+    (path / "README.md").write_text(_card(stage, kind, parent, metrics, config))
+    meta = {"stage": stage, "kind": kind, "parent": Path(parent).name if parent else None,
+            "parent_path": parent, "config": config, "metrics": metrics, "git_commit": git_commit()}
+    (path / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+
+def read_meta(path: str | Path) -> dict:
+    return json.loads((Path(path) / META).read_text())

@@ -1,0 +1,82 @@
+"""Presets for the whole pipeline: one dataclass per stage, grouped in `PipelineConfig`.
+
+`micro` is for tests (seconds), `tiny` is the shipped default (about 15 minutes on 2 CPU cores),
+`small` is a longer run for a better generator.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from reasoning_core.tasks import arith
+
+from .label_steps import LabelConfig
+from .prm import RewardConfig
+from .rl import GRPOSettings
+from .sft import ModelConfig, TrainConfig
+from .star import StarConfig
+
+
+@dataclass
+class Difficulty:
+    """The problem mix every stage trains and evaluates on (see `reasoning_core.tasks.arith`)."""
+
+    min_ops: int = arith.DEFAULT_MIN_OPS
+    max_ops: int = arith.DEFAULT_MAX_OPS
+    digits: int = arith.DEFAULT_DIGITS
+
+
+@dataclass
+class PipelineConfig:
+    preset: str = "tiny"
+    seed: int = 0
+    difficulty: Difficulty = field(default_factory=Difficulty)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sft_problems: int = 40000
+    sft: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=1200, batch_size=32, learning_rate=3e-3))
+    star: StarConfig = field(default_factory=lambda: StarConfig(
+        rounds=2, problems=300, samples=4, epochs=2.0, train=TrainConfig(batch_size=32, learning_rate=3e-4)))
+    label: LabelConfig = field(default_factory=lambda: LabelConfig(problems=300, samples=2, rollouts=4))
+    prm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=300, eval_problems=150,
+                                                                   label_source="both"))
+    orm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=150, eval_problems=150))
+    grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings(max_steps=30))
+    eval_problems: int = 200     # validation problems (model selection) and test problems (reporting)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _micro() -> PipelineConfig:
+    return PipelineConfig(
+        preset="micro", model=ModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64),
+        sft_problems=200, sft=TrainConfig(max_steps=8, batch_size=16),
+        star=StarConfig(rounds=1, problems=8, samples=2, train=TrainConfig(batch_size=8)),
+        label=LabelConfig(problems=6, samples=1, rollouts=2, batch_size=32),
+        prm=RewardConfig(max_steps=4, batch_size=8, eval_problems=8),
+        orm=RewardConfig(max_steps=4, batch_size=8, eval_problems=8),
+        grpo=GRPOSettings(max_steps=2, prompts_per_step=2, num_generations=2, max_completion_length=48, problems=8),
+        eval_problems=16)
+
+
+def _tiny() -> PipelineConfig:
+    return PipelineConfig(preset="tiny")  # the dataclass defaults are the tiny preset
+
+
+def _small() -> PipelineConfig:
+    return PipelineConfig(
+        preset="small", model=ModelConfig(hidden_size=192, num_layers=6, num_heads=6, intermediate_size=768),
+        sft_problems=100000, sft=TrainConfig(max_steps=6000),
+        star=StarConfig(rounds=2, problems=2000, samples=4, train=TrainConfig(learning_rate=3e-4)),
+        label=LabelConfig(problems=1500, samples=2, rollouts=8),
+        prm=RewardConfig(max_steps=1500), orm=RewardConfig(max_steps=800),
+        grpo=GRPOSettings(max_steps=200), eval_problems=500)
+
+
+PRESETS = {"micro": _micro, "tiny": _tiny, "small": _small}
+
+
+def preset(name: str) -> PipelineConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    return PRESETS[name]()

@@ -1,0 +1,250 @@
+"""Every stage as a function `(cfg, out, ...) -> metrics`, and `run_pipeline` chaining them.
+
+Each stage writes one folder atomically (see `checkpoint.atomic_dir`) and is skipped when that folder
+is already complete, so an interrupted pipeline resumes where it stopped:
+
+    DIR/sft  DIR/star  DIR/labels  DIR/prm  DIR/orm  DIR/grpo  DIR/generator (best of sft/star/grpo)
+
+Labels, reward models and GRPO start from the better of SFT and STaR (validation greedy accuracy).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from reasoning_core.tasks.arith import check_steps
+
+from . import checkpoint as ckpt
+from .config import PipelineConfig
+from .data import TASK, arith_problems, arith_sft_dataset, load_stepwise
+from .label_steps import label_chains
+from .prm import auc, orm_scores, prm_scores, train_orm, train_prm
+from .rl import reward_fn, train_grpo
+from .sampling import greedy_accuracy, sample_chains
+from .sft import build_generator, train_sft
+from .star import star_round
+
+logger = logging.getLogger(__name__)
+STAGES = ("sft", "star", "label", "prm", "orm", "grpo")
+
+
+def load_generator(path: str | Path):
+    return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+
+
+def _problems(cfg: PipelineConfig, split: str, count: int, seed: int = 0):
+    exs = arith_problems(split, count, seed=seed, **vars(cfg.difficulty))
+    return [e.problem for e in exs], [e.reference for e in exs]
+
+
+def evaluate(model, tok, cfg: PipelineConfig, split: str = "validation") -> float:
+    problems, refs = _problems(cfg, split, cfg.eval_problems)
+    return round(greedy_accuracy(model, tok, problems, refs, desc=f"greedy {split}"), 4)
+
+
+def _metrics(model, tok, cfg: PipelineConfig, started: float, **extra) -> dict:
+    return {"val_greedy_acc": evaluate(model, tok, cfg, "validation"),
+            "test_greedy_acc": evaluate(model, tok, cfg, "test"), **extra,
+            "wall_s": round(time.time() - started, 1)}
+
+
+def run_sft(cfg: PipelineConfig, out: Path) -> dict:
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    model, tok = build_generator(cfg.model)
+    data = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
+    with ckpt.atomic_dir(out) as tmp:
+        stats = train_sft(model, tok, data, cfg.sft, str(tmp))
+        metrics = _metrics(model, tok, cfg, t0, params=sum(p.numel() for p in model.parameters()), **stats)
+        ckpt.save_checkpoint(tmp, model, tok, stage="sft", kind="generator", parent=None,
+                             config=cfg.to_dict(), metrics=metrics)
+    return metrics
+
+
+def run_star(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
+    t0 = time.time()
+    model, tok = load_generator(parent)
+    rounds = [{"round": 0, "val_greedy_acc": evaluate(model, tok, cfg)}]
+    kept: list = []
+    with ckpt.atomic_dir(out) as tmp:
+        for r in range(1, cfg.star.rounds + 1):
+            # fresh train problems every round (seed stream disjoint from the SFT problems)
+            problems, refs = _problems(cfg, "train", cfg.star.problems, seed=cfg.seed + 100 + r)
+            extra = {}
+            if cfg.star.restart:
+                gold = arith_sft_dataset("train", cfg.star.gold_rows, seed=cfg.seed + 150 + r,
+                                         **vars(cfg.difficulty)) if cfg.star.gold_rows else None
+                extra = {"base": load_generator(parent)[0], "kept": kept, "gold": gold}
+            stats = star_round(model, tok, problems, refs, cfg.star, seed=cfg.seed + r, work_dir=str(tmp), **extra)
+            model = extra.get("base", model)
+            rounds.append({"round": r, "val_greedy_acc": evaluate(model, tok, cfg), **stats})
+            logger.info("STaR round %d: %s", r, rounds[-1])
+        metrics = _metrics(model, tok, cfg, t0, rounds=rounds)
+        ckpt.save_checkpoint(tmp, model, tok, stage="star", kind="generator", parent=str(parent),
+                             config=cfg.to_dict(), metrics=metrics)
+    return metrics
+
+
+def run_label(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
+    t0 = time.time()
+    model, tok = load_generator(parent)
+    problems, refs = _problems(cfg, "train", cfg.label.problems, seed=cfg.seed + 200)
+    shepherd, omega, metrics = label_chains(model, tok, problems, refs, cfg.label)
+    metrics["wall_s"] = round(time.time() - t0, 1)
+    with ckpt.atomic_dir(out) as tmp:
+        shepherd.to_json(tmp / "math_shepherd.jsonl")
+        omega.to_json(tmp / "omega_prm.jsonl")
+        (tmp / "README.md").write_text("Stepwise process labels (TRL stepwise form: prompt, completions, "
+                                       f"labels, soft_labels, reference).\n\n```json\n{json.dumps(metrics, indent=2)}\n```\n")
+        (tmp / ckpt.META).write_text(json.dumps({"stage": "label", "parent": str(parent), "metrics": metrics,
+                                                 "config": cfg.to_dict(), "git_commit": ckpt.git_commit()},
+                                                indent=2) + "\n")
+    return metrics
+
+
+def _label_rows(labels: Path, source: str):
+    from datasets import concatenate_datasets
+
+    names = {"math_shepherd": ["math_shepherd"], "omega_prm": ["omega_prm"],
+             "both": ["math_shepherd", "omega_prm"]}
+    if source not in names:
+        raise ValueError(f"unknown label source {source!r}; valid: {', '.join(names)}")
+    return concatenate_datasets([load_stepwise(labels / f"{n}.jsonl", "trl") for n in names[source]])
+
+
+def _heldout_chains(cfg: PipelineConfig, parent: Path, count: int):
+    """Chains the generator samples on validation problems (never seen by any reward model)."""
+    model, tok = load_generator(parent)
+    problems, refs = _problems(cfg, "validation", count, seed=cfg.seed + 300)
+    groups = sample_chains(model, tok, problems, 2, temperature=1.0, seed=cfg.seed + 300, desc="held-out chains")
+    chains = [(c, ref) for g, ref in zip(groups, refs) for c in g if c.steps]
+    return [c.problem for c, _ in chains], [c.steps for c, _ in chains], [r for _, r in chains]
+
+
+def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
+    t0 = time.time()
+    tok = AutoTokenizer.from_pretrained(parent)
+    rows = _label_rows(labels, cfg.prm.label_source)
+    with ckpt.atomic_dir(out) as tmp:
+        model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
+        problems, paths, _ = _heldout_chains(cfg, parent, cfg.prm.eval_problems)
+        gold = [g for p, s in zip(problems, paths) for g in check_steps(p, s)]
+        scores = [x for row in prm_scores(model, tok, problems, paths) for x in row]
+        metrics = {"step_auc_vs_check_steps": auc(gold, scores), "heldout_chains": len(paths),
+                   "heldout_steps": len(gold), **stats, "wall_s": round(time.time() - t0, 1)}
+        ckpt.save_checkpoint(tmp, model, tok, stage="prm", kind="prm", parent=str(parent),
+                             config=cfg.to_dict(), metrics=metrics)
+    return metrics
+
+
+def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
+    t0 = time.time()
+    tok = AutoTokenizer.from_pretrained(parent)
+    rows = [{"prompt": r["prompt"], "completions": r["completions"],
+             "correct": TASK.is_correct(TASK.extract_answer("\n".join(r["completions"])), r["reference"])}
+            for r in load_stepwise(labels / "math_shepherd.jsonl", "trl")]
+    with ckpt.atomic_dir(out) as tmp:
+        model, stats = train_orm(str(parent), tok, rows, cfg.orm, str(tmp))
+        problems, paths, refs = _heldout_chains(cfg, parent, cfg.orm.eval_problems)
+        correct = [TASK.is_correct(TASK.extract_answer("\n".join(s)), r) for s, r in zip(paths, refs)]
+        metrics = {"outcome_auc": auc(correct, orm_scores(model, tok, problems, paths)),
+                   "heldout_chains": len(paths), "train_positive_fraction":
+                   round(sum(r["correct"] for r in rows) / max(1, len(rows)), 4), **stats,
+                   "wall_s": round(time.time() - t0, 1)}
+        ckpt.save_checkpoint(tmp, model, tok, stage="orm", kind="orm", parent=str(parent),
+                             config=cfg.to_dict(), metrics=metrics)
+    return metrics
+
+
+def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = None,
+             orm: Path | None = None) -> dict:
+    from datasets import Dataset
+
+    t0 = time.time()
+    model, tok = load_generator(parent)
+    before = evaluate(model, tok, cfg)
+    problems, refs = _problems(cfg, "train", cfg.grpo.problems, seed=cfg.seed + 400)
+    data = Dataset.from_list([{"prompt": TASK.prompt(p), "problem": p, "reference": r}
+                              for p, r in zip(problems, refs)])
+    reward = reward_fn(cfg.grpo.reward, prm_path=prm and str(prm), orm_path=orm and str(orm))
+    with ckpt.atomic_dir(out) as tmp:
+        stats = train_grpo(model, tok, data, cfg.grpo, reward, str(tmp))
+        metrics = _metrics(model, tok, cfg, t0, val_greedy_acc_before=before, reward=cfg.grpo.reward, **stats)
+        ckpt.save_checkpoint(tmp, model, tok, stage="grpo", kind="generator", parent=str(parent),
+                             config=cfg.to_dict(), metrics=metrics)
+    return metrics
+
+
+def pick_generator(out: Path, candidates: list[str]) -> dict:
+    """Copy the candidate with the best validation greedy accuracy to DIR/generator."""
+    scored = [(ckpt.read_meta(out / c)["metrics"]["val_greedy_acc"], -i, c) for i, c in enumerate(candidates)
+              if ckpt.is_complete(out / c)]
+    acc, _, best = max(scored)
+    with ckpt.atomic_dir(out / "generator") as tmp:
+        shutil.copytree(out / best, tmp, dirs_exist_ok=True)
+        meta = ckpt.read_meta(tmp) | {"selected_from": best, "candidates": {c: a for a, _, c in scored}}
+        (tmp / ckpt.META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return {"selected": best, "val_greedy_acc": acc}
+
+
+def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None = None) -> dict:
+    """All stages in order, skipping those already complete; optionally copy the results to `assets`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    def policy() -> Path:
+        """The generator the later stages start from: STaR's output unless it lost to plain SFT."""
+        acc = {n: ckpt.read_meta(out / n)["metrics"]["val_greedy_acc"] for n in ("sft", "star")}
+        return out / ("star" if acc["star"] >= acc["sft"] else "sft")
+
+    plan = [
+        ("sft", lambda: run_sft(cfg, out / "sft")),
+        ("star", lambda: run_star(cfg, out / "sft", out / "star")),
+        ("labels", lambda: run_label(cfg, policy(), out / "labels")),
+        ("prm", lambda: run_prm(cfg, policy(), out / "labels", out / "prm")),
+        ("orm", lambda: run_orm(cfg, policy(), out / "labels", out / "orm")),
+        ("grpo", lambda: run_grpo(cfg, policy(), out / "grpo", prm=out / "prm", orm=out / "orm")),
+    ]
+    summary = {}
+    for name, stage in plan:
+        if ckpt.is_complete(out / name):
+            logger.info("stage %s: complete output found in %s, skipping", name, out / name)
+            summary[name] = ckpt.read_meta(out / name)["metrics"]
+            continue
+        logger.info("stage %s: running", name)
+        summary[name] = stage()
+        logger.info("stage %s: %s", name, summary[name])
+    summary["generator"] = pick_generator(out, ["sft", "star", "grpo"])
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if assets is not None:
+        export_assets(out, Path(assets))
+    return summary
+
+
+def summary_table(summary: dict):
+    """One row per stage with its headline numbers (a pandas DataFrame, for the CLI)."""
+    import pandas as pd
+
+    keys = ("val_greedy_acc", "test_greedy_acc", "val_greedy_acc_before", "step_auc_vs_check_steps",
+            "outcome_auc", "chain_accuracy", "wall_s", "selected")
+    rows = []
+    for stage, m in summary.items():
+        row = {"stage": stage, **{k: m.get(k) for k in keys if k in m}}
+        for method in ("math_shepherd", "omega_prm"):
+            if method in m:
+                row[f"{method}_agreement"] = m[method]["step_agreement"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("stage")
+
+
+def export_assets(out: Path, assets: Path) -> None:
+    """Copy generator, PRM and ORM folders (weights, tokenizer, cards, meta only) into `assets`."""
+    for name in ("generator", "prm", "orm"):
+        with ckpt.atomic_dir(assets / name) as tmp:
+            shutil.copytree(out / name, tmp, dirs_exist_ok=True)
+        logger.info("exported %s -> %s", out / name, assets / name)

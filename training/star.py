@@ -1,0 +1,106 @@
+"""STaR (Zelikman et al., 2022): sample chains, keep the correct ones, fine-tune, repeat.
+
+Where no sampled chain of a problem is correct, *rationalise*: sample again with the answer as a
+hint in the prompt (`... (answer: N)`), keep the correct chains and train on them *without* the hint.
+As in the paper, each round samples with the latest model but (with `restart`) fine-tunes a fresh copy
+of the *base* model on every rationale kept so far, which avoids drifting further each round; a
+slice of gold SFT rows (`gold_rows`) is mixed in so the small, easy-skewed kept set does not make the
+model forget the harder problems. `restart=False, gold_rows=0` is the old "continue on this round's
+chains only" recipe.
+
+    python -m training star --parent runs/tiny/sft --out runs/tiny/star --preset tiny
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+
+from datasets import Dataset
+
+from .data import TASK, completion_text
+from .sampling import chain_answer, sample_chains
+from .sft import TrainConfig, train_sft
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class StarConfig:
+    rounds: int = 2
+    problems: int = 400          # train problems sampled per round (fresh seed each round)
+    samples: int = 4             # chains per problem
+    temperature: float = 1.0
+    rationalize: bool = True
+    max_per_problem: int = 2     # distinct correct chains kept per problem
+    epochs: float = 2.0          # passes over the round's training rows (more overfits a few hundred rows)
+    restart: bool = True         # fine-tune the base model each round on all rationales so far
+    gold_rows: int = 0           # gold SFT rows (fresh train problems) mixed into every round's data
+    train: TrainConfig = None    # set by the preset (lower LR than SFT); max_steps follows `epochs`
+
+
+def hinted(problem: str, answer: str) -> str:
+    """The rationalisation prompt's problem text: the problem with its answer as a hint."""
+    return f"{problem} (answer: {answer})"
+
+
+def collect(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, seed: int) -> tuple[Dataset, dict]:
+    """Correct self-generated chains as a prompt/completion dataset, plus yield statistics."""
+    chains = sample_chains(model, tok, problems, cfg.samples, temperature=cfg.temperature, seed=seed,
+                           desc="STaR sampling")
+    kept: dict[int, set[tuple[str, ...]]] = {}
+    for i, (group, ref) in enumerate(zip(chains, refs)):
+        for c in group:
+            if TASK.is_correct(chain_answer(c), ref):
+                kept.setdefault(i, set()).add(tuple(c.steps))
+    solved = len(kept)
+    rationalised = 0
+    missing = [i for i in range(len(problems)) if i not in kept]
+    if cfg.rationalize and missing:
+        hint_chains = sample_chains(model, tok, [hinted(problems[i], refs[i]) for i in missing], cfg.samples,
+                                    temperature=cfg.temperature, seed=seed + 1, desc="STaR rationalising")
+        for i, group in zip(missing, hint_chains):
+            for c in group:
+                if TASK.is_correct(chain_answer(c), refs[i]):
+                    kept.setdefault(i, set()).add(tuple(c.steps))
+            rationalised += i in kept
+    rows = [{"prompt": TASK.prompt(problems[i]), "completion": completion_text(list(steps))}
+            for i, chains_i in sorted(kept.items()) for steps in sorted(chains_i)[: cfg.max_per_problem]]
+    stats = {"problems": len(problems), "solved_by_sampling": solved, "rationalised": rationalised,
+             "train_rows": len(rows)}
+    return Dataset.from_list(rows or [{"prompt": "", "completion": ""}]), stats
+
+
+def star_round(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, seed: int,
+               work_dir: str, *, base=None, kept: list[Dataset] | None = None,
+               gold: Dataset | None = None) -> dict:
+    """One STaR round: sample with `model`, then fine-tune. Without `base`, `model` is trained in place
+    on this round's chains; with `base` (a fresh copy of the base model, trained in place and to be
+    used as the next round's model) the training set is every dataset in `kept` (this round's chains
+    are appended to it) plus `gold`. Returns the round's statistics."""
+    dataset, stats = collect(model, tok, problems, refs, cfg, seed)
+    logger.info("STaR round data: %s", stats)
+    target = model
+    if base is not None:
+        from datasets import concatenate_datasets
+
+        if kept is not None:
+            if stats["train_rows"]:
+                kept.append(dataset)
+            parts = list(kept)
+        else:
+            parts = [dataset] if stats["train_rows"] else []
+        if gold is not None and len(gold):
+            parts.append(gold.select_columns(["prompt", "completion"]))
+        dataset = concatenate_datasets(parts) if parts else dataset
+        target = base
+        rows = len(dataset) if parts else 0
+    else:
+        rows = stats["train_rows"]
+    stats["trained_on"] = rows
+    if rows:
+        steps = max(1, math.ceil(cfg.epochs * rows / cfg.train.batch_size))
+        stats.update(train_sft(target, tok, dataset.shuffle(seed=seed),
+                               dataclasses.replace(cfg.train, max_steps=steps), work_dir))
+    return stats
