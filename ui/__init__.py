@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import explorer, models, race, replay, scaling
+from . import claims, explorer, models, race, replay, scaling
 from .common import LIMITS
 from .inspector import CLICK_JS
 
@@ -38,6 +38,8 @@ def build_app(choice: models.ModelChoice | None = None) -> gr.Blocks:
             with gr.Tab("Models & replay", id="models"):
                 models.build(models_state, choice)
                 replay.build()
+            with gr.Tab("Claims", id="claims"):
+                claims.build()
     demo.queue(default_concurrency_limit=LIMITS.concurrency, max_size=64)
     return demo
 

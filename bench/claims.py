@@ -1,0 +1,70 @@
+"""Reproduce the seed's claims (issue #5) on the default checkpoints and write a report folder.
+
+    python bench/claims.py --quick                      # < 10 minutes on 2 CPU cores
+    python bench/claims.py                              # the full run, < 60 minutes
+    python bench/claims.py --quick --claims verifier,prm_vs_orm --out runs/claims-partial
+
+Claims: cot (CoT vs direct), star (STaR rounds, rationalisation), verifier (ORM best-of-N vs greedy and
+majority), prm_vs_orm, labels (MC vs exact process labels), difficulty (compute-optimal per difficulty),
+mcts (MCTS vs sampling at equal tokens, rStar consistency), grpo (RL against the PRM vs the ORM).
+
+Writes OUT/REPORT.md (the claims table with bootstrap 95% intervals), OUT/claims.csv, and one CSV and one
+plotly HTML per claim; trained variants go to OUT/work/. Every number comes from the run.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see training/__main__.py: shared 2-core machines
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.claims_lib.context import SIZES, Context, default_models  # noqa: E402
+from bench.claims_lib.runner import CLAIMS, check_names, run_claims  # noqa: E402
+
+DEFAULT_OUT = "runs/claims"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes: under 10 minutes on 2 CPU cores")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
+    p.add_argument("--claims", default=",".join(CLAIMS), help="comma-separated subset (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    for role in ("generator", "prm", "orm"):
+        p.add_argument(f"--{role}", type=Path, default=default_models()[role], help=f"{role} checkpoint folder")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    try:
+        names = check_names([c for c in args.claims.split(",") if c])
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    ctx = Context(SIZES["quick" if args.quick else "full"], out, out / "work",
+                  {"generator": args.generator, "prm": args.prm, "orm": args.orm}, seed=args.seed)
+    t0 = time.time()
+    rows, failures, _ = run_claims(ctx, names)
+    for r in rows:
+        print(f"{r.holds:>9}  {r.claim}: {r.metric} = {r.effect:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] (n={r.n})")
+    for name, err in failures.items():
+        print(f"   FAILED  {name}: {err}")
+    print(f"wrote {out / 'REPORT.md'} in {time.time() - t0:.0f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""One run's setting: sizes (quick / full), the default checkpoints, the problems, the folders."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reasoning_core.loading import ASSETS
+from reasoning_core.tasks import get_task
+from reasoning_core.tasks.loaders import Example
+
+
+@dataclass
+class Sizes:
+    """How much every claim measures and trains. `quick` must finish in under 10 minutes on 2 CPU cores,
+    `full` in under 60; tests build a micro one by hand."""
+
+    name: str = "full"
+    test_problems: int = 200     # the shared test problems (sample pool, greedy evaluations)
+    val_problems: int = 100      # validation problems (claim 6 picks its per-bin policy here)
+    n_max: int = 64              # largest best-of-N / majority vote (claims 3, 4, 5)
+    budget: int = 8              # claim 6: budget knob (n / rounds) of every strategy
+    co_problems: int = 100       # claim 6: test problems per strategy
+    mcts_iterations: int = 16    # claim 7
+    mcts_problems: int = 100
+    rstar_problems: int = 40
+    rstar_iterations: int = 8
+    sft_steps: int = 600         # claim 1: steps of each from-scratch generator
+    star_rounds: int = 2         # claim 2
+    star_problems: int = 200
+    star_steps: int = 60
+    label_problems: int = 100    # claim 5
+    label_rollouts: int = 4
+    prm_steps: int = 150
+    grpo_steps: int = 20         # claim 8
+    grpo_prompts: int = 4
+    grpo_generations: int = 8
+    stage_eval: int = 50         # the stage functions' own validation/test evaluations
+    n_boot: int = 1000
+
+
+QUICK = Sizes(name="quick", test_problems=60, val_problems=30, n_max=16, budget=4, co_problems=30,
+              mcts_iterations=6, mcts_problems=30, rstar_problems=10, rstar_iterations=3, sft_steps=120,
+              star_rounds=2, star_problems=40, star_steps=15, label_problems=16, label_rollouts=3, prm_steps=40,
+              grpo_steps=3, grpo_prompts=2, grpo_generations=4, stage_eval=16)
+FULL = Sizes()
+SIZES = {"quick": QUICK, "full": FULL}
+
+
+def default_models() -> dict[str, Path]:
+    return {"generator": ASSETS / "generator", "prm": ASSETS / "prm", "orm": ASSETS / "orm"}
+
+
+@dataclass
+class Context:
+    """What every claim function reads: sizes, checkpoint folders, the training preset of the default
+    checkpoints (architecture and problem mix), output and scratch folders, and the seed."""
+
+    sizes: Sizes
+    out: Path
+    work: Path
+    models: dict[str, Path] = field(default_factory=default_models)
+    preset: str | None = None    # None: the preset recorded in the default generator's meta.json
+    seed: int = 0
+    task_name: str = "arith"
+    loaded: dict = field(default_factory=dict)   # role -> model object (tests put fakes here)
+    cache: dict = field(default_factory=dict)    # results claims share (the sample pool)
+
+    def model(self, role: str):
+        """The loaded generator / prm / orm (from `models`, once per run, unless `loaded` has it)."""
+        if role not in self.loaded:
+            from reasoning_core.loading import load_generator, load_reward
+
+            path = str(self.models[role])
+            self.loaded[role] = load_generator(path) if role == "generator" else load_reward(path)
+        return self.loaded[role]
+
+    @property
+    def task(self):
+        return get_task(self.task_name)
+
+    def pipeline_config(self):
+        """The default checkpoints' training config (training/config.py preset, with the architecture
+        and difficulty they were trained with), its evaluation sizes shrunk to this run's."""
+        from training.config import Difficulty, preset
+        from training.sft import ModelConfig
+
+        meta = _meta(self.models["generator"])
+        saved = meta.get("config", {})
+        cfg = preset(self.preset or saved.get("preset", "tiny"))
+        if "model" in saved and self.preset is None:
+            cfg.model = ModelConfig(**saved["model"])
+        if "difficulty" in saved:
+            cfg.difficulty = Difficulty(**saved["difficulty"])
+        cfg.seed = self.seed
+        cfg.eval_problems = self.sizes.stage_eval
+        cfg.prm.eval_problems = cfg.orm.eval_problems = self.sizes.stage_eval
+        return dataclasses.replace(cfg)
+
+    def problems(self, split: str, count: int) -> list[Example]:
+        """The split's problems at the default checkpoints' difficulty (the pipeline's own test set)."""
+        from training.data import arith_problems
+
+        return arith_problems(split, count, seed=0, **vars(self.pipeline_config().difficulty))
+
+    def claim_dir(self, name: str) -> Path:
+        path = self.work / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _meta(folder: Path) -> dict:
+    path = Path(folder) / "meta.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

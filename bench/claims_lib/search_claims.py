@@ -1,0 +1,273 @@
+"""Claims measured with the default checkpoints and the search engine alone (no training):
+3 verifier reranking, 4 PRM vs ORM, 6 compute vs difficulty, 7 MCTS / rStar.
+
+Claims 3, 4, 5 and 7 share one *sample pool*: `n_max` chains per test problem from the engine's
+best_of_n (so every strategy and verifier is compared on the same samples, same seeds); best-of-n
+for smaller n reranks the first n of them (they are independent draws)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from reasoning_core.budget import Budget
+from reasoning_core.eval import EvalSpec, evaluate
+from reasoning_core.run import solve
+from reasoning_core.search import Problem, Search, make_config
+from reasoning_core.search.rstar import discriminate
+
+from .context import Context
+from .report import Row, save_claim
+from .stats import mean_ci, paired_diff_ci, ratio_diff_ci
+
+Progress = Callable[[Iterable], Iterable]
+
+
+@dataclass
+class Pool:
+    """`n_max` sampled chains per test problem, with answers, grades, tokens and verifier scores."""
+
+    problems: list            # Example
+    steps: list               # [problem][chain] -> list of step texts
+    answers: list             # [problem][chain] -> answer or None
+    correct: np.ndarray       # (problems, n_max) bool
+    tokens: np.ndarray        # (problems, n_max) generated tokens per chain
+    prm: np.ndarray           # (problems, n_max) PRM value (min over steps) from the search
+    orm: np.ndarray           # (problems, n_max) ORM P(correct)
+    greedy: np.ndarray        # (problems,) greedy chain correct
+
+    def n_values(self) -> list[int]:
+        n_max = self.correct.shape[1]
+        return sorted({2 ** k for k in range(int(np.log2(n_max)) + 1)} | {n_max})
+
+    def best_of(self, scores: np.ndarray, n: int) -> np.ndarray:
+        """Per problem: is the highest-scored of the first n chains correct (ties: the earliest)?"""
+        pick = np.argmax(scores[:, :n], axis=1)
+        return self.correct[np.arange(len(pick)), pick]
+
+    def majority(self, n: int) -> np.ndarray:
+        out = []
+        for answers, correct in zip(self.answers, self.correct):
+            votes = Counter(a for a in answers[:n] if a is not None)
+            if not votes:
+                out.append(False)
+                continue
+            top = max(votes.values())
+            winner = next(a for a in answers[:n] if a is not None and votes[a] == top)  # ties: first seen
+            out.append(bool(correct[answers.index(winner)]))
+        return np.array(out)
+
+
+def sample_pool(ctx: Context, progress: Progress = iter) -> Pool:
+    """Build (once per run) the shared pool on the test problems."""
+    if "pool" in ctx.cache:
+        return ctx.cache["pool"]
+    gen, prm, orm, task = ctx.model("generator"), ctx.model("prm"), ctx.model("orm"), ctx.task
+    examples = ctx.problems("test", ctx.sizes.test_problems)
+    steps, answers, correct, tokens, prm_v, orm_v, greedy = [], [], [], [], [], [], []
+    for i, ex in enumerate(progress(examples)):
+        problem = Problem(ex.problem, task, ex.reference)
+        result = solve("best_of_n", problem, gen, prm, Budget(),
+                       make_config("best_of_n", ctx.sizes.n_max, seed=ctx.seed + i))
+        tree = result.tree
+        leaves = sorted((n for n in tree.terminals() if n.id != 0), key=lambda n: tree.path(n.id)[0].id)  # sample order
+        paths = [tree.path(n.id) for n in leaves]
+        steps.append([[n.text for n in p] for p in paths])
+        answers.append([n.answer for n in leaves])
+        correct.append([task.is_correct(n.answer, ex.reference) for n in leaves])
+        tokens.append([sum(n.num_tokens for n in p) for p in paths])
+        prm_v.append([n.value if n.value is not None else 0.0 for n in leaves])
+        orm_v.append([row[-1] if row else 0.0 for row in orm.score(ex.problem, steps[-1])])
+        g = solve("greedy", problem, gen, prm, Budget(), make_config("greedy", seed=ctx.seed))
+        greedy.append(bool(g.correct))
+    pool = Pool(examples, steps, answers, np.array(correct, bool), np.array(tokens), np.array(prm_v),
+                np.array(orm_v), np.array(greedy, bool))
+    ctx.cache["pool"] = pool
+    return pool
+
+
+def _curve_rows(pool: Pool, n_boot: int, seed: int) -> pd.DataFrame:
+    rows = []
+    for n in pool.n_values():
+        arms = {"greedy": pool.greedy, "majority vote": pool.majority(n), "ORM best-of-n": pool.best_of(pool.orm, n),
+                "PRM best-of-n": pool.best_of(pool.prm, n)}
+        for arm, hits in arms.items():
+            acc, lo, hi = mean_ci(hits, n_boot=n_boot, seed=seed)
+            rows.append({"n": n, "arm": arm, "accuracy": acc, "ci_low": lo, "ci_high": hi,
+                         "mean_tokens": float(pool.tokens[:, :n].sum(1).mean()) if arm != "greedy" else None,
+                         "problems": len(hits)})
+    return pd.DataFrame(rows)
+
+
+def _curve_figure(table: pd.DataFrame, arms: list[str], title: str):
+    sub = table[table.arm.isin(arms)]
+    fig = px.line(sub, x="n", y="accuracy", color="arm", markers=True, log_x=True, title=title,
+                  error_y=sub.ci_high - sub.accuracy, error_y_minus=sub.accuracy - sub.ci_low)
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def claim_verifier(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """3. Cobbe et al. 2021: reranking N samples with an outcome verifier beats the generator alone."""
+    pool, s = sample_pool(ctx, progress), ctx.sizes
+    table = _curve_rows(pool, s.n_boot, ctx.seed)
+    save_claim(ctx.out, "claim3_verifier_reranking", table, _curve_figure(
+        table, ["greedy", "majority vote", "ORM best-of-n"], "Claim 3: ORM best-of-n vs greedy vs majority vote"))
+    n = pool.correct.shape[1]
+    orm = pool.best_of(pool.orm, n)
+    at = table[table.n == n].set_index("arm")["accuracy"]
+    detail = (f"test accuracy at N={n}: ORM best-of-N {at['ORM best-of-n']:.3f}, majority vote "
+              f"{at['majority vote']:.3f}, greedy {at['greedy']:.3f}; oracle pass@{n} "
+              f"{pool.correct.any(1).mean():.3f}.")
+    paper = "Cobbe et al. 2021"
+    return [Row("3a verifier reranking", paper, "ORM best-of-N > greedy", f"accuracy, ORM@{n} - greedy",
+                *paired_diff_ci(orm, pool.greedy, n_boot=s.n_boot, seed=ctx.seed), len(orm), detail),
+            Row("3b verifier reranking", paper, "ORM best-of-N > majority vote",
+                f"accuracy, ORM@{n} - majority@{n}",
+                *paired_diff_ci(orm, pool.majority(n), n_boot=s.n_boot, seed=ctx.seed), len(orm), detail)]
+
+
+def claim_prm_vs_orm(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """4. Lightman et al. 2023: a PRM reranks better than an ORM (same samples, same seeds)."""
+    pool, s = sample_pool(ctx, progress), ctx.sizes
+    table = _curve_rows(pool, s.n_boot, ctx.seed)
+    save_claim(ctx.out, "claim4_prm_vs_orm", table, _curve_figure(
+        table, ["ORM best-of-n", "PRM best-of-n", "majority vote"], "Claim 4: PRM vs ORM best-of-n, same samples"))
+    n = pool.correct.shape[1]
+    prm, orm = pool.best_of(pool.prm, n), pool.best_of(pool.orm, n)
+    wins = [f"n={k}: {pool.best_of(pool.prm, k).mean() - pool.best_of(pool.orm, k).mean():+.3f}"
+            for k in pool.n_values()]
+    return [Row("4 PRM vs ORM", "Lightman et al. 2023", "PRM best-of-N > ORM best-of-N",
+                f"accuracy, PRM@{n} - ORM@{n}", *paired_diff_ci(prm, orm, n_boot=s.n_boot, seed=ctx.seed),
+                len(prm), f"PRM {prm.mean():.3f} vs ORM {orm.mean():.3f} at N={n}; difference by n: "
+                + ", ".join(wins) + ".")]
+
+
+STRATEGIES_6 = ("beam_search", "best_of_n", "revise")
+
+
+def claim_difficulty(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """6. Snell et al. 2024: the best test-time strategy depends on difficulty, so choosing per difficulty
+    bin (on validation) beats the best single strategy at the same budget."""
+    s, gen, prm, task = ctx.sizes, ctx.model("generator"), ctx.model("prm"), ctx.task
+    val, test = ctx.problems("validation", s.val_problems), ctx.problems("test", s.co_problems)
+    spec = EvalSpec(list(STRATEGIES_6), [s.budget], ctx.seed)
+    _, val_runs = evaluate(spec, val, task, gen, prm, progress)
+    _, test_runs = evaluate(EvalSpec(list(STRATEGIES_6) + ["compute_optimal"], [s.budget], ctx.seed), test, task,
+                            gen, prm, progress)
+    val_acc = val_runs.groupby(["difficulty", "strategy"])["correct"].mean().unstack("strategy")
+    fixed = val_runs.groupby("strategy")["correct"].mean().reindex(STRATEGIES_6).idxmax()
+    policy = {int(d): (row.reindex(STRATEGIES_6).idxmax()) for d, row in val_acc.iterrows()}
+    by = {name: g.sort_values("problem") for name, g in test_runs.groupby("strategy")}
+    diffs = by[fixed]["difficulty"].to_numpy()
+    adaptive = np.array([by[policy.get(int(d), fixed)]["correct"].to_numpy()[i] for i, d in enumerate(diffs)])
+    fixed_hits = by[fixed]["correct"].to_numpy().astype(float)
+    co_hits = by["compute_optimal"]["correct"].to_numpy().astype(float)
+    table = (test_runs.groupby(["difficulty", "strategy"])
+             .agg(accuracy=("correct", "mean"), mean_tokens=("generated_tokens", "mean"), problems=("correct", "size"))
+             .reset_index().assign(split="test"))
+    table = pd.concat([table, val_runs.groupby(["difficulty", "strategy"])
+                       .agg(accuracy=("correct", "mean"), mean_tokens=("generated_tokens", "mean"),
+                            problems=("correct", "size")).reset_index().assign(split="validation")])
+    table["policy_choice"] = [policy.get(int(d)) == st for d, st in zip(table.difficulty, table.strategy)]
+    fig = px.bar(table[table.split == "test"], x="difficulty", y="accuracy", color="strategy", barmode="group",
+                 hover_data=["mean_tokens", "problems"],
+                 title=f"Claim 6: test accuracy per difficulty (operations) at budget {s.budget}")
+    save_claim(ctx.out, "claim6_compute_vs_difficulty", table, fig)
+    tokens = test_runs.groupby("strategy")["generated_tokens"].mean().round(1).to_dict()
+    detail = (f"policy chosen on {len(val)} validation problems (ops -> strategy): {policy}; best fixed strategy "
+              f"on validation: {fixed}. Test accuracy: per-bin policy {adaptive.mean():.3f}, {fixed} "
+              f"{fixed_hits.mean():.3f}, compute_optimal strategy {co_hits.mean():.3f}. Mean generated tokens "
+              f"per problem on test: {tokens}.")
+    paper = "Snell et al. 2024"
+    return [Row("6a compute-optimal per difficulty", paper, "per-bin best strategy > best fixed strategy",
+                f"test accuracy, per-bin policy - {fixed} (budget {s.budget})",
+                *paired_diff_ci(adaptive.astype(float), fixed_hits, n_boot=s.n_boot, seed=ctx.seed),
+                len(adaptive), detail),
+            Row("6b compute_optimal strategy", paper, "compute_optimal > best fixed strategy",
+                f"test accuracy, compute_optimal - {fixed} (budget {s.budget})",
+                *paired_diff_ci(co_hits, fixed_hits, n_boot=s.n_boot, seed=ctx.seed), len(co_hits), detail)]
+
+
+def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """7. rStar / AlphaZero-style: MCTS over steps beats sampling at equal generated tokens, and rStar's
+    mutual-consistency check keeps a more precise set of trajectories."""
+    pool, s, gen, prm, task = sample_pool(ctx, progress), ctx.sizes, ctx.model("generator"), ctx.model("prm"), ctx.task
+    examples = pool.problems[: s.mcts_problems]
+    _, runs = evaluate(EvalSpec(["mcts"], [s.mcts_iterations], ctx.seed), examples, task, gen, prm, progress)
+    runs = runs.sort_values("problem")
+    mcts_hits = runs["correct"].to_numpy().astype(float)
+    mcts_tokens = runs["generated_tokens"].to_numpy()
+    k = len(examples)
+    cum = np.cumsum(pool.tokens[:k], axis=1)
+    matched_n = np.abs(cum - mcts_tokens[:, None]).argmin(1) + 1   # the n whose tokens come closest to MCTS's
+    bon = np.array([pool.best_of(pool.prm, n)[i] for i, n in enumerate(matched_n)], float)
+    sc = np.array([pool.majority(n)[i] for i, n in enumerate(matched_n)], float)
+    bon_tokens = cum[np.arange(k), matched_n - 1]
+    # rStar: recompute the discriminator's verdict per trajectory on the strategy's own trees
+    traj = []
+    for i, ex in enumerate(progress(pool.problems[: s.rstar_problems])):
+        problem = Problem(ex.problem, task, ex.reference)
+        config = make_config("rstar", s.rstar_iterations, seed=ctx.seed + i)
+        result = solve("rstar", problem, gen, prm, Budget(), config)
+        search = Search(problem, gen, prm, Budget(), config)
+        search.tree = result.tree
+        leaves = [n for n in result.tree.terminals() if n.answer is not None]
+        consistent = discriminate(search, leaves) if leaves else {}
+        for n in leaves:
+            traj.append({"problem": i, "leaf": n.id, "answer": n.answer, "consistent": consistent[n.id],
+                         "correct": task.is_correct(n.answer, ex.reference),
+                         "reported_consistent": result.info.get("consistent"), "rstar_correct": result.correct,
+                         "rstar_tokens": result.stats["generated_tokens"]})
+    tj = pd.DataFrame(traj, columns=["problem", "leaf", "answer", "consistent", "correct", "reported_consistent",
+                                     "rstar_correct", "rstar_tokens"])
+    per = tj.assign(cc=tj.correct & tj.consistent).groupby("problem").agg(
+        cc=("cc", "sum"), c=("consistent", "sum"), ok=("correct", "sum"), all=("correct", "size"))
+    table = pd.concat([
+        pd.DataFrame({"problem": range(k), "arm": "mcts", "correct": mcts_hits, "tokens": mcts_tokens}),
+        pd.DataFrame({"problem": range(k), "arm": "best_of_n (PRM), matched tokens", "correct": bon,
+                      "tokens": bon_tokens, "n": matched_n}),
+        pd.DataFrame({"problem": range(k), "arm": "self_consistency, matched tokens", "correct": sc,
+                      "tokens": bon_tokens, "n": matched_n}),
+        tj.assign(arm="rstar trajectory").rename(columns={"correct": "correct"})], ignore_index=True)
+    summary = table[table.arm != "rstar trajectory"].groupby("arm").agg(
+        accuracy=("correct", "mean"), mean_tokens=("tokens", "mean")).reset_index()
+    fig = go.Figure()
+    for _, r in summary.iterrows():
+        fig.add_trace(go.Scatter(x=[r.mean_tokens], y=[r.accuracy], mode="markers+text", name=r.arm,
+                                 text=[r.arm], textposition="top center", marker={"size": 12}))
+    curve = _curve_rows(pool, 200, ctx.seed)
+    for arm in ("PRM best-of-n", "majority vote"):
+        c = curve[curve.arm == arm]
+        fig.add_trace(go.Scatter(x=c.mean_tokens, y=c.accuracy, mode="lines", name=f"{arm} (all n)",
+                                 line={"dash": "dot"}))
+    fig.update_layout(title="Claim 7: accuracy against mean generated tokens", xaxis_title="mean generated tokens",
+                      yaxis_title="accuracy", xaxis_type="log")
+    save_claim(ctx.out, "claim7_mcts_and_rstar", table, fig)
+    token_note = (f"mean tokens per problem: MCTS {mcts_tokens.mean():.0f} ({s.mcts_iterations} iterations), "
+                  f"sampling with the closest n per problem {bon_tokens.mean():.0f} (mean n {matched_n.mean():.1f}; "
+                  f"{int((matched_n == pool.correct.shape[1]).sum())} problems hit the pool cap).")
+    paper = "Qi et al. 2024 (rStar); AlphaZero-style MCTS"
+    agree = sum(int(g.consistent.sum()) == g.reported_consistent.iloc[0] for _, g in tj.groupby("problem"))
+    prec_c = per.cc.sum() / max(1, per.c.sum())
+    prec_all = per.ok.sum() / max(1, per["all"].sum())
+    rows = [Row("7a MCTS vs best-of-N", paper, "MCTS > PRM best-of-N at equal tokens", "accuracy, MCTS - best-of-N",
+                *paired_diff_ci(mcts_hits, bon, n_boot=s.n_boot, seed=ctx.seed), k,
+                f"MCTS {mcts_hits.mean():.3f} vs best-of-N {bon.mean():.3f}; " + token_note),
+            Row("7b MCTS vs self-consistency", paper, "MCTS > majority vote at equal tokens",
+                "accuracy, MCTS - majority vote", *paired_diff_ci(mcts_hits, sc, n_boot=s.n_boot, seed=ctx.seed), k,
+                f"MCTS {mcts_hits.mean():.3f} vs majority vote {sc.mean():.3f}; " + token_note)]
+    rows.append(Row("7c rStar mutual consistency", "Qi et al. 2024 (rStar)",
+                    "consistent trajectories more often correct than all",
+                    "precision, consistent - all trajectories",
+                    *ratio_diff_ci(per.cc, per.c, per.ok, per["all"], n_boot=s.n_boot, seed=ctx.seed), len(per),
+                    f"{len(tj)} trajectories on {len(per)} problems ({s.rstar_iterations} iterations); "
+                    f"{int(per.c.sum())} judged consistent, precision {prec_c:.3f} vs {prec_all:.3f} for all; "
+                    f"rStar's own answer accuracy {tj.groupby('problem').rstar_correct.first().mean():.3f}; the recomputed "
+                    f"verdicts match rStar's reported consistent count on {agree} of {len(per)} problems."))
+    return rows

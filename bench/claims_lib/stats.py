@@ -1,0 +1,63 @@
+"""Seeded bootstrap over problems: every effect in the report carries a 95% interval from here."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+N_BOOT = 1000
+
+
+def bootstrap(stat: Callable[[np.ndarray], float], n: int, *, n_boot: int = N_BOOT, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float, float]:
+    """(point estimate, low, high): `stat` maps an array of problem indices to a number; the interval is
+    the percentile interval of `stat` over `n_boot` resamples of the n problems with replacement.
+    Resamples where `stat` is undefined (NaN, e.g. an AUC with one class) are dropped."""
+    if n < 1:
+        return float("nan"), float("nan"), float("nan")
+    point = float(stat(np.arange(n)))
+    rng = np.random.default_rng(seed)
+    draws = np.array([stat(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
+    draws = draws[~np.isnan(draws)]
+    if not len(draws):
+        return point, float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    return point, float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
+
+
+def mean_ci(values: Sequence[float], **kw) -> tuple[float, float, float]:
+    """Bootstrap CI of a mean (e.g. accuracy over problems)."""
+    x = np.asarray(values, dtype=float)
+    return bootstrap(lambda idx: float(x[idx].mean()), len(x), **kw)
+
+
+def paired_diff_ci(a: Sequence[float], b: Sequence[float], **kw) -> tuple[float, float, float]:
+    """Bootstrap CI of mean(a) - mean(b) where a[i] and b[i] are measured on the same problem i."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(x) != len(y):
+        raise ValueError(f"paired arms differ in length: {len(x)} vs {len(y)}")
+    return bootstrap(lambda idx: float(x[idx].mean() - y[idx].mean()), len(x), **kw)
+
+
+def ratio_diff_ci(num_a, den_a, num_b, den_b, **kw) -> tuple[float, float, float]:
+    """Bootstrap CI of sum(num_a)/sum(den_a) - sum(num_b)/sum(den_b), resampling problems (a cluster
+    bootstrap: a problem's trajectories stay together)."""
+    arrays = [np.asarray(v, dtype=float) for v in (num_a, den_a, num_b, den_b)]
+
+    def stat(idx: np.ndarray) -> float:
+        na, da, nb, db = (v[idx].sum() for v in arrays)
+        return float(na / da - nb / db) if da > 0 and db > 0 else float("nan")
+    return bootstrap(stat, len(arrays[0]), **kw)
+
+
+def verdict(low: float, high: float, margin: float = 0.0) -> str:
+    """Whether the paper's direction holds: "yes" when the whole interval is above -margin (margin 0:
+    strictly better; margin > 0: not worse by more than the margin), "no" when the whole interval is
+    below -margin, otherwise "not shown" (the interval straddles the line)."""
+    if np.isnan(low) or np.isnan(high):
+        return "not shown"
+    if low > -margin:
+        return "yes"
+    if high < -margin:
+        return "no"
+    return "not shown"

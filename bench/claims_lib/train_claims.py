@@ -1,0 +1,262 @@
+"""Claims that train small variants with training/'s own stage functions and configs (small step
+counts from `Sizes`): 1 CoT vs direct, 2 STaR (+/- rationalisation), 5 MC vs exact process labels,
+8 GRPO against the PRM vs the ORM. Every variant is evaluated greedily on the same test problems."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+
+from reasoning_core.tasks.arith import check_steps
+
+from .context import Context
+from .report import Row, save_claim
+from .search_claims import sample_pool
+from .stats import bootstrap, mean_ci, paired_diff_ci
+
+Progress = Callable[[Iterable], Iterable]
+
+
+def greedy_hits(model, tok, examples) -> np.ndarray:
+    """Per test problem: does the greedy chain state the reference answer (training's own sampler)."""
+    from training.sampling import TASK, chain_answer, sample_chains
+
+    chains = sample_chains(model, tok, [e.problem for e in examples], 1, temperature=0.0, desc="greedy eval")
+    return np.array([TASK.is_correct(chain_answer(c[0]), e.reference) for c, e in zip(chains, examples)], float)
+
+
+def _load(path: Path):
+    from training.pipeline import load_generator
+
+    return load_generator(path)
+
+
+def _fresh(path: Path) -> None:
+    """Stage functions skip nothing themselves, but they write atomically into a new folder."""
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def _arm_table(arms: dict[str, np.ndarray], ctx: Context) -> pd.DataFrame:
+    rows = []
+    for arm, hits in arms.items():
+        acc, lo, hi = mean_ci(hits, n_boot=ctx.sizes.n_boot, seed=ctx.seed)
+        rows.append({"arm": arm, "accuracy": acc, "ci_low": lo, "ci_high": hi, "problems": len(hits)})
+    return pd.DataFrame(rows)
+
+
+def _arm_figure(table: pd.DataFrame, title: str):
+    fig = px.bar(table, x="arm", y="accuracy", title=title, error_y=table.ci_high - table.accuracy,
+                 error_y_minus=table.accuracy - table.ci_low)
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ claim 1
+def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """1. Wei et al. 2022 / Kojima et al. 2022: step-by-step answers beat direct answers. Two generators of
+    the default architecture, trained from scratch on the same problems for the same steps; only the
+    completion differs (gold steps + answer line vs the answer line alone)."""
+    import torch
+    from datasets import Dataset
+
+    from training.data import arith_sft_dataset, completion_text
+    from training.sft import build_generator, train_sft
+
+    cfg, s = ctx.pipeline_config(), ctx.sizes
+    data = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
+    direct = Dataset.from_list([{"prompt": r["prompt"],
+                                 "completion": completion_text([r["completion"].split("\n")[-1]])} for r in data])
+    train = dataclasses.replace(cfg.sft, max_steps=s.sft_steps, seed=ctx.seed)
+    test = ctx.problems("test", s.test_problems)
+    arms, losses = {}, {}
+    for name, dataset in progress([("step by step (CoT)", data), ("direct answer", direct)]):
+        torch.manual_seed(ctx.seed)
+        model, tok = build_generator(cfg.model)
+        stats = train_sft(model, tok, dataset, train, str(ctx.claim_dir("claim1") / "trainer"))
+        losses[name] = stats["train_loss"]
+        arms[name] = greedy_hits(model, tok, test)
+    table = _arm_table(arms, ctx).assign(train_steps=s.sft_steps, train_loss=lambda t: t.arm.map(losses))
+    diffs = np.array([e.difficulty for e in test])
+    for d in sorted(set(diffs)):
+        for name, hits in arms.items():
+            table = pd.concat([table, pd.DataFrame([{"arm": f"{name}, {d} ops", "accuracy": hits[diffs == d].mean(),
+                                                     "problems": int((diffs == d).sum())}])], ignore_index=True)
+    save_claim(ctx.out, "claim1_cot_vs_direct", table,
+               _arm_figure(table, f"Claim 1: greedy test accuracy after {s.sft_steps} SFT steps each"))
+    cot, dir_ = arms["step by step (CoT)"], arms["direct answer"]
+    return [Row("1 CoT vs direct", "Wei et al. 2022; Kojima et al. 2022", "CoT > direct answer",
+                "greedy test accuracy, CoT - direct", *paired_diff_ci(cot, dir_, n_boot=s.n_boot, seed=ctx.seed),
+                len(cot), f"same architecture ({cfg.model.hidden_size}d x {cfg.model.num_layers} layers), "
+                f"{s.sft_steps} steps of batch {train.batch_size} each; CoT {cot.mean():.3f} vs direct "
+                f"{dir_.mean():.3f} (train loss {losses['step by step (CoT)']} vs {losses['direct answer']}).")]
+
+
+# ------------------------------------------------------------------------------------------ claim 2
+def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """2. Zelikman et al. 2022: STaR improves the generator round over round, and rationalisation (hinted
+    re-sampling) helps on the problems the model could not solve. Same parent, rounds, problems and
+    steps; only `StarConfig.rationalize` differs."""
+    from training.pipeline import run_star
+
+    cfg, s = ctx.pipeline_config(), ctx.sizes
+    cfg.star = dataclasses.replace(cfg.star, rounds=s.star_rounds, problems=s.star_problems,
+                                   train=dataclasses.replace(cfg.star.train, max_steps=s.star_steps))
+    parent, test = ctx.models["generator"], ctx.problems("test", s.test_problems)
+    metrics, hits = {}, {"parent (round 0)": greedy_hits(*_load(parent), test)}
+    for name, rationalize in progress([("STaR with rationalisation", True), ("STaR without rationalisation", False)]):
+        out = ctx.claim_dir("claim2") / ("rationalize" if rationalize else "plain")
+        _fresh(out)
+        metrics[name] = run_star(dataclasses.replace(cfg, star=dataclasses.replace(cfg.star, rationalize=rationalize)),
+                                 parent, out)
+        hits[name] = greedy_hits(*_load(out), test)
+    rounds = [{"arm": name, **{k: v for k, v in r.items() if not isinstance(v, dict)}}
+              for name, m in metrics.items() for r in m["rounds"]]
+    table = pd.concat([_arm_table(hits, ctx).assign(kind="test greedy accuracy"),
+                       pd.DataFrame(rounds).assign(kind="per-round validation (stage's own eval)")], ignore_index=True)
+    fig = px.line(pd.DataFrame(rounds), x="round", y="val_greedy_acc", color="arm", markers=True,
+                  title=f"Claim 2: STaR validation greedy accuracy per round ({s.stage_eval} problems)")
+    save_claim(ctx.out, "claim2_star", table, fig)
+    with_r, without, base = hits["STaR with rationalisation"], hits["STaR without rationalisation"], \
+        hits["parent (round 0)"]
+    unsolved = base == 0
+    rat = [r.get("rationalised", 0) for r in metrics["STaR with rationalisation"]["rounds"][1:]]
+    paper = "Zelikman et al. 2022"
+    detail = (f"{s.star_rounds} rounds x {s.star_problems} fresh train problems, {s.star_steps} SFT steps per round, "
+              f"from the default generator. Test greedy accuracy: parent {base.mean():.3f}, with rationalisation "
+              f"{with_r.mean():.3f}, without {without.mean():.3f}. Problems added by rationalisation per round: {rat}.")
+    return [Row("2a STaR rounds", paper, "STaR (final round) > parent", "greedy test accuracy, final - parent",
+                *paired_diff_ci(with_r, base, n_boot=s.n_boot, seed=ctx.seed), len(base), detail),
+            Row("2b STaR rationalisation", paper, "with > without rationalisation, on problems the parent failed",
+                "greedy accuracy on parent-failed test problems, with - without",
+                *paired_diff_ci(with_r[unsolved], without[unsolved], n_boot=s.n_boot, seed=ctx.seed),
+                int(unsolved.sum()), detail)]
+
+
+# ------------------------------------------------------------------------------------------ claim 5
+def _exact_labels(labels: Path, out: Path) -> dict:
+    """A copy of the MC label folder whose chains keep their text but get `check_steps` labels, so the
+    exact-label PRM trains on the same chains, steps and budget (the file name is what run_prm reads)."""
+    from training.data import stepwise_row
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in (labels / "math_shepherd.jsonl").read_text().splitlines() if line.strip()]
+    same = total = 0
+    with open(out / "math_shepherd.jsonl", "w") as f:
+        for r in rows:
+            gold = check_steps(r["prompt"], r["completions"])
+            same += sum(a == b for a, b in zip(gold, r["labels"]))
+            total += len(gold)
+            f.write(json.dumps(stepwise_row(r["prompt"], r["completions"], gold, reference=r["reference"])) + "\n")
+    return {"chains": len(rows), "steps": total, "mc_agreement_with_exact": round(same / max(1, total), 4)}
+
+
+def claim_process_labels(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """5. Math-Shepherd / OmegaPRM: a PRM trained on automatic Monte-Carlo labels is about as good as one
+    trained on exact labels of the same chains with the same budget (step AUC and best-of-N)."""
+    from sklearn.metrics import roc_auc_score
+
+    from reasoning_core.loading import load_reward
+    from training.pipeline import run_label, run_prm
+
+    cfg, s = ctx.pipeline_config(), ctx.sizes
+    cfg.label = dataclasses.replace(cfg.label, problems=s.label_problems, rollouts=s.label_rollouts)
+    cfg.prm = dataclasses.replace(cfg.prm, max_steps=s.prm_steps, label_source="math_shepherd")
+    parent, work = ctx.models["generator"], ctx.claim_dir("claim5")
+    labels, exact = work / "labels_mc", work / "labels_exact"
+    for path in (labels, exact, work / "prm_mc", work / "prm_exact"):
+        _fresh(path)
+    label_metrics = run_label(cfg, parent, labels)
+    exact_stats = _exact_labels(labels, exact)
+    prm_metrics = {"MC labels (Math-Shepherd)": run_prm(cfg, parent, labels, work / "prm_mc"),
+                   "exact labels (check_steps)": run_prm(cfg, parent, exact, work / "prm_exact")}
+    pool = sample_pool(ctx, progress)
+    per_problem, bon = {}, {}
+    for name, folder in zip(prm_metrics, (work / "prm_mc", work / "prm_exact")):
+        prm = load_reward(str(folder))
+        scores, gold, values = [], [], []
+        for ex, chains in zip(pool.problems, pool.steps):
+            rows = prm.score(ex.problem, chains)
+            scores.append([x for row in rows for x in row])
+            gold.append([g for ch in chains for g in check_steps(ex.problem, ch)])
+            values.append([min(row) if row else 0.0 for row in rows])  # aggregation "min", as the search uses
+        per_problem[name] = (scores, gold)
+        bon[name] = pool.best_of(np.array(values), pool.correct.shape[1]).astype(float)
+
+    def auc_of(name: str, idx: np.ndarray) -> float:
+        scores, gold = per_problem[name]
+        y = [g for i in idx for g in gold[i]]
+        x = [v for i in idx for v in scores[i]]
+        return float(roc_auc_score(y, x)) if len(set(y)) == 2 else float("nan")
+
+    mc, ex_ = list(prm_metrics)
+    n = len(pool.problems)
+    auc_diff = bootstrap(lambda idx: auc_of(mc, idx) - auc_of(ex_, idx), n, n_boot=s.n_boot, seed=ctx.seed)
+    aucs = {name: bootstrap(lambda idx, name=name: auc_of(name, idx), n, n_boot=s.n_boot, seed=ctx.seed)
+            for name in prm_metrics}
+    table = pd.DataFrame([{"arm": name, "step_auc": aucs[name][0], "auc_ci_low": aucs[name][1],
+                           "auc_ci_high": aucs[name][2], f"best_of_{pool.correct.shape[1]}_accuracy": bon[name].mean(),
+                           "stage_step_auc": prm_metrics[name].get("step_auc_vs_check_steps"),
+                           "train_chains": prm_metrics[name].get("train_chains"), "prm_steps": s.prm_steps}
+                          for name in prm_metrics])
+    table = pd.concat([table, pd.DataFrame([{"arm": "labels", **exact_stats,
+                                             "math_shepherd_step_agreement":
+                                                 label_metrics["math_shepherd"]["step_agreement"],
+                                             "chain_accuracy": label_metrics["chain_accuracy"]}])], ignore_index=True)
+    fig = px.bar(table[table.arm != "labels"], x="arm", y="step_auc", title="Claim 5: step AUC vs the exact checker "
+                 "on the test sample pool", error_y=table.auc_ci_high[:2] - table.step_auc[:2],
+                 error_y_minus=table.step_auc[:2] - table.auc_ci_low[:2])
+    save_claim(ctx.out, "claim5_process_labels", table, fig)
+    detail = (f"{exact_stats['chains']} labelled chains ({s.label_problems} problems, {s.label_rollouts} rollouts per "
+              f"step); MC labels agree with the exact checker on {exact_stats['mc_agreement_with_exact']:.3f} of "
+              f"{exact_stats['steps']} steps; each PRM trained {s.prm_steps} steps from the default generator. "
+              f"Step AUC MC {aucs[mc][0]:.3f} [{aucs[mc][1]:.3f}, {aucs[mc][2]:.3f}] vs exact {aucs[ex_][0]:.3f}; "
+              f"best-of-{pool.correct.shape[1]} accuracy MC {bon[mc].mean():.3f} vs exact {bon[ex_].mean():.3f}.")
+    paper = "Wang et al. 2024 (Math-Shepherd); Luo et al. 2024 (OmegaPRM)"
+    return [Row("5a automatic process labels", paper, "MC-label PRM ~ exact-label PRM (not worse by > 0.05)",
+                "step AUC, MC - exact", *auc_diff, n, detail, margin=0.05),
+            Row("5b automatic process labels", paper, "MC-label PRM ~ exact-label PRM (not worse by > 0.05)",
+                f"best-of-{pool.correct.shape[1]} accuracy, MC - exact",
+                *paired_diff_ci(bon[mc], bon[ex_], n_boot=s.n_boot, seed=ctx.seed), n, detail, margin=0.05)]
+
+
+# ------------------------------------------------------------------------------------------ claim 8
+def claim_grpo(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """8. GRPO / OpenR: RL against the PRM improves the generator, more than RL against the ORM. Same
+    parent, same settings and steps; only the reward differs."""
+    from training.pipeline import run_grpo
+
+    cfg, s = ctx.pipeline_config(), ctx.sizes
+    cfg.grpo = dataclasses.replace(cfg.grpo, max_steps=s.grpo_steps, prompts_per_step=s.grpo_prompts,
+                                   num_generations=s.grpo_generations, seed=ctx.seed)
+    parent, test = ctx.models["generator"], ctx.problems("test", s.test_problems)
+    hits, metrics = {"parent": greedy_hits(*_load(parent), test)}, {}
+    for reward in progress(["prm", "orm"]):
+        out = ctx.claim_dir("claim8") / reward
+        _fresh(out)
+        settings = dataclasses.replace(cfg, grpo=dataclasses.replace(cfg.grpo, reward=reward))
+        metrics[reward] = run_grpo(settings, parent, out, prm=ctx.models["prm"], orm=ctx.models["orm"])
+        hits[f"GRPO vs {reward.upper()}"] = greedy_hits(*_load(out), test)
+    table = _arm_table(hits, ctx)
+    table["reward_first_log"] = table.arm.map(lambda a: metrics.get(a[-3:].lower(), {}).get("reward_first_log"))
+    table["reward_last_log"] = table.arm.map(lambda a: metrics.get(a[-3:].lower(), {}).get("reward_last_log"))
+    save_claim(ctx.out, "claim8_grpo_prm_vs_orm", table,
+               _arm_figure(table, f"Claim 8: greedy test accuracy after {s.grpo_steps} GRPO steps"))
+    prm, orm, base = hits["GRPO vs PRM"], hits["GRPO vs ORM"], hits["parent"]
+    detail = (f"{s.grpo_steps} GRPO steps x {s.grpo_prompts} prompts x {s.grpo_generations} generations from the "
+              f"default generator; test greedy accuracy parent {base.mean():.3f}, PRM-reward {prm.mean():.3f}, "
+              f"ORM-reward {orm.mean():.3f}; logged reward first -> last: PRM {metrics['prm'].get('reward_first_log')}"
+              f" -> {metrics['prm'].get('reward_last_log')}, ORM {metrics['orm'].get('reward_first_log')} -> "
+              f"{metrics['orm'].get('reward_last_log')}.")
+    paper = "Shao et al. 2024 (GRPO); Wang et al. 2024 (OpenR)"
+    return [Row("8a GRPO vs PRM", paper, "RL against the PRM improves greedy accuracy", "greedy test accuracy, "
+                "after - before", *paired_diff_ci(prm, base, n_boot=s.n_boot, seed=ctx.seed), len(base), detail),
+            Row("8b GRPO PRM vs ORM", paper, "RL against the PRM > RL against the ORM",
+                "greedy test accuracy, PRM-reward - ORM-reward",
+                *paired_diff_ci(prm, orm, n_boot=s.n_boot, seed=ctx.seed), len(base), detail)]

@@ -1,0 +1,186 @@
+"""Tests for bench/claims.py and bench/claims_lib (issue #5): the statistics, the report, every claim
+function's row, and the command line wired end to end on micro-sized models. The real run is a
+benchmark (`python bench/claims.py --quick`), not a test."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its thread pool (shared CPUs)
+
+from bench.claims_lib import report, runner, search_claims, stats  # noqa: E402
+from bench.claims_lib.context import SIZES, Context, Sizes  # noqa: E402
+from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM  # noqa: E402
+
+MICRO = Sizes(name="micro", test_problems=4, val_problems=3, n_max=4, budget=3, co_problems=3, mcts_iterations=2,
+              mcts_problems=3, rstar_problems=2, rstar_iterations=2, sft_steps=2, star_rounds=1, star_problems=3,
+              star_steps=1, label_problems=2, label_rollouts=2, prm_steps=1, grpo_steps=1, grpo_prompts=2,
+              grpo_generations=2, stage_eval=2, n_boot=200)
+ROW_KEYS = set(report.ROW_FIELDS)
+
+
+# ---------------------------------------------------------------------------------------- stats
+def test_bootstrap_ci_of_a_fair_coin_matches_the_normal_interval():
+    x = np.array([0, 1] * 200, dtype=float)          # mean 0.5, standard error 0.025
+    point, lo, hi = stats.mean_ci(x, n_boot=2000, seed=1)
+    assert point == 0.5
+    assert lo == pytest.approx(0.5 - 1.96 * 0.025, abs=0.01) and hi == pytest.approx(0.5 + 1.96 * 0.025, abs=0.01)
+    assert stats.mean_ci(x, n_boot=2000, seed=1) == (point, lo, hi)   # seeded: identical on a rerun
+
+
+def test_bootstrap_of_identical_or_constant_arms_has_zero_width():
+    a = np.array([1, 0, 1, 1, 0], float)
+    assert stats.paired_diff_ci(a, a) == (0.0, 0.0, 0.0)
+    assert stats.mean_ci([1, 1, 1]) == (1.0, 1.0, 1.0)
+    point, lo, hi = stats.paired_diff_ci(np.ones(50), np.zeros(50))
+    assert (point, lo, hi) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError):
+        stats.paired_diff_ci([1, 0], [1])
+
+
+def test_ratio_bootstrap_resamples_problems_together():
+    point, lo, hi = stats.ratio_diff_ci([2, 1], [2, 1], [2, 1], [4, 2])   # 1.0 - 0.5 whatever is drawn
+    assert (point, lo, hi) == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("low, high, margin, expected", [
+    (0.01, 0.2, 0.0, "yes"), (-0.2, -0.01, 0.0, "no"), (-0.1, 0.1, 0.0, "not shown"), (0.0, 0.0, 0.0, "not shown"),
+    (-0.04, 0.1, 0.05, "yes"), (-0.3, -0.06, 0.05, "no"), (math.nan, math.nan, 0.0, "not shown")])
+def test_verdict(low, high, margin, expected):
+    assert stats.verdict(low, high, margin) == expected
+
+
+# ---------------------------------------------------------------------------------------- report
+def test_report_is_generated_from_the_rows(tmp_path):
+    rows = [report.Row("9 made up", "Nobody 2099", "A > B", "accuracy, A - B", 0.123, 0.05, 0.2, 40, "detail one"),
+            report.Row("10 other", "Somebody 2100", "C ~ D", "AUC, C - D", -0.01, -0.04, 0.02, 30, "two", margin=0.05)]
+    path = report.write_report(rows, tmp_path, {"run": "test"}, {"broken": "ValueError: boom"})
+    text = path.read_text()
+    assert "| 9 made up | Nobody 2099 | A > B | accuracy, A - B | +0.123 [+0.050, +0.200] | 40 | yes |" in text
+    assert "| 10 other |" in text and text.count("| yes |") == 2          # within the margin: holds
+    assert "| broken |" in text and "ValueError: boom" in text
+    assert "- **run**: test" in text
+    table = pd.read_csv(tmp_path / "claims.csv")
+    assert list(table.columns) == report.ROW_FIELDS and list(table.holds) == ["yes", "yes"]
+    rows[0].effect, rows[0].ci_low = -0.5, -0.6                          # the report follows the rows
+    rows[0].holds = stats.verdict(rows[0].ci_low, rows[0].ci_high)
+    assert "-0.500 [-0.600, +0.200]" in report.report_markdown(rows, {})
+
+
+# ---------------------------------------------------------------------------------------- claims
+@pytest.fixture()
+def fake_ctx(tmp_path):
+    """Search claims on the seeded fake models (exact checker blurred by noise as the PRM)."""
+    return Context(MICRO, tmp_path / "out", tmp_path / "work", preset="micro",
+                   loaded={"generator": FakeArithGenerator(accuracy=0.7), "prm": FakeArithPRM(),
+                           "orm": FakeArithPRM(kind="orm")})
+
+
+def _check_rows(rows, prefix: str, n: int | None = None):
+    assert rows and all(r.claim.startswith(prefix) for r in rows)
+    for r in rows:
+        assert set(r.to_dict()) == ROW_KEYS and r.holds in ("yes", "no", "not shown")
+        assert r.paper and r.direction and r.metric and r.detail
+        assert math.isnan(r.effect) or r.ci_low - 1e-9 <= r.effect <= r.ci_high + 1e-9
+        if n is not None:
+            assert r.n == n
+
+
+def test_search_claims_return_rows_and_files(fake_ctx):
+    rows = search_claims.claim_verifier(fake_ctx) + search_claims.claim_prm_vs_orm(fake_ctx)
+    _check_rows(rows[:2], "3", MICRO.test_problems)
+    _check_rows(rows[2:], "4", MICRO.test_problems)
+    pool = fake_ctx.cache["pool"]
+    assert pool.correct.shape == pool.prm.shape == pool.orm.shape == (MICRO.test_problems, MICRO.n_max)
+    assert pool.n_values() == [1, 2, 4]
+    # a PRM that is the exact checker picks a correct chain whenever one exists
+    assert (pool.best_of(pool.prm, MICRO.n_max) == pool.correct.any(1)).all()
+    _check_rows(search_claims.claim_difficulty(fake_ctx), "6", MICRO.co_problems)
+    _check_rows(search_claims.claim_mcts(fake_ctx), "7")
+    for name in ("claim3_verifier_reranking", "claim4_prm_vs_orm", "claim6_compute_vs_difficulty",
+                 "claim7_mcts_and_rstar"):
+        assert (fake_ctx.out / f"{name}.csv").is_file() and (fake_ctx.out / f"{name}.html").is_file()
+
+
+def test_pool_rerankers_pick_by_score_and_vote():
+    pool = search_claims.Pool([None, None], [[], []], [["1", "2", "2"], [None, "5", "7"]],
+                              np.array([[False, True, True], [False, True, False]]), np.ones((2, 3)),
+                              prm=np.array([[0.9, 0.1, 0.2], [0.1, 0.2, 0.8]]), orm=np.zeros((2, 3)),
+                              greedy=np.array([False, False]))
+    assert pool.best_of(pool.prm, 3).tolist() == [False, False]
+    assert pool.best_of(pool.prm, 2).tolist() == [False, True]
+    assert pool.best_of(pool.orm, 3).tolist() == [False, False]      # ties go to the first chain
+    assert pool.majority(3).tolist() == [True, True]                  # "2" wins; "5" is seen first
+    assert pool.majority(1).tolist() == [False, False]                # no answer at all: wrong
+
+
+@pytest.fixture(scope="module")
+def micro_models(tmp_path_factory):
+    """A micro generator, PRM and ORM from training/'s own stages (a few seconds)."""
+    import torch
+
+    from training import pipeline as pl
+    from training.config import preset
+
+    torch.set_num_threads(1)  # tiny models: more threads only wait on each other
+    out = tmp_path_factory.mktemp("claims_micro")
+    cfg = preset("micro")
+    pl.run_sft(cfg, out / "generator")
+    pl.run_label(cfg, out / "generator", out / "labels")
+    pl.run_prm(cfg, out / "generator", out / "labels", out / "prm")
+    pl.run_orm(cfg, out / "generator", out / "labels", out / "orm")
+    return {role: out / role for role in ("generator", "prm", "orm")}
+
+
+def test_quick_runner_wiring_on_micro_models(micro_models, tmp_path, monkeypatch):
+    """`python bench/claims.py --quick` end to end, every claim, with the quick sizes stubbed to micro."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("claims_cli", Path(__file__).parents[1] / "bench" / "claims.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    monkeypatch.setitem(SIZES, "quick", replace(MICRO, name="quick", test_problems=3, n_max=2, co_problems=2,
+                                                val_problems=2, mcts_problems=2, rstar_problems=1))
+    out = tmp_path / "report"
+    args = ["--quick", "--out", str(out), "--threads", "1"] + [
+        a for role, path in micro_models.items() for a in (f"--{role}", str(path))]
+    assert cli.main(args) == 0
+    table = pd.read_csv(out / "claims.csv")
+    assert list(table.columns) == report.ROW_FIELDS
+    assert {c.split()[0].rstrip("abc") for c in table.claim} == {str(k) for k in range(1, 9)}
+    assert set(table.holds) <= {"yes", "no", "not shown"}
+    text = (out / "REPORT.md").read_text()
+    assert all(f"| {c} |" in text for c in table.claim) and "run failed" not in text
+    assert len(list(out.glob("claim[1-8]_*.csv"))) == len(list(out.glob("claim[1-8]_*.html"))) == 8
+
+
+def test_unknown_claim_names_are_listed():
+    with pytest.raises(ValueError, match="valid: cot, star"):
+        runner.check_names(["cot", "nope"])
+
+
+# ---------------------------------------------------------------------------------------- UI tab
+def test_claims_tab_streams_a_separate_process_and_shows_the_report(tmp_path, monkeypatch):
+    import sys
+
+    import gradio as gr
+
+    from ui import claims as tab
+
+    assert tab.tail("a\nclaims:  10%\rclaims:  50%\r\nlast\n") == "a\nclaims:  50%\nlast"
+    monkeypatch.setattr(tab, "REPO", tmp_path)
+    assert "No report yet" in tab.latest_report()
+    script = ("import pathlib, sys; sys.stderr.write('claims: 1/2\\r'); sys.stderr.flush(); print('step two'); "
+              f"p = pathlib.Path({tab.OUT!r}); p.mkdir(parents=True); (p / 'REPORT.md').write_text('| 1 CoT |')")
+    updates = list(tab.run_quick([sys.executable, "-u", "-c", script]))
+    assert "step two" in updates[-1][0] and "[finished]" in updates[-1][0]
+    assert "| 1 CoT |" in updates[-1][1] and "runs/claims/REPORT.md" in updates[-1][1]
+    assert "status 3" in list(tab.run_quick([sys.executable, "-c", "raise SystemExit(3)"]))[-1][0]
+    with gr.Blocks():
+        tab.build()
