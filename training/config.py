@@ -1,6 +1,6 @@
 """Presets for the whole pipeline: one dataclass per stage, grouped in `PipelineConfig`.
 
-`micro` is for tests (seconds), `tiny` is the shipped default (about 15 minutes on 2 CPU cores),
+`micro` is for tests (seconds), `tiny` is the shipped default (about 20 minutes on 2 CPU cores),
 `small` is a longer run for a better generator.
 """
 from __future__ import annotations
@@ -34,11 +34,17 @@ class PipelineConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     sft_problems: int = 40000
     sft: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=1200, batch_size=32, learning_rate=3e-3))
+    # STaR: every round restarts from the SFT model and trains on all rationales so far + 300 gold rows
     star: StarConfig = field(default_factory=lambda: StarConfig(
-        rounds=2, problems=300, samples=4, epochs=2.0, train=TrainConfig(batch_size=32, learning_rate=3e-4)))
-    label: LabelConfig = field(default_factory=lambda: LabelConfig(problems=300, samples=2, rollouts=4))
-    prm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=300, eval_problems=150,
-                                                                   label_source="both"))
+        rounds=2, problems=300, samples=4, epochs=2.0, restart=True, gold_rows=300,
+        train=TrainConfig(batch_size=32, learning_rate=3e-4)))
+    # labels: 8 rollouts per prefix, chains sampled at T=1 (as search/eval sample them), problems the
+    # generator never solves dropped; PRM: fewer steps at a lower LR (300 steps at 1e-3 memorised the
+    # label noise: held-out step AUC 0.79 -> 0.86-0.87)
+    label: LabelConfig = field(default_factory=lambda: LabelConfig(
+        problems=300, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True))
+    prm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=200, learning_rate=3e-4,
+                                                                   eval_problems=150, label_source="both"))
     orm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=150, eval_problems=150))
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings(max_steps=30))
     eval_problems: int = 200     # validation problems (model selection) and test problems (reporting)
@@ -68,7 +74,7 @@ def _small() -> PipelineConfig:
         preset="small", model=ModelConfig(hidden_size=192, num_layers=6, num_heads=6, intermediate_size=768),
         sft_problems=100000, sft=TrainConfig(max_steps=6000),
         star=StarConfig(rounds=2, problems=2000, samples=4, train=TrainConfig(learning_rate=3e-4)),
-        label=LabelConfig(problems=1500, samples=2, rollouts=8),
+        label=LabelConfig(problems=1500, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True),
         prm=RewardConfig(max_steps=1500), orm=RewardConfig(max_steps=800),
         grpo=GRPOSettings(max_steps=200), eval_problems=500)
 
