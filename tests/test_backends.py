@@ -13,18 +13,12 @@ from reasoning_core.loading import load_generator
 from reasoning_core.protocols import Generator, ModelError
 from reasoning_core.tasks.arith import ArithTask
 
-from tiny_models import one_thread, save_tiny_generator
+from tiny_models import save_tiny_generator
 
 TASK = ArithTask()
 PREFIXES = [TASK.prompt("17 + 25 * 3"), TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n", TASK.prompt("40 * 2")]
 DONE = TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n2 + 8 = 10\nThe answer is"  # only the number is left
 NO_VLLM = importlib.util.find_spec("vllm") is None
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

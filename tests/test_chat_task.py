@@ -15,7 +15,7 @@ from reasoning_core.protocols import ModelError
 from reasoning_core.tasks import ArithTask, MathTask
 from reasoning_core.tasks.chat import MATH_SYSTEM, ChatTask, chat_task
 
-from tiny_models import one_thread, save_tiny_chat_generator, save_tiny_generator, save_tiny_qwen_prm
+from tiny_models import save_tiny_chat_generator, save_tiny_generator, save_tiny_qwen_prm
 
 ROWS = [  # GSM8K, MATH with a boxed solution, MATH with an explicit answer
     {"question": "Tom has 3 apples and buys 4 more. How many apples does he have?",
@@ -24,12 +24,6 @@ ROWS = [  # GSM8K, MATH with a boxed solution, MATH with an explicit answer
      "level": "Level 1"},
     {"problem": "Compute 2 * 3.", "solution": "It is 6.", "answer": "6", "level": "Level 2"},
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -15,18 +15,12 @@ from reasoning_core.rewards import (REWARD_PRESETS, ChatPRM, OutcomeRM, StepTagP
 from reasoning_core.rewards.qwen_prm import Qwen2ForProcessRewardModel
 from reasoning_core.tasks.chat import MATH_SYSTEM
 
-from tiny_models import (one_thread, save_tiny_orm, save_tiny_qwen_prm, save_tiny_rlhflow_prm,
+from tiny_models import (save_tiny_orm, save_tiny_qwen_prm, save_tiny_rlhflow_prm,
                          save_tiny_step_tag_prm, save_tiny_token_prm)
 
 PROBLEM = "17 + 25 * 3"
 PATHS = [["17 + 25 = 42", "42 * 3 = 126", "The answer is 126"], ["17 + 25 = 40"], [], ["17 + 25 = 42", "x"]]
 NO_VLLM = importlib.util.find_spec("vllm") is None
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

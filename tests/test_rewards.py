@@ -11,16 +11,10 @@ from reasoning_core.loading import load_reward
 from reasoning_core.protocols import ModelError, RewardModel
 from reasoning_core.rewards import ArithOracle, OutcomeRM, StepTagPRM, TokenClassificationPRM
 
-from tiny_models import one_thread, save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
+from tiny_models import save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
 
 PROBLEM = "17 + 25 * 3"
 PATHS = [["17 + 25 = 42", "42 * 3 = 126", "The answer is 126"], ["17 + 25 = 40"], [], ["17 + 25 = 42", "x"]]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
