@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,7 +27,7 @@ PRM_PRESETS: dict[str, StepFormat] = {
 }
 
 
-class MarkedPRM:
+class MarkedPRM(ABC):
     """The scoring loop PRMs that read a step's score at a marked position share: render each path with
     one marked character per step, run all paths in one padded forward pass, and read P(good) at the
     token covering each mark. Subclasses say how a path is rendered and how P(good) is computed."""
@@ -37,12 +38,13 @@ class MarkedPRM:
         """Exactly what the model reads for one path."""
         return self._marked(problem, steps)[0]
 
+    @abstractmethod
     def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
-        raise NotImplementedError
+        """The input text and, per step, the index of the character whose token carries its score."""
 
+    @abstractmethod
     def _good_probs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(rows, tokens) probability that the step ending at each token is good."""
-        raise NotImplementedError
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
         scores: list[list[float]] = [[] for _ in paths]
