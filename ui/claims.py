@@ -14,7 +14,7 @@ import gradio as gr
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = "runs/claims"                                   # where the button's run writes (git-ignored runs/)
-COMMITTED = "bench/results/claims-quick"              # the report committed with the code
+COMMITTED = "bench/results/claims-full"               # the full report committed with the code
 COMMAND = [sys.executable, "-u", "bench/claims.py", "--quick", "--out", OUT]
 TAIL_LINES = 30
 _lock = threading.Lock()  # one reproduction at a time per server: it uses every core
