@@ -42,7 +42,7 @@ def save_claim(out: Path, name: str, table: pd.DataFrame, figure) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.csv", out / f"{name}.html"]
     table.to_csv(paths[0], index=False)
-    figure.write_html(paths[1], include_plotlyjs="cdn")
+    figure.write_html(paths[1], include_plotlyjs="directory")  # offline: plotly.min.js beside the HTML
     return paths
 
 
