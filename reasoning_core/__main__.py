@@ -37,9 +37,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "a hub id already in the local cache, 'vllm:MODEL' (GPU), or 'openai:URL[#MODEL]' "
                         "(an OpenAI-compatible server such as `vllm serve`; key from $STEPWISE_API_KEY)")
     g.add_argument("--prm", default="default", metavar="SPEC",
-                   help="'default' (assets/prm), 'orm-default' (assets/orm), 'oracle' (exact checker, arith "
+                   help="'default' (assets/verifier), 'prm-default' (assets/prm), 'orm-default' (assets/orm), 'oracle' (exact checker, arith "
                         "only), 'fake', 'none', a local HF folder (kind detected from its config), "
-                        "'PRESET:PATH' for a public format (trl, qwen-prm, math-shepherd, rlhflow, orm), "
+                        "'PRESET:PATH' for a public format (trl, qwen-prm, math-shepherd, rlhflow, agreement, orm), "
                         "or 'vllm:PRESET:MODEL' (GPU)")
     g.add_argument("--chat-template", default="auto", metavar="MODE",
                    help="pose problems through a chat template: 'auto' (math task and a generator whose "

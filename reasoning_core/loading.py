@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets"
-DEFAULTS = {"generator": ASSETS / "generator", "prm": ASSETS / "prm", "orm": ASSETS / "orm"}
+DEFAULTS = {"generator": ASSETS / "generator", "prm": ASSETS / "prm", "orm": ASSETS / "orm",
+            "verifier": ASSETS / "verifier"}
+# reward specs naming a shipped checkpoint; "default" is the step scorer that makes search help
+DEFAULT_REWARDS = {"default": "verifier", "prm-default": "prm", "orm-default": "orm"}
 TRAIN_HINT = "train it with `python -m training pipeline --preset tiny --out assets`"
 STEPWISE_JSON = "stepwise.json"
 
@@ -198,13 +201,14 @@ def load_generator(spec: str, **kw: Any) -> Generator:
 
 @functools.lru_cache(maxsize=4)
 def load_reward(spec: str, **kw: Any) -> RewardModel | None:
-    """A reward model from "default" (assets/prm), "orm-default" (assets/orm), "oracle", "fake", "none",
-    "<preset>:<path>" for a public format (trl, qwen-prm, math-shepherd, rlhflow, orm: see
+    """A reward model from "default" (assets/verifier, an agreement verifier), "prm-default" (assets/prm,
+    the token-classification PRM), "orm-default" (assets/orm), "oracle", "fake", "none",
+    "<preset>:<path>" for a public format (trl, qwen-prm, math-shepherd, rlhflow, agreement, orm: see
     `rewards.REWARD_PRESETS`), "vllm:<preset>:<model>" (vLLM pooling engine, GPU), or a folder / hub id
     whose `architectures` picks the adapter:
     *ForTokenClassification -> TokenClassificationPRM, *ProcessRewardModel -> TokenClassificationPRM
-    with the qwen-prm preset, *ForSequenceClassification -> OutcomeRM, *ForCausalLM -> StepTagPRM
-    (a chat PRM is a causal LM too: name its preset, rlhflow:PATH).
+    with the qwen-prm preset, *ForSequenceClassification -> OutcomeRM, *ForCausalLM -> StepTagPRM, or AgreementVerifier when its
+    stepwise.json says kind "agreement" (a chat PRM is a causal LM too: name its preset, rlhflow:PATH).
     Keyword arguments go to the adapter (the oracle takes none and ignores them)."""
     from . import rewards
 
@@ -229,8 +233,8 @@ def load_reward(spec: str, **kw: Any) -> RewardModel | None:
         return rewards.get_preset(name).load(path, **kw)
     if sep and len(name) > 1 and not _looks_like_path(name) and "/" not in name:  # "C:\\x", "./a:b" are paths
         rewards.get_preset(name)  # raises, listing the valid presets
-    if spec in ("default", "orm-default"):
-        folder = _default_folder("prm" if spec == "default" else "orm")
+    if spec in DEFAULT_REWARDS:
+        folder = _default_folder(DEFAULT_REWARDS[spec])
     else:
         folder = find_model(spec, kw.get("local_files_only", True))
     config = json.loads((folder / "config.json").read_text())
@@ -243,6 +247,8 @@ def load_reward(spec: str, **kw: Any) -> RewardModel | None:
         if arch.endswith("ForSequenceClassification"):
             return rewards.OutcomeRM(folder, **kw)
         if arch.endswith("ForCausalLM"):
+            if read_stepwise_json(folder).get("kind") == "agreement":
+                return rewards.AgreementVerifier(folder, **kw)
             return rewards.StepTagPRM(folder, **kw)
     raise ModelError(f"cannot tell what kind of reward model {spec!r} is (architectures={archs}); expected "
                      "*ForTokenClassification (PRM), *ForSequenceClassification (ORM) or *ForCausalLM "

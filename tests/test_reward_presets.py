@@ -10,12 +10,12 @@ import torch
 
 from reasoning_core.loading import load_reward
 from reasoning_core.protocols import ModelError
-from reasoning_core.rewards import (REWARD_PRESETS, ChatPRM, OutcomeRM, StepTagPRM, TokenClassificationPRM,
-                                    get_preset)
+from reasoning_core.rewards import (REWARD_PRESETS, AgreementVerifier, ChatPRM, OutcomeRM, StepTagPRM,
+                                    TokenClassificationPRM, get_preset)
 from reasoning_core.rewards.qwen_prm import Qwen2ForProcessRewardModel
 from reasoning_core.tasks.chat import MATH_SYSTEM
 
-from tiny_models import (save_tiny_orm, save_tiny_qwen_prm, save_tiny_rlhflow_prm,
+from tiny_models import (save_tiny_generator, save_tiny_orm, save_tiny_qwen_prm, save_tiny_rlhflow_prm,
                          save_tiny_step_tag_prm, save_tiny_token_prm)
 
 PROBLEM = "17 + 25 * 3"
@@ -31,7 +31,8 @@ def folders(tmp_path_factory):
             "math-shepherd": save_tiny_step_tag_prm(root / "shepherd"),
             "rlhflow": save_tiny_rlhflow_prm(root / "rlhflow"),
             "trl": save_tiny_token_prm(root / "trl", separator="\n"),
-            "orm": save_tiny_orm(root / "orm")}
+            "orm": save_tiny_orm(root / "orm"),
+            "agreement": save_tiny_generator(root / "agreement", train_steps=0)}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def loaded(folders):
 def test_every_preset_loads_its_adapter(loaded):
     kinds = {name: type(model) for name, model in loaded.items()}
     assert kinds == {"trl": TokenClassificationPRM, "qwen-prm": TokenClassificationPRM, "math-shepherd": StepTagPRM,
-                     "rlhflow": ChatPRM, "orm": OutcomeRM}
+                     "rlhflow": ChatPRM, "orm": OutcomeRM, "agreement": AgreementVerifier}
     assert isinstance(loaded["qwen-prm"].model, Qwen2ForProcessRewardModel)
 
 
@@ -134,7 +135,7 @@ def test_dtype_option_reaches_the_model(folders):
 
 
 def test_unknown_preset_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="valid: trl, qwen-prm, math-shepherd, rlhflow, orm"):
+    with pytest.raises(ValueError, match="valid: trl, qwen-prm, math-shepherd, rlhflow, agreement, orm"):
         load_reward("shepherd:/models/x")
     with pytest.raises(ValueError, match="valid: trl"):
         get_preset("nope")

@@ -171,8 +171,9 @@ def test_missing_reward_models_are_readable_errors(tmp_path, monkeypatch):
         StepTagPRM(tmp_path / "missing")
     monkeypatch.setitem(loading.DEFAULTS, "prm", tmp_path / "assets" / "prm")
     monkeypatch.setitem(loading.DEFAULTS, "orm", tmp_path / "assets" / "orm")
+    monkeypatch.setitem(loading.DEFAULTS, "verifier", tmp_path / "assets" / "verifier")
     load_reward.cache_clear()
-    for spec, where in [("default", "assets/prm"), ("orm-default", "assets/orm")]:
+    for spec, where in [("default", "assets/verifier"), ("prm-default", "assets/prm"), ("orm-default", "assets/orm")]:
         with pytest.raises(ModelError, match=f"default checkpoint not found at .*{where}"):
             load_reward(spec)
 

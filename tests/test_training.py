@@ -87,8 +87,8 @@ def _assert_clean_checkpoint(path: Path, kind: str):
     assert "training_args.bin" not in names and not any(p.is_dir() for p in path.iterdir())
     meta = json.loads((path / "meta.json").read_text())
     assert meta["kind"] == kind and "git_commit" in meta and "config" in meta
-    if kind in ("prm", "orm"):
-        assert json.loads((path / "stepwise.json").read_text())["kind"] == kind
+    if kind in ckpt.STEPWISE:
+        assert json.loads((path / "stepwise.json").read_text()) == ckpt.STEPWISE[kind]
 
 
 def test_sft_checkpoint_loads(run_dir):
@@ -130,6 +130,18 @@ def test_prm_and_orm_load(run_dir, cfg):
     assert AutoModelForSequenceClassification.from_pretrained(run_dir / "orm").config.num_labels == 2
 
 
+def test_verifier_stage_scores_steps_through_the_core_loader(run_dir, cfg):
+    from reasoning_core.loading import load_reward
+    from reasoning_core.rewards import AgreementVerifier
+    metrics = pl.run_verifier(cfg, run_dir / "sft", run_dir / "verifier")
+    _assert_clean_checkpoint(run_dir / "verifier", "verifier")
+    assert metrics["heldout_steps"] > 0 and 0.0 <= metrics["val_greedy_acc"] <= 1.0
+    verifier = load_reward(str(run_dir / "verifier"), device="cpu")
+    assert isinstance(verifier, AgreementVerifier)
+    [scores] = verifier.score("Compute left to right: 1 + 2", [["1 + 2 = 3", "The answer is 3"]])
+    assert len(scores) == 2 and scores[1] <= scores[0] <= 1.0
+
+
 @pytest.mark.parametrize("reward", ["correct", "prm"])
 def test_grpo_runs(run_dir, cfg, reward):
     if reward == "prm" and not ckpt.is_complete(run_dir / "prm"):
@@ -166,7 +178,7 @@ def test_pipeline_micro_end_to_end(tmp_path):
     start = time.time()
     subprocess.run(_cli(tmp_path), cwd=ROOT, check=True, capture_output=True, timeout=300)
     assert time.time() - start < 180
-    for stage in ("sft", "star", "labels", "prm", "orm", "grpo", "generator"):
+    for stage in ("sft", "star", "labels", "prm", "orm", "verifier", "grpo", "generator"):
         assert ckpt.is_complete(tmp_path / stage), stage
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["generator"]["selected"] in ("sft", "star", "grpo")

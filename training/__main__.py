@@ -6,6 +6,7 @@
     python -m training label --parent runs/tiny/star --out runs/tiny/labels
     python -m training prm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/prm
     python -m training orm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/orm
+    python -m training verifier --parent runs/tiny/star --out runs/tiny/verifier
     python -m training grpo  --parent runs/tiny/star --out runs/tiny/grpo --reward prm --prm runs/tiny/prm
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         return s
 
     pipe = add("pipeline", "run every stage in order, skipping stages whose output is complete", parent=False)
-    pipe.add_argument("--assets", type=Path, help="also copy generator, PRM and ORM here (e.g. assets)")
+    pipe.add_argument("--assets", type=Path, help="also copy generator, PRM, ORM and verifier here (e.g. assets)")
     pipe.add_argument("--reward", choices=("correct", "orm", "prm"), help="GRPO reward (default: correct)")
     add("sft", "train the generator from scratch on gold chains (TRL SFTTrainer)", parent=False)
     s = add("star", "STaR self-training rounds on the generator's own correct chains")
@@ -52,9 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     s = add("prm", "train the token-classification PRM on process labels", labels=True)
     s.add_argument("--label-source", choices=("math_shepherd", "omega_prm", "both"), help="which labels")
     add("orm", "train the outcome RM (sequence classifier) on final correctness", labels=True)
+    add("verifier", "train the policy further on gold chains: an agreement verifier (causal LM)")
     s = add("grpo", "GRPO on the generator (TRL GRPOTrainer) against a chosen reward")
     s.add_argument("--reward", choices=("correct", "orm", "prm"), default="correct", help="reward function")
-    s.add_argument("--prm", type=Path, help="PRM checkpoint (for --reward prm)")
+    s.add_argument("--prm", type=Path, help="PRM or verifier checkpoint (for --reward prm)")
     s.add_argument("--orm", type=Path, help="ORM checkpoint (for --reward orm)")
     s.add_argument("--max-steps", type=int, help="GRPO steps (preset default otherwise)")
     return p
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         result = pl.run_prm(cfg, args.parent, args.labels, args.out)
     elif cmd == "orm":
         result = pl.run_orm(cfg, args.parent, args.labels, args.out)
+    elif cmd == "verifier":
+        result = pl.run_verifier(cfg, args.parent, args.out)
     else:
         cfg.grpo.reward = args.reward
         if args.max_steps is not None:

@@ -17,6 +17,10 @@ from typing import Iterator
 
 logger = logging.getLogger(__name__)
 META = "meta.json"
+# how the core reads each reward checkpoint (`reasoning_core.loading.read_stepwise_json`)
+STEPWISE = {"prm": {"kind": "prm", "task": "arith", "step_separator": "\n", "good_label": 1},
+            "orm": {"kind": "orm", "task": "arith", "step_separator": "\n", "good_label": 1},
+            "verifier": {"kind": "agreement", "task": "arith", "step_separator": "\n"}}
 KEEP_SUFFIXES = (".json", ".safetensors", ".md", ".txt", ".jsonl", ".jinja")
 
 
@@ -54,6 +58,8 @@ def _card(stage: str, kind: str, parent: str | None, metrics: dict, config: dict
         "generator": "a causal LM generator: `AutoModelForCausalLM` + `AutoTokenizer`",
         "prm": "a process reward model: `AutoModelForTokenClassification`; the step score is "
                "P(class 1) at the newline that ends each step",
+        "verifier": "an agreement verifier: `AutoModelForCausalLM`; a step scores exp(log P(written token) - "
+                    "log P(top token)) at its worst token (`reasoning_core.rewards.AgreementVerifier`)",
         "orm": "an outcome reward model: `AutoModelForSequenceClassification`; the score is "
                "softmax(logits)[1] for the whole chain",
     }[kind]
@@ -90,9 +96,8 @@ def save_checkpoint(path: str | Path, model, tokenizer, *, stage: str, kind: str
     path = Path(path)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
-    if kind in ("prm", "orm"):
-        (path / "stepwise.json").write_text(json.dumps(
-            {"kind": kind, "task": "arith", "step_separator": "\n", "good_label": 1}, indent=2) + "\n")
+    if kind in STEPWISE:
+        (path / "stepwise.json").write_text(json.dumps(STEPWISE[kind], indent=2) + "\n")
     for junk in path.iterdir():  # anything a trainer may have left behind
         if junk.is_dir():
             shutil.rmtree(junk)

@@ -46,6 +46,10 @@ class PipelineConfig:
     prm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=200, learning_rate=3e-4,
                                                                    eval_problems=150, label_source="both"))
     orm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=150, eval_problems=150))
+    # verifier: the policy trained on as many fresh gold chains again; it scores steps by agreement
+    # (`reasoning_core.rewards.agreement`), which reads arithmetic the token-classification PRM cannot
+    verifier: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=1200, batch_size=32,
+                                                                      learning_rate=1e-3))
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings(max_steps=30))
     eval_problems: int = 200     # validation problems (model selection) and test problems (reporting)
 
@@ -61,6 +65,7 @@ def _micro() -> PipelineConfig:
         label=LabelConfig(problems=6, samples=1, rollouts=2, batch_size=32),
         prm=RewardConfig(max_steps=4, batch_size=8, eval_problems=8),
         orm=RewardConfig(max_steps=4, batch_size=8, eval_problems=8),
+        verifier=TrainConfig(max_steps=4, batch_size=8),
         grpo=GRPOSettings(max_steps=2, prompts_per_step=2, num_generations=2, max_completion_length=48, problems=8),
         eval_problems=16)
 
@@ -76,6 +81,7 @@ def _small() -> PipelineConfig:
         star=StarConfig(rounds=2, problems=2000, samples=4, train=TrainConfig(learning_rate=3e-4)),
         label=LabelConfig(problems=1500, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True),
         prm=RewardConfig(max_steps=1500), orm=RewardConfig(max_steps=800),
+        verifier=TrainConfig(max_steps=6000, learning_rate=1e-3),
         grpo=GRPOSettings(max_steps=200), eval_problems=500)
 
 

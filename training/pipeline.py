@@ -3,9 +3,11 @@
 Each stage writes one folder atomically (see `checkpoint.atomic_dir`) and is skipped when that folder
 is already complete, so an interrupted pipeline resumes where it stopped:
 
-    DIR/sft  DIR/star  DIR/labels  DIR/prm  DIR/orm  DIR/grpo  DIR/generator (best of sft/star/grpo)
+    DIR/sft  DIR/star  DIR/labels  DIR/prm  DIR/orm  DIR/verifier  DIR/grpo
+    DIR/generator (best of sft/star/grpo)
 
-Labels, reward models and GRPO start from the better of SFT and STaR (validation greedy accuracy).
+Labels, reward models, the verifier and GRPO start from the better of SFT and STaR (validation greedy
+accuracy).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from .sft import build_generator, train_sft
 from .star import star_round
 
 logger = logging.getLogger(__name__)
-STAGES = ("sft", "star", "label", "prm", "orm", "grpo")
+STAGES = ("sft", "star", "label", "prm", "orm", "verifier", "grpo")
 
 
 def load_generator(path: str | Path):
@@ -127,17 +129,23 @@ def _heldout_chains(cfg: PipelineConfig, parent: Path, count: int):
     return [c.problem for c, _ in chains], [c.steps for c, _ in chains], [r for _, r in chains]
 
 
+def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score) -> dict:
+    """Step-level AUC of `score(problems, paths) -> step scores` against the exact checker, on chains the
+    policy samples for validation problems."""
+    problems, paths, _ = _heldout_chains(cfg, parent, cfg.prm.eval_problems)
+    gold = [g for p, s in zip(problems, paths) for g in check_steps(p, s)]
+    scores = [x for row in score(problems, paths) for x in row]
+    return {"step_auc_vs_check_steps": auc(gold, scores), "heldout_chains": len(paths), "heldout_steps": len(gold)}
+
+
 def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
     t0 = time.time()
     tok = AutoTokenizer.from_pretrained(parent)
     rows = _label_rows(labels, cfg.prm.label_source)
     with ckpt.atomic_dir(out) as tmp:
         model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
-        problems, paths, _ = _heldout_chains(cfg, parent, cfg.prm.eval_problems)
-        gold = [g for p, s in zip(problems, paths) for g in check_steps(p, s)]
-        scores = [x for row in prm_scores(model, tok, problems, paths) for x in row]
-        metrics = {"step_auc_vs_check_steps": auc(gold, scores), "heldout_chains": len(paths),
-                   "heldout_steps": len(gold), **stats, "wall_s": round(time.time() - t0, 1)}
+        metrics = {**_heldout_step_auc(cfg, parent, lambda pr, pa: prm_scores(model, tok, pr, pa)),
+                   **stats, "wall_s": round(time.time() - t0, 1)}
         ckpt.save_checkpoint(tmp, model, tok, stage="prm", kind="prm", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
     return metrics
@@ -158,6 +166,26 @@ def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
                    round(sum(r["correct"] for r in rows) / max(1, len(rows)), 4), **stats,
                    "wall_s": round(time.time() - t0, 1)}
         ckpt.save_checkpoint(tmp, model, tok, stage="orm", kind="orm", parent=str(parent),
+                             config=cfg.to_dict(), metrics=metrics)
+    return metrics
+
+
+def run_verifier(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
+    """Train the policy on fresh gold chains for `cfg.verifier` steps: a better solver, read as an
+    agreement verifier. Its own greedy accuracy is reported too: a verifier helps search only as far
+    as it out-solves the generator."""
+    from reasoning_core.rewards.agreement import AgreementVerifier
+
+    t0 = time.time()
+    model, tok = load_generator(parent)
+    data = arith_sft_dataset("train", cfg.verifier.max_steps * cfg.verifier.batch_size, seed=cfg.seed + 500,
+                             **vars(cfg.difficulty))
+    with ckpt.atomic_dir(out) as tmp:
+        stats = train_sft(model, tok, data, cfg.verifier, str(tmp))
+        verifier = AgreementVerifier.from_model(model, tok, task=TASK.name)
+        score = lambda problems, paths: [verifier.score(p, [s])[0] for p, s in zip(problems, paths)]  # noqa: E731
+        metrics = _metrics(model, tok, cfg, t0, **_heldout_step_auc(cfg, parent, score), **stats)
+        ckpt.save_checkpoint(tmp, model, tok, stage="verifier", kind="verifier", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
     return metrics
 
@@ -208,6 +236,7 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None
         ("labels", lambda: run_label(cfg, policy(), out / "labels")),
         ("prm", lambda: run_prm(cfg, policy(), out / "labels", out / "prm")),
         ("orm", lambda: run_orm(cfg, policy(), out / "labels", out / "orm")),
+        ("verifier", lambda: run_verifier(cfg, policy(), out / "verifier")),
         ("grpo", lambda: run_grpo(cfg, policy(), out / "grpo", prm=out / "prm", orm=out / "orm")),
     ]
     summary = {}
@@ -243,8 +272,8 @@ def summary_table(summary: dict):
 
 
 def export_assets(out: Path, assets: Path) -> None:
-    """Copy generator, PRM and ORM folders (weights, tokenizer, cards, meta only) into `assets`."""
-    for name in ("generator", "prm", "orm"):
+    """Copy generator, PRM, ORM and verifier folders (weights, tokenizer, cards, meta only) into `assets`."""
+    for name in ("generator", "prm", "orm", "verifier"):
         with ckpt.atomic_dir(assets / name) as tmp:
             shutil.copytree(out / name, tmp, dirs_exist_ok=True)
         logger.info("exported %s -> %s", out / name, assets / name)

@@ -3,7 +3,8 @@
 Rewards are plain functions `(prompts, completions, **dataset_columns) -> list[float]`:
   correct  1.0 when the completion states the reference answer (exact, rule-based)
   orm      the outcome RM's P(correct) for the whole chain
-  prm      the PRM's minimum step score (aggregation "min")
+  prm      the step verifier's minimum step score (aggregation "min"): a PRM, or an agreement
+           verifier (any folder `reasoning_core.loading.load_reward` reads)
 
     python -m training grpo --parent runs/tiny/star --out runs/tiny/grpo --reward correct
 """
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from datasets import Dataset
-from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from reasoning_core.protocols import aggregate
 
 from .data import TASK
-from .prm import orm_scores, prm_scores
+from .prm import orm_scores
 
 logger = logging.getLogger(__name__)
 REWARDS = ("correct", "orm", "prm")
@@ -54,15 +55,22 @@ def reward_fn(name: str, prm_path: str | None = None, orm_path: str | None = Non
     path = prm_path if name == "prm" else orm_path
     if not path:
         raise ValueError(f"reward {name!r} needs a checkpoint path (--{name})")
-    tok = AutoTokenizer.from_pretrained(path)
     if name == "prm":
-        model = AutoModelForTokenClassification.from_pretrained(path).eval()
+        from reasoning_core.loading import load_reward
+
+        verifier = load_reward(str(path), device="cpu")
 
         def prm(prompts, completions, problem, **_):
-            paths = [_steps(c) for c in completions]
-            scores = prm_scores(model, tok, list(problem), paths)
-            return [aggregate(s, "min") if s else 0.0 for s in scores]
+            paths, rewards = [_steps(c) for c in completions], [0.0] * len(completions)
+            by_problem: dict[str, list[int]] = {}
+            for i, p in enumerate(problem):
+                by_problem.setdefault(p, []).append(i)
+            for p, rows in by_problem.items():  # the core's adapters score many paths of one problem per call
+                for i, row in zip(rows, verifier.score(p, [paths[i] for i in rows])):
+                    rewards[i] = aggregate(row, "min") if row else 0.0
+            return rewards
         return prm
+    tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path).eval()
 
     def orm(prompts, completions, problem, **_):

@@ -1,6 +1,6 @@
 """Models: pick the generator and the PRM (per browser session), see what is loaded and where.
 
-Specs are those of `reasoning_core.loading` ("default" = assets/, "orm-default", "oracle", "none",
+Specs are those of `reasoning_core.loading` ("default" = assets/, "prm-default", "orm-default", "oracle", "none",
 a local HF folder or a cached hub id). "fake" (the seeded scripted models) is resolved here without
 importing torch, so a demo or test app starts in a second.
 """
@@ -23,8 +23,8 @@ from .common import readable_errors, user_error
 
 log = logging.getLogger(__name__)
 GENERATOR_CHOICES = ["default", "fake"]
-PRM_CHOICES = ["default", "orm-default", "oracle", "fake", "none"]
-FALLBACK_SPECS = {"default", "orm-default"}  # missing default assets -> fake, with a notice
+PRM_CHOICES = ["default", "prm-default", "orm-default", "oracle", "fake", "none"]
+FALLBACK_SPECS = {"default", "prm-default", "orm-default"}  # missing default assets -> fake, with a notice
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def build(models: gr.State, initial: ModelChoice) -> None:
         gen = gr.Dropdown(GENERATOR_CHOICES, value=initial.generator, label="generator", allow_custom_value=True,
                           info="default | fake | folder | hub id")
         prm = gr.Dropdown(PRM_CHOICES, value=initial.prm, label="reward model (PRM / ORM)", allow_custom_value=True,
-                          info="default | orm-default | oracle | fake | none | folder | hub id")
+                          info="default (verifier) | prm-default | orm-default | oracle | fake | none | folder | hub id")
         trust = gr.Checkbox(initial.trust_remote_code, label="trust_remote_code",
                             info="run model code from the checkpoint (only for models you trust)")
     load_btn = gr.Button("Load models", variant="primary")

@@ -46,6 +46,12 @@ def _chat_prm(path: str, **kw: Any) -> RewardModel:
     return ChatPRM(path, **kw)
 
 
+def _agreement(path: str, **kw: Any) -> RewardModel:
+    from .agreement import AgreementVerifier
+
+    return AgreementVerifier(path, **kw)
+
+
 def _outcome_rm(path: str, **kw: Any) -> RewardModel:
     from .outcome import OutcomeRM
 
@@ -61,6 +67,8 @@ REWARD_PRESETS: dict[str, RewardPreset] = {
                                   "Math-Shepherd: causal LM, 'step ки' per line, P(+) vs P(-) at each tag"),
     "rlhflow": RewardPreset(_chat_prm, {},
                             "RLHFlow chat PRM: a user turn per step, P(+) vs P(-) of the assistant reply"),
+    "agreement": RewardPreset(_agreement, {},
+                              "any causal LM as verifier: how close each step is to what it would write"),
     "orm": RewardPreset(_outcome_rm, {}, "sequence classifier: one score for the whole solution"),
 }
 
