@@ -160,6 +160,12 @@ def test_quick_runner_wiring_on_micro_models(micro_models, tmp_path, monkeypatch
     assert len(list(out.glob("claim[1-8]_*.csv"))) == len(list(out.glob("claim[1-8]_*.html"))) == 8
 
 
+def test_report_names_the_shipped_checkpoints_relative_to_the_repository(tmp_path):
+    from reasoning_core.loading import ASSETS
+    assert runner._shown(ASSETS / "prm") == "assets/prm"  # the committed report reads the same on any clone
+    assert runner._shown(tmp_path / "prm") == str(tmp_path / "prm")
+
+
 def test_unknown_claim_names_are_listed():
     with pytest.raises(ValueError, match="valid: cot, star"):
         runner.check_names(["cot", "nope"])

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from pathlib import Path
 from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
+
+from reasoning_core.loading import REPO
 
 from .context import Context
 from .report import Row, write_report
@@ -52,10 +55,16 @@ def run_claims(ctx: Context, names: Sequence[str] | None = None, claims: dict[st
         walls[name] = round(time.time() - t0, 1)
         tqdm.write(f"claim {name}: done in {walls[name]:.0f} s")
     header = {"run": ctx.sizes.name, "seed": ctx.seed,
-              "checkpoints": ", ".join(f"{k}={v}" for k, v in ctx.models.items()),
+              "checkpoints": ", ".join(f"{k}={_shown(v)}" for k, v in ctx.models.items()),
               "wall time": f"{time.time() - started:.0f} s ("
                            + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + ")",
               "bootstrap": f"{ctx.sizes.n_boot} resamples of the problems, seed {ctx.seed}, percentile interval",
               "sizes": ", ".join(f"{k}={v}" for k, v in vars(ctx.sizes).items() if k != "name")}
     write_report(rows, ctx.out, header, failures)
     return rows, failures, walls
+
+
+def _shown(path) -> str:
+    """A checkpoint path as a reader of the committed report can use it: relative to the repository."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
