@@ -72,7 +72,9 @@ def main() -> None:
     by_difficulty = (runs[runs.budget == max(budgets)].groupby(["difficulty", "strategy"])["correct"].mean()
                      .unstack("strategy").round(3))
     paths = write_results(summary, runs, args.out)
-    result = {"problems": len(examples), "budgets": budgets, "summary": summary.to_dict("records"),
+    result = {"problems": len(examples), "budgets": budgets,
+              "models": {"generator": args.generator, "prm": args.prm, "orm": args.orm},
+              "summary": summary.to_dict("records"),
               f"accuracy_by_difficulty_at_{max(budgets)}": by_difficulty.reset_index().to_dict("records"),
               "claims": claims(summary, max(budgets))}
     (Path(args.out) / "scaling.json").write_text(json.dumps(result, indent=2))
