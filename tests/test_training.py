@@ -108,6 +108,23 @@ def test_star_round(run_dir, cfg):
     _assert_clean_checkpoint(run_dir / "star", "generator")
 
 
+def test_star_keeps_only_chains_the_verifier_passes_step_by_step(monkeypatch):
+    """A right answer reached through wrong steps ("3 + 6 = 8" ... right total) is refused."""
+    from reasoning_core.rewards import ArithOracle
+    from training import star
+    from training.sampling import Chain
+    problem = "Compute left to right: 3 + 6 + 6"
+    lucky = Chain(problem, ["3 + 6 = 8", "8 + 6 = 15", "The answer is 15"], True)
+    sound = Chain(problem, ["3 + 6 = 9", "9 + 6 = 15", "The answer is 15"], True)
+    wrong = Chain(problem, ["3 + 6 = 9", "9 + 6 = 14", "The answer is 14"], True)
+    monkeypatch.setattr(star, "sample_chains", lambda *a, **k: [[lucky, sound, wrong]])
+    cfg = preset("micro").star
+    rows, stats = star.collect(None, None, [problem], ["15"], cfg, seed=0)
+    assert len(rows) == 2 and stats["refused_by_verifier"] == 0
+    rows, stats = star.collect(None, None, [problem], ["15"], cfg, seed=0, verifier=ArithOracle())
+    assert [r["completion"].split("\n")[0] for r in rows] == ["3 + 6 = 9"] and stats["refused_by_verifier"] == 1
+
+
 def test_labels_have_one_per_step(run_dir, cfg):
     metrics = pl.run_label(cfg, run_dir / "sft", run_dir / "labels")
     for name in ("math_shepherd", "omega_prm"):

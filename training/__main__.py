@@ -2,11 +2,11 @@
 
     python -m training pipeline --out runs/tiny --preset tiny [--assets assets]
     python -m training sft   --out runs/tiny/sft --preset tiny
-    python -m training star  --parent runs/tiny/sft  --out runs/tiny/star
+    python -m training verifier --parent runs/tiny/sft --out runs/tiny/verifier
+    python -m training star  --parent runs/tiny/sft  --out runs/tiny/star --verifier runs/tiny/verifier
     python -m training label --parent runs/tiny/star --out runs/tiny/labels
     python -m training prm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/prm
     python -m training orm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/orm
-    python -m training verifier --parent runs/tiny/star --out runs/tiny/verifier
     python -m training grpo  --parent runs/tiny/star --out runs/tiny/grpo --reward prm --prm runs/tiny/prm
 """
 from __future__ import annotations
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     add("sft", "train the generator from scratch on gold chains (TRL SFTTrainer)", parent=False)
     s = add("star", "STaR self-training rounds on the generator's own correct chains")
     s.add_argument("--rounds", type=int, help="number of STaR rounds (preset default otherwise)")
+    s.add_argument("--verifier", type=Path, help="keep only chains this step verifier passes (e.g. runs/tiny/verifier)")
     add("label", "Math-Shepherd and OmegaPRM process labels from Monte-Carlo rollouts")
     s = add("prm", "train the token-classification PRM on process labels", labels=True)
     s.add_argument("--label-source", choices=("math_shepherd", "omega_prm", "both"), help="which labels")
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     elif cmd == "star":
         if args.rounds is not None:
             cfg.star.rounds = args.rounds
-        result = pl.run_star(cfg, args.parent, args.out)
+        result = pl.run_star(cfg, args.parent, args.out, verifier=args.verifier)
     elif cmd == "label":
         result = pl.run_label(cfg, args.parent, args.out)
     elif cmd == "prm":

@@ -3,11 +3,11 @@
 Each stage writes one folder atomically (see `checkpoint.atomic_dir`) and is skipped when that folder
 is already complete, so an interrupted pipeline resumes where it stopped:
 
-    DIR/sft  DIR/star  DIR/labels  DIR/prm  DIR/orm  DIR/verifier  DIR/grpo
+    DIR/sft  DIR/verifier  DIR/star  DIR/labels  DIR/prm  DIR/orm  DIR/grpo
     DIR/generator (best of sft/star/grpo)
 
-Labels, reward models, the verifier and GRPO start from the better of SFT and STaR (validation greedy
-accuracy).
+The verifier (SFT trained further) filters STaR's chains step by step; labels, reward models and GRPO
+start from the better of SFT and STaR (validation greedy accuracy).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from reasoning_core.loading import load_reward
 from reasoning_core.tasks.arith import check_steps
 
 from . import checkpoint as ckpt
@@ -33,7 +34,7 @@ from .sft import build_generator, train_sft
 from .star import star_round
 
 logger = logging.getLogger(__name__)
-STAGES = ("sft", "star", "label", "prm", "orm", "verifier", "grpo")
+STAGES = ("sft", "verifier", "star", "label", "prm", "orm", "grpo")
 
 
 def load_generator(path: str | Path):
@@ -69,9 +70,11 @@ def run_sft(cfg: PipelineConfig, out: Path) -> dict:
     return metrics
 
 
-def run_star(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
+def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None = None) -> dict:
+    """STaR rounds from `parent`; with `verifier` (a reward checkpoint) kept chains must pass it step by step."""
     t0 = time.time()
     model, tok = load_generator(parent)
+    judge = load_reward(str(verifier), device="cpu") if verifier else None
     rounds = [{"round": 0, "val_greedy_acc": evaluate(model, tok, cfg)}]
     kept: list = []
     with ckpt.atomic_dir(out) as tmp:
@@ -83,11 +86,12 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
                 gold = arith_sft_dataset("train", cfg.star.gold_rows, seed=cfg.seed + 150 + r,
                                          **vars(cfg.difficulty)) if cfg.star.gold_rows else None
                 extra = {"base": load_generator(parent)[0], "kept": kept, "gold": gold}
-            stats = star_round(model, tok, problems, refs, cfg.star, seed=cfg.seed + r, work_dir=str(tmp), **extra)
+            stats = star_round(model, tok, problems, refs, cfg.star, seed=cfg.seed + r, work_dir=str(tmp),
+                               verifier=judge, **extra)
             model = extra.get("base", model)
             rounds.append({"round": r, "val_greedy_acc": evaluate(model, tok, cfg), **stats})
             logger.info("STaR round %d: %s", r, rounds[-1])
-        metrics = _metrics(model, tok, cfg, t0, rounds=rounds)
+        metrics = _metrics(model, tok, cfg, t0, rounds=rounds, verifier=str(verifier) if verifier else None)
         ckpt.save_checkpoint(tmp, model, tok, stage="star", kind="generator", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
     return metrics
@@ -232,11 +236,11 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None
 
     plan = [
         ("sft", lambda: run_sft(cfg, out / "sft")),
-        ("star", lambda: run_star(cfg, out / "sft", out / "star")),
+        ("verifier", lambda: run_verifier(cfg, out / "sft", out / "verifier")),
+        ("star", lambda: run_star(cfg, out / "sft", out / "star", verifier=out / "verifier")),
         ("labels", lambda: run_label(cfg, policy(), out / "labels")),
         ("prm", lambda: run_prm(cfg, policy(), out / "labels", out / "prm")),
         ("orm", lambda: run_orm(cfg, policy(), out / "labels", out / "orm")),
-        ("verifier", lambda: run_verifier(cfg, policy(), out / "verifier")),
         ("grpo", lambda: run_grpo(cfg, policy(), out / "grpo", prm=out / "prm", orm=out / "orm")),
     ]
     summary = {}

@@ -1,5 +1,12 @@
 """STaR (Zelikman et al., 2022): sample chains, keep the correct ones, fine-tune, repeat.
 
+A correct final answer does not make a correct chain: the tiny generator often reaches the right answer
+through two wrong steps that cancel ("3 + 6 = 8", ..., right total), and about one kept chain in five is
+such a chain; training on them teaches wrong arithmetic, and STaR then lowers accuracy. With a step
+`verifier` (any `RewardModel`, e.g. the pipeline's agreement verifier), a chain is kept only when every
+step also scores at least `min_step_score` (process-filtered STaR; the false positives are what Let's
+Verify Step by Step warns outcome supervision rewards).
+
 Where no sampled chain of a problem is correct, *rationalise*: sample again with the answer as a
 hint in the prompt (`... (answer: N)`), keep the correct chains and train on them *without* the hint.
 As in the paper, each round samples with the latest model but (with `restart`) fine-tunes a fresh copy
@@ -37,6 +44,7 @@ class StarConfig:
     epochs: float = 2.0          # passes over the round's training rows (more overfits a few hundred rows)
     restart: bool = True         # fine-tune the base model each round on all rationales so far
     gold_rows: int = 0           # gold SFT rows (fresh train problems) mixed into every round's data
+    min_step_score: float = 0.5  # with a verifier: the lowest step score a kept chain may have
     train: TrainConfig = None    # set by the preset (lower LR than SFT); max_steps follows `epochs`
 
 
@@ -45,15 +53,29 @@ def hinted(problem: str, answer: str) -> str:
     return f"{problem} (answer: {answer})"
 
 
-def collect(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, seed: int) -> tuple[Dataset, dict]:
+def _sound(chains, problem: str, ref: str, verifier, min_step_score: float) -> tuple[list, int]:
+    """The chains that reach `ref` and, with a verifier, whose every step scores `min_step_score` or
+    more (read against the plain problem, as they will be trained); also how many the verifier refused."""
+    right = [c for c in chains if c.steps and TASK.is_correct(chain_answer(c), ref)]
+    if verifier is None or not right:
+        return right, 0
+    scores = verifier.score(problem, [c.steps for c in right])
+    sound = [c for c, row in zip(right, scores) if min(row) >= min_step_score]
+    return sound, len(right) - len(sound)
+
+
+def collect(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, seed: int,
+            verifier=None) -> tuple[Dataset, dict]:
     """Correct self-generated chains as a prompt/completion dataset, plus yield statistics."""
     chains = sample_chains(model, tok, problems, cfg.samples, temperature=cfg.temperature, seed=seed,
                            desc="STaR sampling")
     kept: dict[int, set[tuple[str, ...]]] = {}
+    refused = 0
     for i, (group, ref) in enumerate(zip(chains, refs)):
-        for c in group:
-            if TASK.is_correct(chain_answer(c), ref):
-                kept.setdefault(i, set()).add(tuple(c.steps))
+        sound, n = _sound(group, problems[i], ref, verifier, cfg.min_step_score)
+        refused += n
+        for c in sound:
+            kept.setdefault(i, set()).add(tuple(c.steps))
     solved = len(kept)
     rationalised = 0
     missing = [i for i in range(len(problems)) if i not in kept]
@@ -61,25 +83,27 @@ def collect(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, s
         hint_chains = sample_chains(model, tok, [hinted(problems[i], refs[i]) for i in missing], cfg.samples,
                                     temperature=cfg.temperature, seed=seed + 1, desc="STaR rationalising")
         for i, group in zip(missing, hint_chains):
-            for c in group:
-                if TASK.is_correct(chain_answer(c), refs[i]):
-                    kept.setdefault(i, set()).add(tuple(c.steps))
+            sound, n = _sound(group, problems[i], refs[i], verifier, cfg.min_step_score)
+            refused += n
+            for c in sound:
+                kept.setdefault(i, set()).add(tuple(c.steps))
             rationalised += i in kept
     rows = [{"prompt": TASK.prompt(problems[i]), "completion": completion_text(list(steps))}
             for i, chains_i in sorted(kept.items()) for steps in sorted(chains_i)[: cfg.max_per_problem]]
     stats = {"problems": len(problems), "solved_by_sampling": solved, "rationalised": rationalised,
-             "train_rows": len(rows)}
+             "refused_by_verifier": refused, "train_rows": len(rows)}
     return Dataset.from_list(rows or [{"prompt": "", "completion": ""}]), stats
 
 
 def star_round(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, seed: int,
                work_dir: str, *, base=None, kept: list[Dataset] | None = None,
-               gold: Dataset | None = None) -> dict:
+               gold: Dataset | None = None, verifier=None) -> dict:
     """One STaR round: sample with `model`, then fine-tune. Without `base`, `model` is trained in place
     on this round's chains; with `base` (a fresh copy of the base model, trained in place and to be
     used as the next round's model) the training set is every dataset in `kept` (this round's chains
-    are appended to it) plus `gold`. Returns the round's statistics."""
-    dataset, stats = collect(model, tok, problems, refs, cfg, seed)
+    are appended to it) plus `gold`. `verifier` filters the kept chains step by step (see `collect`).
+    Returns the round's statistics."""
+    dataset, stats = collect(model, tok, problems, refs, cfg, seed, verifier)
     logger.info("STaR round data: %s", stats)
     target = model
     if base is not None:
