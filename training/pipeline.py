@@ -21,6 +21,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from reasoning_core.loading import load_reward
+from reasoning_core.rewards import AgreementVerifier
 from reasoning_core.tasks.arith import check_steps
 
 from . import checkpoint as ckpt
@@ -175,11 +176,9 @@ def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
 
 
 def run_verifier(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
-    """Train the policy on fresh gold chains for `cfg.verifier` steps: a better solver, read as an
-    agreement verifier. Its own greedy accuracy is reported too: a verifier helps search only as far
-    as it out-solves the generator."""
-    from reasoning_core.rewards.agreement import AgreementVerifier
-
+    """Train `parent` (the SFT model) on fresh gold chains for `cfg.verifier` steps: a better solver, read
+    as an agreement verifier. Its own greedy accuracy is reported too: a verifier helps search only as
+    far as it out-solves the generator."""
     t0 = time.time()
     model, tok = load_generator(parent)
     data = arith_sft_dataset("train", cfg.verifier.max_steps * cfg.verifier.batch_size, seed=cfg.seed + 500,
