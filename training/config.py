@@ -46,9 +46,9 @@ class PipelineConfig:
     prm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=200, learning_rate=3e-4,
                                                                    eval_problems=150, label_source="both"))
     orm: RewardConfig = field(default_factory=lambda: RewardConfig(max_steps=150, eval_problems=150))
-    # verifier: the SFT model trained on as many fresh gold chains again; it scores steps by agreement
+    # verifier: the SFT model trained 1000 more steps on fresh gold chains; it scores steps by agreement
     # (`reasoning_core.rewards.agreement`), which reads arithmetic the token-classification PRM cannot
-    verifier: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=1200, batch_size=32,
+    verifier: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=1000, batch_size=32,
                                                                       learning_rate=1e-3))
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings(max_steps=30))
     eval_problems: int = 200     # validation problems (model selection) and test problems (reporting)
