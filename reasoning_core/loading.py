@@ -207,8 +207,9 @@ def load_reward(spec: str, **kw: Any) -> RewardModel | None:
     `rewards.REWARD_PRESETS`), "vllm:<preset>:<model>" (vLLM pooling engine, GPU), or a folder / hub id
     whose `architectures` picks the adapter:
     *ForTokenClassification -> TokenClassificationPRM, *ProcessRewardModel -> TokenClassificationPRM
-    with the qwen-prm preset, *ForSequenceClassification -> OutcomeRM, *ForCausalLM -> StepTagPRM, or AgreementVerifier when its
-    stepwise.json says kind "agreement" (a chat PRM is a causal LM too: name its preset, rlhflow:PATH).
+    with the qwen-prm preset, *ForSequenceClassification -> OutcomeRM, *ForCausalLM -> StepTagPRM, or
+    AgreementVerifier when its stepwise.json says kind "agreement" (a chat PRM is a causal LM too: name its
+    preset, rlhflow:PATH).
     Keyword arguments go to the adapter (the oracle takes none and ignores them)."""
     from . import rewards
 
