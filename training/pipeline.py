@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from . import checkpoint as ckpt
 from .config import PipelineConfig
 from .data import TASK, arith_problems, arith_sft_dataset, load_stepwise
 from .label_steps import label_chains
-from .prm import auc, orm_scores, prm_scores, train_orm, train_prm
+from .prm import auc, orm_scores, prm_scores, score_by_problem, train_orm, train_prm
 from .rl import reward_fn, train_grpo
 from .sampling import greedy_accuracy, sample_chains
 from .sft import build_generator, train_sft
@@ -186,8 +187,8 @@ def run_verifier(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
     with ckpt.atomic_dir(out) as tmp:
         stats = train_sft(model, tok, data, cfg.verifier, str(tmp))
         verifier = AgreementVerifier.from_model(model, tok, task=TASK.name)
-        score = lambda problems, paths: [verifier.score(p, [s])[0] for p, s in zip(problems, paths)]  # noqa: E731
-        metrics = _metrics(model, tok, cfg, t0, **_heldout_step_auc(cfg, parent, score), **stats)
+        metrics = _metrics(model, tok, cfg, t0, **_heldout_step_auc(cfg, parent, partial(score_by_problem, verifier)),
+                           **stats)
         ckpt.save_checkpoint(tmp, model, tok, stage="verifier", kind="verifier", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
     return metrics

@@ -161,6 +161,19 @@ def orm_scores(model, tok, problems: list[str], paths: list[list[str]], batch_si
     return out
 
 
+def score_by_problem(reward, problems: list[str], paths: list[list[str]]) -> list[list[float]]:
+    """Step scores from a core `RewardModel` for paths of many problems: one batched call per problem
+    (the adapters score many paths of one problem at a time)."""
+    rows: dict[str, list[int]] = {}
+    for i, p in enumerate(problems):
+        rows.setdefault(p, []).append(i)
+    out: list[list[float]] = [[] for _ in paths]
+    for p, idx in rows.items():
+        for i, row in zip(idx, reward.score(p, [paths[i] for i in idx])):
+            out[i] = row
+    return out
+
+
 def auc(labels: list[bool], scores: list[float]) -> float | None:
     """ROC AUC, or None when only one class is present."""
     return round(float(roc_auc_score(np.array(labels, int), np.array(scores))), 4) if len(set(labels)) == 2 else None

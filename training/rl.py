@@ -20,7 +20,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from reasoning_core.protocols import aggregate
 
 from .data import TASK
-from .prm import orm_scores
+from .prm import orm_scores, score_by_problem
 
 logger = logging.getLogger(__name__)
 REWARDS = ("correct", "orm", "prm")
@@ -61,14 +61,8 @@ def reward_fn(name: str, prm_path: str | None = None, orm_path: str | None = Non
         verifier = load_reward(str(path), device="cpu")
 
         def prm(prompts, completions, problem, **_):
-            paths, rewards = [_steps(c) for c in completions], [0.0] * len(completions)
-            by_problem: dict[str, list[int]] = {}
-            for i, p in enumerate(problem):
-                by_problem.setdefault(p, []).append(i)
-            for p, rows in by_problem.items():  # the core's adapters score many paths of one problem per call
-                for i, row in zip(rows, verifier.score(p, [paths[i] for i in rows])):
-                    rewards[i] = aggregate(row, "min") if row else 0.0
-            return rewards
+            scores = score_by_problem(verifier, list(problem), [_steps(c) for c in completions])
+            return [aggregate(row, "min") if row else 0.0 for row in scores]
         return prm
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path).eval()

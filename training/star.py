@@ -71,11 +71,16 @@ def collect(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, s
                            desc="STaR sampling")
     kept: dict[int, set[tuple[str, ...]]] = {}
     refused = 0
-    for i, (group, ref) in enumerate(zip(chains, refs)):
-        sound, n = _sound(group, problems[i], ref, verifier, cfg.min_step_score)
+
+    def keep(i: int, group) -> None:
+        nonlocal refused
+        sound, n = _sound(group, problems[i], refs[i], verifier, cfg.min_step_score)
         refused += n
         for c in sound:
             kept.setdefault(i, set()).add(tuple(c.steps))
+
+    for i, group in enumerate(chains):
+        keep(i, group)
     solved = len(kept)
     rationalised = 0
     missing = [i for i in range(len(problems)) if i not in kept]
@@ -83,10 +88,7 @@ def collect(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, s
         hint_chains = sample_chains(model, tok, [hinted(problems[i], refs[i]) for i in missing], cfg.samples,
                                     temperature=cfg.temperature, seed=seed + 1, desc="STaR rationalising")
         for i, group in zip(missing, hint_chains):
-            sound, n = _sound(group, problems[i], refs[i], verifier, cfg.min_step_score)
-            refused += n
-            for c in sound:
-                kept.setdefault(i, set()).add(tuple(c.steps))
+            keep(i, group)
             rationalised += i in kept
     rows = [{"prompt": TASK.prompt(problems[i]), "completion": completion_text(list(steps))}
             for i, chains_i in sorted(kept.items()) for steps in sorted(chains_i)[: cfg.max_per_problem]]
