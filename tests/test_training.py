@@ -5,6 +5,7 @@ The fast tests share one micro SFT checkpoint (module fixture); the full-pipelin
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -105,7 +106,39 @@ def test_sft_checkpoint_loads(run_dir):
 def test_star_round(run_dir, cfg):
     metrics = pl.run_star(cfg, run_dir / "sft", run_dir / "star")
     assert [r["round"] for r in metrics["rounds"]] == [0, 1]
+    round1 = metrics["rounds"][1]
+    assert round1["trained_on"] == round1["train_rows"] + cfg.star.replay_rows
     _assert_clean_checkpoint(run_dir / "star", "generator")
+
+
+def test_star_control_trains_on_the_replayed_rows_alone(monkeypatch):
+    """The ablation's control arm never samples and trains on exactly the replayed SFT rows."""
+    from datasets import Dataset
+
+    from training import star
+    trained = []
+    monkeypatch.setattr(star, "sample_chains", lambda *a, **k: pytest.fail("the control must not sample"))
+    monkeypatch.setattr(star, "train_sft", lambda model, tok, data, tc, work: trained.append(data) or {})
+    replay = Dataset.from_list([{"prompt": f"Question: {i} + 1\nAnswer:\n", "completion": f"{i} + 1 = {i + 1}",
+                                 "problem": f"{i} + 1", "reference": str(i + 1)} for i in range(5)])
+    cfg = dataclasses.replace(preset("micro").star, self_chains=False)
+    stats = star.star_round(None, None, ["1 + 1"], ["2"], cfg, seed=0, work_dir="", replay=replay)
+    assert stats["trained_on"] == 5 and sorted(trained[0]["prompt"]) == sorted(replay["prompt"])
+
+
+def test_star_ablation_bench_reports_both_arms(run_dir, monkeypatch):
+    """bench/star_ablation.py: the STaR arm and its replay-only control, each round, plus test accuracy."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import star_ablation
+    out = run_dir / "ablation"
+    monkeypatch.setattr(sys, "argv", ["star_ablation.py", "--parent", str(run_dir / "sft"), "--preset", "micro",
+                                      "--test", "4", "--out", str(out)])
+    star_ablation.main()
+    result = json.loads((out / "star_ablation.json").read_text())
+    assert set(result["test_greedy_acc"]) == {"parent (round 0)", *star_ablation.ARMS}
+    control = [r for r in result["rounds"] if r["arm"] == "replay only (control)"]
+    assert [r["round"] for r in control] == [0, 1] and control[1]["kept_chains"] == 0
+    assert control[1]["trained_on"] == preset("micro").star.replay_rows
 
 
 def test_star_keeps_only_chains_the_verifier_passes_step_by_step(monkeypatch):
@@ -159,20 +192,54 @@ def test_verifier_stage_scores_steps_through_the_core_loader(run_dir, cfg):
     assert len(scores) == 2 and scores[1] <= scores[0] <= 1.0
 
 
-@pytest.mark.parametrize("reward", ["correct", "prm"])
+@pytest.mark.parametrize("reward", ["correct", "prm", "process"])
 def test_grpo_runs(run_dir, cfg, reward):
     if reward == "prm" and not ckpt.is_complete(run_dir / "prm"):
         test_prm_and_orm_load(run_dir, cfg)
-    metrics = pl.run_grpo(cfg, run_dir / "sft", run_dir / f"grpo-{reward}", prm=run_dir / "prm",
-                          orm=run_dir / "orm") if reward == "prm" else \
-        pl.run_grpo(cfg, run_dir / "sft", run_dir / f"grpo-{reward}")
-    assert "val_greedy_acc_before" in metrics
+    if reward == "process" and not ckpt.is_complete(run_dir / "verifier"):
+        pl.run_verifier(cfg, run_dir / "sft", run_dir / "verifier")
+    step_model = {"prm": run_dir / "prm", "process": run_dir / "verifier"}.get(reward)
+    grpo_cfg = dataclasses.replace(cfg, grpo=dataclasses.replace(cfg.grpo, reward=reward))
+    metrics = pl.run_grpo(grpo_cfg, run_dir / "sft", run_dir / f"grpo-{reward}", prm=step_model)
+    assert "val_greedy_acc_before" in metrics and metrics["reward"] == reward
     _assert_clean_checkpoint(run_dir / f"grpo-{reward}", "generator")
+
+
+def test_grpo_sweep_bench_reports_each_run(run_dir, monkeypatch):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import grpo_sweep
+    out = run_dir / "sweep"
+    monkeypatch.setattr(sys, "argv", ["grpo_sweep.py", "--parent", str(run_dir / "sft"), "--preset", "micro",
+                                      "--runs", "correct:1e-5:2:1", "--val", "4", "--out", str(out)])
+    grpo_sweep.main()
+    [row] = json.loads((out / "grpo_sweep.json").read_text())["runs"]
+    assert row["reward"] == "correct" and row["steps"] == 1 and 0.0 <= row["val_after"] <= 1.0
+
+
+def test_process_advantages_blame_the_wrong_step_and_credit_the_steps_after_it():
+    """Outcome GRPO pushes down every token of a wrong chain; per-step advantages push down only the
+    wrong step ("3 + 6 = 8") and credit the correct arithmetic after it ("8 + 6 = 14")."""
+    from training.rl import process_advantages, token_steps
+    tok = build_tokenizer(256)
+    lucky, sound = "3 + 6 = 8\n8 + 6 = 14\nThe answer is 14", "3 + 6 = 9\n9 + 6 = 15\nThe answer is 15"
+    rows = [tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for t in (lucky, sound)]
+    width = max(map(len, rows))
+    ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    steps, owner = token_steps(tok, rows[0], "\n")
+    assert steps == lucky.split("\n") and owner[:10] == [0] * 10 and owner[10] == 1 and owner[-1] == 2
+
+    def local(problem, paths):  # the exact checker as a step scorer: each step judged on its own
+        return [[0.0 if s == "3 + 6 = 8" else 1.0 for s in p] for p in paths]
+    adv = process_advantages(tok, ["3 + 6 + 6"] * 2, ids, mask, local, group=2)
+    first, second = owner.index(1), owner.index(2)
+    assert (adv[0, :first] < 0).all() and (adv[0, first:len(rows[0])] > 0).all()
+    assert (adv[1, :len(rows[1])] > 0).all() and (adv[:, len(rows[1]):] == 0).all() and second > first
 
 
 def test_unknown_names_list_valid_ones():
     from training.rl import reward_fn
-    with pytest.raises(ValueError, match="correct, orm, prm"):
+    with pytest.raises(ValueError, match="correct, orm, prm, process"):
         reward_fn("nope")
     with pytest.raises(ValueError, match="micro, tiny, small"):
         preset("huge")

@@ -7,7 +7,7 @@
     python -m training label --parent runs/tiny/star --out runs/tiny/labels
     python -m training prm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/prm
     python -m training orm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/orm
-    python -m training grpo  --parent runs/tiny/star --out runs/tiny/grpo --reward prm --prm runs/tiny/prm
+    python -m training grpo  --parent runs/tiny/star --out runs/tiny/grpo --reward process --prm runs/tiny/verifier
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pipe = add("pipeline", "run every stage in order, skipping stages whose output is complete", parent=False)
     pipe.add_argument("--assets", type=Path, help="also copy generator, PRM, ORM and verifier here (e.g. assets)")
-    pipe.add_argument("--reward", choices=("correct", "orm", "prm"), help="GRPO reward (default: correct)")
+    pipe.add_argument("--reward", choices=("correct", "orm", "prm", "process"), help="GRPO reward (default: the preset's)")
     add("sft", "train the generator from scratch on gold chains (TRL SFTTrainer)", parent=False)
     add("verifier", "train the SFT model further on gold chains: the step verifier (a causal LM read by agreement)")
     s = add("star", "STaR self-training rounds on the generator's own correct chains")
@@ -56,8 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--label-source", choices=("math_shepherd", "omega_prm", "both"), help="which labels")
     add("orm", "train the outcome RM (sequence classifier) on final correctness", labels=True)
     s = add("grpo", "GRPO on the generator (TRL GRPOTrainer) against a chosen reward")
-    s.add_argument("--reward", choices=("correct", "orm", "prm"), default="correct", help="reward function")
-    s.add_argument("--prm", type=Path, help="PRM or verifier checkpoint (for --reward prm)")
+    s.add_argument("--reward", choices=("correct", "orm", "prm", "process"), help="reward (default: the preset's); see training.rl")
+    s.add_argument("--prm", type=Path, help="PRM or verifier checkpoint (for --reward prm or process)")
     s.add_argument("--orm", type=Path, help="ORM checkpoint (for --reward orm)")
     s.add_argument("--max-steps", type=int, help="GRPO steps (preset default otherwise)")
     return p
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     elif cmd == "verifier":
         result = pl.run_verifier(cfg, args.parent, args.out)
     else:
-        cfg.grpo.reward = args.reward
+        if args.reward:
+            cfg.grpo.reward = args.reward
         if args.max_steps is not None:
             cfg.grpo.max_steps = args.max_steps
         result = pl.run_grpo(cfg, args.parent, args.out, prm=args.prm, orm=args.orm)

@@ -30,7 +30,7 @@ from .config import PipelineConfig
 from .data import TASK, arith_problems, arith_sft_dataset, load_stepwise
 from .label_steps import label_chains
 from .prm import auc, orm_scores, prm_scores, score_by_problem, train_orm, train_prm
-from .rl import reward_fn, train_grpo
+from .rl import reward_fn, step_scorer, train_grpo
 from .sampling import greedy_accuracy, sample_chains
 from .sft import build_generator, train_sft
 from .star import star_round
@@ -78,19 +78,14 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
     model, tok = load_generator(parent)
     judge = load_reward(str(verifier), device="cpu") if verifier else None
     rounds = [{"round": 0, "val_greedy_acc": evaluate(model, tok, cfg)}]
-    kept: list = []
+    sft_rows = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
     with ckpt.atomic_dir(out) as tmp:
         for r in range(1, cfg.star.rounds + 1):
             # fresh train problems every round (seed stream disjoint from the SFT problems)
             problems, refs = _problems(cfg, "train", cfg.star.problems, seed=cfg.seed + 100 + r)
-            extra = {}
-            if cfg.star.restart:
-                gold = arith_sft_dataset("train", cfg.star.gold_rows, seed=cfg.seed + 150 + r,
-                                         **vars(cfg.difficulty)) if cfg.star.gold_rows else None
-                extra = {"base": load_generator(parent)[0], "kept": kept, "gold": gold}
+            replay = sft_rows.shuffle(seed=cfg.seed + r).select(range(min(cfg.star.replay_rows, len(sft_rows))))
             stats = star_round(model, tok, problems, refs, cfg.star, seed=cfg.seed + r, work_dir=str(tmp),
-                               verifier=judge, **extra)
-            model = extra.get("base", model)
+                               replay=replay, verifier=judge)
             rounds.append({"round": r, "val_greedy_acc": evaluate(model, tok, cfg), **stats})
             logger.info("STaR round %d: %s", r, rounds[-1])
         metrics = _metrics(model, tok, cfg, t0, rounds=rounds, verifier=str(verifier) if verifier else None)
@@ -205,8 +200,9 @@ def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = No
     data = Dataset.from_list([{"prompt": TASK.prompt(p), "problem": p, "reference": r}
                               for p, r in zip(problems, refs)])
     reward = reward_fn(cfg.grpo.reward, prm_path=prm and str(prm), orm_path=orm and str(orm))
+    step_scores = step_scorer(str(prm)) if cfg.grpo.reward == "process" else None
     with ckpt.atomic_dir(out) as tmp:
-        stats = train_grpo(model, tok, data, cfg.grpo, reward, str(tmp))
+        stats = train_grpo(model, tok, data, cfg.grpo, reward, str(tmp), step_scores=step_scores)
         metrics = _metrics(model, tok, cfg, t0, val_greedy_acc_before=before, reward=cfg.grpo.reward, **stats)
         ckpt.save_checkpoint(tmp, model, tok, stage="grpo", kind="generator", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
@@ -241,7 +237,8 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None
         ("labels", lambda: run_label(cfg, policy(), out / "labels")),
         ("prm", lambda: run_prm(cfg, policy(), out / "labels", out / "prm")),
         ("orm", lambda: run_orm(cfg, policy(), out / "labels", out / "orm")),
-        ("grpo", lambda: run_grpo(cfg, policy(), out / "grpo", prm=out / "prm", orm=out / "orm")),
+        # GRPO's step rewards come from the verifier (step AUC ~0.99), not the token PRM (~0.85)
+        ("grpo", lambda: run_grpo(cfg, policy(), out / "grpo", prm=out / "verifier", orm=out / "orm")),
     ]
     summary = {}
     for name, stage in plan:

@@ -9,20 +9,19 @@ Verify Step by Step warns outcome supervision rewards).
 
 Where no sampled chain of a problem is correct, *rationalise*: sample again with the answer as a
 hint in the prompt (`... (answer: N)`), keep the correct chains and train on them *without* the hint.
-As in the paper, each round samples with the latest model but (with `restart`) fine-tunes a fresh copy
-of the *base* model on every rationale kept so far, which avoids drifting further each round; a
-slice of gold SFT rows (`gold_rows`) is mixed in so the small, easy-skewed kept set does not make the
-model forget the harder problems. `restart=False, gold_rows=0` is the old "continue on this round's
-chains only" recipe.
+
+Each round trains the current model further for `train.max_steps` steps on the round's kept chains
+plus `replay_rows` rows replayed from the SFT dataset. STaR's problems come with answers only (a
+fresh seed each round), so the kept chains are the only supervision they get; the replayed rows keep
+the easy-skewed kept set (the model solves the short problems) from making it forget the long ones.
+What the self-generated chains add beyond replay alone is measured by `bench/star_ablation.py`.
 
     python -m training star --parent runs/tiny/sft --out runs/tiny/star --preset tiny
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from datasets import Dataset
 
@@ -41,11 +40,11 @@ class StarConfig:
     temperature: float = 1.0
     rationalize: bool = True
     max_per_problem: int = 2     # distinct correct chains kept per problem
-    epochs: float = 2.0          # passes over the round's training rows (more overfits a few hundred rows)
-    restart: bool = True         # fine-tune the base model each round on all rationales so far
-    gold_rows: int = 0           # gold SFT rows (fresh train problems) mixed into every round's data
+    replay_rows: int = 0         # SFT rows replayed in every round's training data
+    self_chains: bool = True     # False: train on the replayed rows only (the control run of the ablation)
     min_step_score: float = 0.5  # with a verifier: the lowest step score a kept chain may have
-    train: TrainConfig = None    # set by the preset (lower LR than SFT); max_steps follows `epochs`
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=150, batch_size=32,
+                                                                  learning_rate=1e-3))  # per round
 
 
 def hinted(problem: str, answer: str) -> str:
@@ -98,35 +97,20 @@ def collect(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, s
 
 
 def star_round(model, tok, problems: list[str], refs: list[str], cfg: StarConfig, seed: int,
-               work_dir: str, *, base=None, kept: list[Dataset] | None = None,
-               gold: Dataset | None = None, verifier=None) -> dict:
-    """One STaR round: sample with `model`, then fine-tune. Without `base`, `model` is trained in place
-    on this round's chains; with `base` (a fresh copy of the base model, trained in place and to be
-    used as the next round's model) the training set is every dataset in `kept` (this round's chains
-    are appended to it) plus `gold`. `verifier` filters the kept chains step by step (see `collect`).
-    Returns the round's statistics."""
-    dataset, stats = collect(model, tok, problems, refs, cfg, seed, verifier)
-    logger.info("STaR round data: %s", stats)
-    target = model
-    if base is not None:
-        from datasets import concatenate_datasets
+               work_dir: str, *, replay: Dataset | None = None, verifier=None) -> dict:
+    """One STaR round: sample with `model`, keep the sound chains (see `collect`), then train `model`
+    in place on them plus `replay` (prompt/completion rows). Returns the round's statistics."""
+    from datasets import concatenate_datasets
 
-        if kept is not None:
-            if stats["train_rows"]:
-                kept.append(dataset)
-            parts = list(kept)
-        else:
-            parts = [dataset] if stats["train_rows"] else []
-        if gold is not None and len(gold):
-            parts.append(gold.select_columns(["prompt", "completion"]))
-        dataset = concatenate_datasets(parts) if parts else dataset
-        target = base
-        rows = len(dataset) if parts else 0
-    else:
-        rows = stats["train_rows"]
-    stats["trained_on"] = rows
-    if rows:
-        steps = max(1, math.ceil(cfg.epochs * rows / cfg.train.batch_size))
-        stats.update(train_sft(target, tok, dataset.shuffle(seed=seed),
-                               dataclasses.replace(cfg.train, max_steps=steps), work_dir))
+    stats, parts = {"train_rows": 0}, []
+    if cfg.self_chains:
+        dataset, stats = collect(model, tok, problems, refs, cfg, seed, verifier)
+        logger.info("STaR round data: %s", stats)
+        parts = [dataset] if stats["train_rows"] else []
+    if replay is not None and len(replay):
+        parts.append(replay.select_columns(["prompt", "completion"]))
+    stats["trained_on"] = sum(len(p) for p in parts)
+    if parts:
+        stats.update(train_sft(model, tok, concatenate_datasets(parts).shuffle(seed=seed),
+                               cfg.train, work_dir))
     return stats

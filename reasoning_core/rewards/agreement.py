@@ -78,6 +78,12 @@ class AgreementVerifier:
         return text, bounds
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
+        return check_scores([list(itertools.accumulate(row, min)) for row in self.local_scores(problem, paths)],
+                            paths)
+
+    def local_scores(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Each step's own agreement, without the running minimum: a correct step that follows a wrong
+        one scores high here (process-supervised RL credits it; `score` does not)."""
         scores: list[list[float]] = [[] for _ in paths]
         rows = [i for i, path in enumerate(paths) if path]
         if rows:
@@ -88,9 +94,8 @@ class AgreementVerifier:
                 gaps = self._gaps(batch)
             for row, i in enumerate(rows):
                 ends = starts[row][1:] + [int(batch["attention_mask"][row].sum())]
-                worst = [float(gaps[row, a:b].min()) for a, b in zip(starts[row], ends)]
-                scores[i] = [math.exp(w) for w in itertools.accumulate(worst, min)]
-        return check_scores(scores, paths)
+                scores[i] = [math.exp(float(gaps[row, a:b].min())) for a, b in zip(starts[row], ends)]
+        return scores
 
     def _gaps(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(rows, tokens) log P(token written) - log P(verifier's top choice), <= 0; position t scores
