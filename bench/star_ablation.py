@@ -3,7 +3,8 @@ SFT rows alone (same parent, rounds, steps, learning rate and replay rows; `Star
 is the only difference).
 
     python bench/star_ablation.py --parent runs/tiny/sft --verifier runs/tiny/verifier
-    python bench/star_ablation.py --parent runs/tiny/sft --verifier runs/tiny/verifier --test 500 --out bench/results/star-ablation
+    python bench/star_ablation.py --parent runs/tiny/sft --verifier runs/tiny/verifier --test 500 \
+        --out bench/results/star-ablation
 
 Writes OUT/star_ablation.json (per-round validation accuracy of both arms, test greedy accuracy of the
 parent and both arms) and OUT/work/<arm>/ (each arm's checkpoint, not committed).

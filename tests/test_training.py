@@ -238,7 +238,9 @@ def test_process_advantages_blame_the_wrong_step_and_credit_the_steps_after_it()
 
 
 def test_unknown_names_list_valid_ones():
-    from training.rl import reward_fn
+    from training.__main__ import GRPO_REWARDS
+    from training.rl import REWARDS, reward_fn
+    assert GRPO_REWARDS == REWARDS  # the command line offers exactly the rewards training.rl knows
     with pytest.raises(ValueError, match="correct, orm, prm, process"):
         reward_fn("nope")
     with pytest.raises(ValueError, match="micro, tiny, small"):

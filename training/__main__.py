@@ -21,6 +21,7 @@ from pathlib import Path
 # Busy-waiting OpenMP threads collapse throughput when the CPU is shared (measured 6x slower on 2 cores
 # with another process running); passive waiting costs nothing when the machine is idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+GRPO_REWARDS = ("correct", "orm", "prm", "process")  # training.rl.REWARDS, without importing torch for --help
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pipe = add("pipeline", "run every stage in order, skipping stages whose output is complete", parent=False)
     pipe.add_argument("--assets", type=Path, help="also copy generator, PRM, ORM and verifier here (e.g. assets)")
-    pipe.add_argument("--reward", choices=("correct", "orm", "prm", "process"), help="GRPO reward (default: the preset's)")
+    pipe.add_argument("--reward", choices=GRPO_REWARDS, help="GRPO reward (default: the preset's)")
     add("sft", "train the generator from scratch on gold chains (TRL SFTTrainer)", parent=False)
     add("verifier", "train the SFT model further on gold chains: the step verifier (a causal LM read by agreement)")
     s = add("star", "STaR self-training rounds on the generator's own correct chains")
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--label-source", choices=("math_shepherd", "omega_prm", "both"), help="which labels")
     add("orm", "train the outcome RM (sequence classifier) on final correctness", labels=True)
     s = add("grpo", "GRPO on the generator (TRL GRPOTrainer) against a chosen reward")
-    s.add_argument("--reward", choices=("correct", "orm", "prm", "process"), help="reward (default: the preset's); see training.rl")
+    s.add_argument("--reward", choices=GRPO_REWARDS, help="reward (default: the preset's); see training.rl")
     s.add_argument("--prm", type=Path, help="PRM or verifier checkpoint (for --reward prm or process)")
     s.add_argument("--orm", type=Path, help="ORM checkpoint (for --reward orm)")
     s.add_argument("--max-steps", type=int, help="GRPO steps (preset default otherwise)")
