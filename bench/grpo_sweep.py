@@ -1,16 +1,25 @@
 """GRPO's effect on greedy accuracy: outcome reward (`correct`) against process supervision (`process`,
-per-step advantages from the verifier), over learning rates and batch sizes, from one parent.
+per-step advantages from the verifier), over learning rates, batch sizes, sampling temperature, a KL
+term and the optimizer, from one parent.
 
     python bench/grpo_sweep.py --parent runs/tiny/sft --verifier runs/tiny/verifier
     python bench/grpo_sweep.py --parent runs/tiny/sft --verifier runs/tiny/verifier --runs correct:3e-5:4:40 --val 200
+    python bench/grpo_sweep.py --parent runs/tiny/sft --runs correct:1e-4:4:40 --repeat 8 --out bench/results/grpo-repeat
 
-A run is REWARD:LR:PROMPTS_PER_STEP:STEPS (8 generations per prompt, T=0.7, fresh train problems).
-Writes OUT/grpo_sweep.json and prints one row per run: validation greedy accuracy before and after, and
-the reward on the sampled chains at the first and last log.
+A run is REWARD:LR:PROMPTS_PER_STEP:STEPS[:FIELD=VALUE...] with any other `GRPOSettings` field
+(temperature, beta, optim, num_generations); by default 8 generations per prompt at T=0.7 with Adam,
+on fresh train problems.
+Writes OUT/grpo_sweep.json and prints one row per run: validation accuracy before and after, greedy and
+of 2 chains per problem sampled at the run's temperature (what GRPO optimises), and the reward logged
+on its training samples at the first and last log (which also moves with the problems each batch draws).
+With --repeat K, GRPO trains on only K problems that the parent sometimes solves, over and over, and each
+row adds their sampled accuracy before and after: whether RL learns what it is trained on at all.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import sys
 import time
@@ -23,11 +32,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.config import preset  # noqa: E402
 from training.data import TASK  # noqa: E402
-from training.pipeline import _problems, evaluate, load_generator  # noqa: E402
+from training.pipeline import _problems, evaluate, evaluate_sampled, load_generator  # noqa: E402
 from training.rl import GRPOSettings, reward_fn, step_scorer, train_grpo  # noqa: E402
+from training.sampling import chain_answer, sample_accuracy, sample_chains  # noqa: E402
+
+FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(GRPOSettings)}
+
+
+def parse_run(run: str) -> GRPOSettings:
+    """`REWARD:LR:PROMPTS:STEPS[:FIELD=VALUE...]` as settings (see the module docstring)."""
+    reward, lr, prompts, steps, *extra = run.split(":")
+    fields = dict(item.split("=", 1) for item in extra)
+    unknown = set(fields) - set(FIELD_TYPES)
+    if unknown:
+        raise ValueError(f"unknown GRPO setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(FIELD_TYPES)}")
+    typed = {k: {"int": int, "float": float}.get(FIELD_TYPES[k], str)(v) for k, v in fields.items()}
+    return GRPOSettings(reward=reward, learning_rate=float(lr), prompts_per_step=int(prompts), max_steps=int(steps),
+                        **typed)
+
 
 RUNS = ("correct:1e-4:4:40", "process:1e-4:4:40", "correct:3e-5:4:40", "process:3e-5:4:40",
-        "correct:3e-5:32:20", "process:3e-5:32:20")
+        "correct:3e-5:32:20", "process:3e-5:32:20", "correct:1e-5:32:40",
+        # closer to greedy's own choices, a wider search, an anchor to the parent, no Adam rescaling
+        "correct:3e-5:4:40:temperature=0.3", "correct:1e-4:4:40:temperature=0.3",
+        "correct:3e-5:4:40:temperature=1.0", "correct:3e-5:4:40:beta=0.04", "correct:0.05:4:40:optim=sgd")
+
+
+def sometimes_solved(model, tok, problems: list[str], refs: list[str], k: int) -> tuple[list[str], list[str]]:
+    """The first `k` problems that some but not all of 8 samples at T=0.7 solve (where GRPO has a signal)."""
+    chains = sample_chains(model, tok, problems, 8, temperature=0.7, seed=3, desc="sometimes solved")
+    hits = [sum(TASK.is_correct(chain_answer(c), r) for c in group) for group, r in zip(chains, refs)]
+    picked = [i for i, h in enumerate(hits) if 0 < h < 8][:k]
+    if not picked:
+        raise SystemExit(f"none of {len(problems)} train problems is solved by some but not all of 8 samples: "
+                         "--repeat needs a parent that is sometimes right")
+    return [problems[i] for i in picked], [refs[i] for i in picked]
 
 
 def main() -> None:
@@ -36,6 +75,8 @@ def main() -> None:
     parser.add_argument("--verifier", type=Path, help="step verifier for the process reward")
     parser.add_argument("--runs", default=",".join(RUNS))
     parser.add_argument("--val", type=int, default=500, help="validation problems for greedy accuracy")
+    parser.add_argument("--repeat", type=int, default=0, metavar="K",
+                        help="train on K sometimes-solved problems only, repeated (default: 2000 fresh ones)")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--out", type=Path, default=Path("bench/results/grpo-sweep"))
     args = parser.parse_args()
@@ -43,20 +84,33 @@ def main() -> None:
     cfg = preset(args.preset)
     cfg.eval_problems = args.val
     problems, refs = _problems(cfg, "train", 2000, seed=cfg.seed + 400)
-    data = Dataset.from_list([{"prompt": TASK.prompt(p), "problem": p, "reference": r}
-                              for p, r in zip(problems, refs)])
-    before = evaluate(*load_generator(args.parent), cfg)
+    parent = load_generator(args.parent)
+    if args.repeat:
+        problems, refs = sometimes_solved(*parent, problems[:20 * args.repeat], refs[:20 * args.repeat], args.repeat)
+    examples = [{"prompt": TASK.prompt(p), "problem": p, "reference": r} for p, r in zip(problems, refs)]
+    data = Dataset.from_list(examples * (2000 // len(examples) if args.repeat else 1))
+
+    def trained_on(model, tok) -> float:
+        return round(sample_accuracy(model, tok, problems, refs, n=16, temperature=0.7, seed=5,
+                                     desc="trained-on problems"), 4)
+    repeat_before = args.repeat and {"trained_on": len(problems), "trained_on_sampled_before": trained_on(*parent)}
+    before = evaluate(*parent, cfg)
+    sampled_before = functools.cache(lambda temperature: evaluate_sampled(*parent, cfg, temperature))
     rows = []
     for run in args.runs.split(","):
-        reward, lr, prompts, steps = run.split(":")
+        settings = parse_run(run)
         model, tok = load_generator(args.parent)
-        settings = GRPOSettings(reward=reward, learning_rate=float(lr), prompts_per_step=int(prompts),
-                                max_steps=int(steps))
-        scores = step_scorer(str(args.verifier)) if reward == "process" else None
+        scores = step_scorer(str(args.verifier)) if settings.reward == "process" else None
         t0 = time.time()
-        stats = train_grpo(model, tok, data, settings, reward_fn(reward), str(args.out / "work"), step_scores=scores)
-        rows.append({"reward": reward, "lr": float(lr), "completions_per_step": int(prompts) * settings.num_generations,
-                     "steps": int(steps), "val_before": before, "val_after": evaluate(model, tok, cfg),
+        stats = train_grpo(model, tok, data, settings, reward_fn(settings.reward), str(args.out / "work"),
+                           step_scores=scores)
+        rows.append({"run": run, "reward": settings.reward, "lr": settings.learning_rate,
+                     "completions_per_step": settings.prompts_per_step * settings.num_generations,
+                     "steps": settings.max_steps, "temperature": settings.temperature, "beta": settings.beta,
+                     "optim": settings.optim, "val_before": before, "val_after": evaluate(model, tok, cfg),
+                     "val_sampled_before": sampled_before(settings.temperature),
+                     "val_sampled_after": evaluate_sampled(model, tok, cfg, settings.temperature),
+                     **(repeat_before | {"trained_on_sampled_after": trained_on(model, tok)} if args.repeat else {}),
                      "sample_reward_first": stats["reward_first_log"], "sample_reward_last": stats["reward_last_log"],
                      "wall_s": round(time.time() - t0, 1)})
         print(rows[-1], flush=True)

@@ -202,6 +202,7 @@ def test_grpo_runs(run_dir, cfg, reward):
     grpo_cfg = dataclasses.replace(cfg, grpo=dataclasses.replace(cfg.grpo, reward=reward))
     metrics = pl.run_grpo(grpo_cfg, run_dir / "sft", run_dir / f"grpo-{reward}", prm=step_model)
     assert "val_greedy_acc_before" in metrics and metrics["reward"] == reward
+    assert 0.0 <= metrics["val_sampled_acc_before"] <= 1.0 and 0.0 <= metrics["val_sampled_acc"] <= 1.0
     _assert_clean_checkpoint(run_dir / f"grpo-{reward}", "generator")
 
 
@@ -210,10 +211,17 @@ def test_grpo_sweep_bench_reports_each_run(run_dir, monkeypatch):
     import grpo_sweep
     out = run_dir / "sweep"
     monkeypatch.setattr(sys, "argv", ["grpo_sweep.py", "--parent", str(run_dir / "sft"), "--preset", "micro",
-                                      "--runs", "correct:1e-5:2:1", "--val", "4", "--out", str(out)])
+                                      "--runs", "correct:1e-5:2:1:temperature=0.3", "--val", "4", "--out", str(out)])
     grpo_sweep.main()
     [row] = json.loads((out / "grpo_sweep.json").read_text())["runs"]
     assert row["reward"] == "correct" and row["steps"] == 1 and 0.0 <= row["val_after"] <= 1.0
+    assert row["temperature"] == 0.3 and row["optim"] == "adamw_torch_fused"
+    assert 0.0 <= row["val_sampled_before"] <= 1.0 and 0.0 <= row["val_sampled_after"] <= 1.0
+    with pytest.raises(ValueError, match="unknown GRPO setting.*valid: reward"):
+        grpo_sweep.parse_run("correct:1e-5:2:1:temprature=0.3")
+    monkeypatch.setattr(sys, "argv", sys.argv + ["--repeat", "2"])  # the 8-step micro model never solves one
+    with pytest.raises(SystemExit, match="needs a parent that is sometimes right"):
+        grpo_sweep.main()
 
 
 def test_process_advantages_blame_the_wrong_step_and_credit_the_steps_after_it():

@@ -31,7 +31,7 @@ from .data import TASK, arith_problems, arith_sft_dataset, load_stepwise
 from .label_steps import label_chains
 from .prm import auc, orm_scores, prm_scores, score_by_problem, train_orm, train_prm
 from .rl import reward_fn, step_scorer, train_grpo
-from .sampling import greedy_accuracy, sample_chains
+from .sampling import greedy_accuracy, sample_accuracy, sample_chains
 from .sft import build_generator, train_sft
 from .star import star_round
 
@@ -51,6 +51,13 @@ def _problems(cfg: PipelineConfig, split: str, count: int, seed: int = 0):
 def evaluate(model, tok, cfg: PipelineConfig, split: str = "validation") -> float:
     problems, refs = _problems(cfg, split, cfg.eval_problems)
     return round(greedy_accuracy(model, tok, problems, refs, desc=f"greedy {split}"), 4)
+
+
+def evaluate_sampled(model, tok, cfg: PipelineConfig, temperature: float, n: int = 2) -> float:
+    """Validation accuracy of `n` chains per problem sampled at `temperature`: what GRPO optimises."""
+    problems, refs = _problems(cfg, "validation", cfg.eval_problems)
+    return round(sample_accuracy(model, tok, problems, refs, n=n, temperature=temperature, seed=1,
+                                 desc=f"sampled validation T={temperature}"), 4)
 
 
 def _metrics(model, tok, cfg: PipelineConfig, started: float, **extra) -> dict:
@@ -196,6 +203,7 @@ def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = No
     t0 = time.time()
     model, tok = load_generator(parent)
     before = evaluate(model, tok, cfg)
+    sampled_before = evaluate_sampled(model, tok, cfg, cfg.grpo.temperature)
     problems, refs = _problems(cfg, "train", cfg.grpo.problems, seed=cfg.seed + 400)
     data = Dataset.from_list([{"prompt": TASK.prompt(p), "problem": p, "reference": r}
                               for p, r in zip(problems, refs)])
@@ -203,7 +211,10 @@ def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = No
     step_scores = step_scorer(str(prm)) if cfg.grpo.reward == "process" else None
     with ckpt.atomic_dir(out) as tmp:
         stats = train_grpo(model, tok, data, cfg.grpo, reward, str(tmp), step_scores=step_scores)
-        metrics = _metrics(model, tok, cfg, t0, val_greedy_acc_before=before, reward=cfg.grpo.reward, **stats)
+        # the reward logged on training batches moves with the problems drawn; held-out samples do not
+        metrics = _metrics(model, tok, cfg, t0, val_greedy_acc_before=before, val_sampled_acc_before=sampled_before,
+                           val_sampled_acc=evaluate_sampled(model, tok, cfg, cfg.grpo.temperature),
+                           reward=cfg.grpo.reward, **stats)
         ckpt.save_checkpoint(tmp, model, tok, stage="grpo", kind="generator", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
     return metrics

@@ -45,6 +45,7 @@ class GRPOSettings:
     learning_rate: float = 3e-5
     beta: float = 0.0            # no KL term: skips the reference model (half the compute on CPU)
     temperature: float = 0.7
+    optim: str = "adamw_torch_fused"   # any transformers optimizer name ("sgd" to rule Adam's scaling out)
     problems: int = 400
     seed: int = 0
 
@@ -155,8 +156,8 @@ def train_grpo(model, tok, dataset: Dataset, cfg: GRPOSettings, reward: Callable
         output_dir=work_dir, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate, beta=cfg.beta,
         per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
         num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
-        temperature=cfg.temperature, top_k=0, seed=cfg.seed, use_cpu=True, report_to=[], save_strategy="no",
-        logging_steps=max(1, cfg.max_steps // 10), dataloader_num_workers=0, bf16=False,
+        temperature=cfg.temperature, top_k=0, optim=cfg.optim, seed=cfg.seed, use_cpu=True, report_to=[],
+        save_strategy="no", logging_steps=max(1, cfg.max_steps // 10), dataloader_num_workers=0, bf16=False,
         lr_scheduler_type="constant", warmup_steps=0)
     tok.padding_side = "left"
     trainer = _trainer_class(step_scores)(model=model, reward_funcs=reward, args=args, train_dataset=dataset,

@@ -125,9 +125,16 @@ def sample_chains(model, tokenizer, problems: list[str], n: int, *, temperature:
     return out
 
 
+def sample_accuracy(model, tokenizer, problems: list[str], references: list[str], *, n: int = 1,
+                    temperature: float = 0.0, seed: int = 0, batch_size: int = 128, desc: str = "eval") -> float:
+    """Fraction of `n` chains per problem (sampled at `temperature`; 0 is greedy) stating the reference."""
+    chains = sample_chains(model, tokenizer, problems, n, temperature=temperature, seed=seed,
+                           batch_size=batch_size, desc=desc)
+    hits = sum(TASK.is_correct(chain_answer(c), ref) for group, ref in zip(chains, references) for c in group)
+    return hits / max(1, n * len(problems))
+
+
 def greedy_accuracy(model, tokenizer, problems: list[str], references: list[str], *,
                     batch_size: int = 128, desc: str = "greedy eval") -> float:
     """Fraction of problems whose greedy chain states the reference answer."""
-    chains = sample_chains(model, tokenizer, problems, 1, temperature=0.0, batch_size=batch_size, desc=desc)
-    hits = sum(TASK.is_correct(chain_answer(c[0]), ref) for c, ref in zip(chains, references))
-    return hits / max(1, len(problems))
+    return sample_accuracy(model, tokenizer, problems, references, batch_size=batch_size, desc=desc)

@@ -28,8 +28,8 @@ class Sizes:
     rstar_iterations: int = 8
     sft_steps: int = 600         # claim 1: steps of each from-scratch generator
     star_rounds: int = 2         # claim 2
-    star_problems: int = 200
-    star_steps: int = 60
+    star_problems: int = 400     # the tiny preset's STaR round (fewer steps only dip after the LR restart)
+    star_steps: int = 130
     label_problems: int = 100    # claim 5
     label_rollouts: int = 4
     prm_steps: int = 150
@@ -49,7 +49,8 @@ SIZES = {"quick": QUICK, "full": FULL}
 
 
 def default_models() -> dict[str, Path]:
-    return {"generator": ASSETS / "generator", "prm": ASSETS / "prm", "orm": ASSETS / "orm"}
+    """The app's defaults: the step verifier is its default PRM (`--prm assets/prm` for the token PRM)."""
+    return {"generator": ASSETS / "generator", "prm": ASSETS / "verifier", "orm": ASSETS / "orm"}
 
 
 @dataclass
