@@ -34,7 +34,7 @@ from training.config import preset  # noqa: E402
 from training.data import TASK  # noqa: E402
 from training.pipeline import _problems, evaluate, evaluate_sampled, load_generator  # noqa: E402
 from training.rl import GRPOSettings, reward_fn, step_scorer, train_grpo  # noqa: E402
-from training.sampling import chain_answer, sample_accuracy, sample_chains  # noqa: E402
+from training.sampling import sample_accuracy, sample_chains, solved_counts  # noqa: E402
 
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(GRPOSettings)}
 
@@ -61,8 +61,7 @@ RUNS = ("correct:1e-4:4:40", "process:1e-4:4:40", "correct:3e-5:4:40", "process:
 def sometimes_solved(model, tok, problems: list[str], refs: list[str], k: int) -> tuple[list[str], list[str]]:
     """The first `k` problems that some but not all of 8 samples at T=0.7 solve (where GRPO has a signal)."""
     chains = sample_chains(model, tok, problems, 8, temperature=0.7, seed=3, desc="sometimes solved")
-    hits = [sum(TASK.is_correct(chain_answer(c), r) for c in group) for group, r in zip(chains, refs)]
-    picked = [i for i, h in enumerate(hits) if 0 < h < 8][:k]
+    picked = [i for i, h in enumerate(solved_counts(chains, refs)) if 0 < h < 8][:k]
     if not picked:
         raise SystemExit(f"none of {len(problems)} train problems is solved by some but not all of 8 samples: "
                          "--repeat needs a parent that is sometimes right")
@@ -93,7 +92,9 @@ def main() -> None:
     def trained_on(model, tok) -> float:
         return round(sample_accuracy(model, tok, problems, refs, n=16, temperature=0.7, seed=5,
                                      desc="trained-on problems"), 4)
-    repeat_before = args.repeat and {"trained_on": len(problems), "trained_on_sampled_before": trained_on(*parent)}
+
+    if args.repeat:
+        repeat_before = {"trained_on": len(problems), "trained_on_sampled_before": trained_on(*parent)}
     before = evaluate(*parent, cfg)
     sampled_before = functools.cache(lambda temperature: evaluate_sampled(*parent, cfg, temperature))
     rows = []

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from reasoning_core.tasks.arith import check_steps
 
 from .data import TASK, stepwise_row
-from .sampling import Chain, chain_answer, complete_chains, make_generator, sample_chains
+from .sampling import Chain, chain_answer, complete_chains, make_generator, sample_chains, solved_counts
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,7 @@ def mc_values(gen, items: list[tuple[str, list[str], str]], cfg: LabelConfig, se
         chunk = items[i:i + step]
         groups = complete_chains(gen, [p for p, _, _ in chunk], [pre for _, pre, _ in chunk], cfg.rollouts,
                                  temperature=cfg.temperature, seed=seed + i)
-        out += [sum(TASK.is_correct(chain_answer(c), ref) for c in g) / cfg.rollouts
-                for g, (_, _, ref) in zip(groups, chunk)]
+        out += [k / cfg.rollouts for k in solved_counts(groups, [ref for _, _, ref in chunk])]
     return out
 
 

@@ -125,13 +125,17 @@ def sample_chains(model, tokenizer, problems: list[str], n: int, *, temperature:
     return out
 
 
+def solved_counts(groups: list[list[Chain]], references: list[str]) -> list[int]:
+    """For each problem's group of chains, how many state its reference answer."""
+    return [sum(TASK.is_correct(chain_answer(c), ref) for c in group) for group, ref in zip(groups, references)]
+
+
 def sample_accuracy(model, tokenizer, problems: list[str], references: list[str], *, n: int = 1,
                     temperature: float = 0.0, seed: int = 0, batch_size: int = 128, desc: str = "eval") -> float:
     """Fraction of `n` chains per problem (sampled at `temperature`; 0 is greedy) stating the reference."""
     chains = sample_chains(model, tokenizer, problems, n, temperature=temperature, seed=seed,
                            batch_size=batch_size, desc=desc)
-    hits = sum(TASK.is_correct(chain_answer(c), ref) for group, ref in zip(chains, references) for c in group)
-    return hits / max(1, n * len(problems))
+    return sum(solved_counts(chains, references)) / max(1, n * len(problems))
 
 
 def greedy_accuracy(model, tokenizer, problems: list[str], references: list[str], *,
