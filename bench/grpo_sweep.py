@@ -5,6 +5,8 @@ term and the optimizer, from one parent.
     python bench/grpo_sweep.py --parent runs/tiny/sft --verifier runs/tiny/verifier
     python bench/grpo_sweep.py --parent runs/tiny/sft --verifier runs/tiny/verifier --runs correct:3e-5:4:40 --val 200
     python bench/grpo_sweep.py --parent runs/tiny/sft --runs correct:1e-4:4:40 --repeat 8 --out bench/results/grpo-repeat
+    python bench/grpo_sweep.py --parent runs/tiny/sft --verifier runs/tiny/verifier --out bench/results/grpo-diversity \
+        --runs correct:1e-4:32:30:num_generations=4,correct:1e-4:64:40:num_generations=4,process:1e-4:64:40:num_generations=4
 
 A run is REWARD:LR:PROMPTS_PER_STEP:STEPS[:FIELD=VALUE...] with any other `GRPOSettings` field
 (temperature, beta, optim, num_generations); by default 8 generations per prompt at T=0.7 with Adam,
