@@ -28,14 +28,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from datasets import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.config import preset  # noqa: E402
-from training.data import TASK  # noqa: E402
 from training.pipeline import _problems, evaluate, evaluate_sampled, load_generator  # noqa: E402
-from training.rl import GRPOSettings, reward_fn, step_scorer, train_grpo  # noqa: E402
+from training.rl import GRPOSettings, grpo_dataset, reward_fn, step_scorer, train_grpo  # noqa: E402
 from training.sampling import sample_accuracy, sample_chains, solved_counts  # noqa: E402
 
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(GRPOSettings)}
@@ -88,8 +86,8 @@ def main() -> None:
     parent = load_generator(args.parent)
     if args.repeat:
         problems, refs = sometimes_solved(*parent, problems[:20 * args.repeat], refs[:20 * args.repeat], args.repeat)
-    examples = [{"prompt": TASK.prompt(p), "problem": p, "reference": r} for p, r in zip(problems, refs)]
-    data = Dataset.from_list(examples * (2000 // len(examples) if args.repeat else 1))
+    copies = 2000 // len(problems) if args.repeat else 1
+    data = grpo_dataset(problems * copies, refs * copies)
 
     def trained_on(model, tok) -> float:
         return round(sample_accuracy(model, tok, problems, refs, n=16, temperature=0.7, seed=5,

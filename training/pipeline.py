@@ -30,7 +30,7 @@ from .config import PipelineConfig
 from .data import TASK, arith_problems, arith_sft_dataset, load_stepwise
 from .label_steps import label_chains
 from .prm import auc, orm_scores, prm_scores, score_by_problem, train_orm, train_prm
-from .rl import reward_fn, step_scorer, train_grpo
+from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
 from .sampling import greedy_accuracy, sample_accuracy, sample_chains
 from .sft import build_generator, train_sft
 from .star import star_round
@@ -198,15 +198,12 @@ def run_verifier(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
 
 def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = None,
              orm: Path | None = None) -> dict:
-    from datasets import Dataset
-
     t0 = time.time()
     model, tok = load_generator(parent)
     before = evaluate(model, tok, cfg)
     sampled_before = evaluate_sampled(model, tok, cfg, cfg.grpo.temperature)
     problems, refs = _problems(cfg, "train", cfg.grpo.problems, seed=cfg.seed + 400)
-    data = Dataset.from_list([{"prompt": TASK.prompt(p), "problem": p, "reference": r}
-                              for p, r in zip(problems, refs)])
+    data = grpo_dataset(problems, refs)
     reward = reward_fn(cfg.grpo.reward, prm_path=prm and str(prm), orm_path=orm and str(orm))
     step_scores = step_scorer(str(prm)) if cfg.grpo.reward == "process" else None
     with ckpt.atomic_dir(out) as tmp:

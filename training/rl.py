@@ -54,6 +54,12 @@ def _steps(completion: str) -> list[str]:
     return [s.strip() for s in completion.split(TASK.step_delimiter) if s.strip()]
 
 
+def grpo_dataset(problems: list[str], references: list[str]) -> Dataset:
+    """GRPO's training rows: the task prompt, plus the problem and reference the rewards read."""
+    return Dataset.from_list([{"prompt": TASK.prompt(p), "problem": p, "reference": r}
+                              for p, r in zip(problems, references)])
+
+
 def reward_fn(name: str, prm_path: str | None = None, orm_path: str | None = None) -> Callable:
     """The reward function called `name` (see the module docstring)."""
     if name not in REWARDS:
