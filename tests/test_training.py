@@ -224,6 +224,100 @@ def test_grpo_sweep_bench_reports_each_run(run_dir, monkeypatch):
         grpo_sweep.main()
 
 
+class _FixedSteps:
+    """A `Generator` that proposes the same next steps for every prefix (in order, cycling)."""
+
+    def __init__(self, steps):
+        self.steps = steps
+
+    def propose(self, prefixes, n, **_):
+        from reasoning_core.protocols import Continuation
+        return [[Continuation(self.steps[j % len(self.steps)], 3, -1.0, False) for j in range(n)] for _ in prefixes]
+
+
+def test_step_grpo_groups_are_judged_by_the_exact_step_check():
+    """A state's siblings are rewarded by whether they are its correct next step; a group whose siblings all
+    agree carries no GRPO signal and is dropped; the advantages of a kept group sum to zero."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from step_grpo import State, gold_sequences, grpo_sequences, state_accuracy
+    tok = build_tokenizer(256)
+    state = State("3 + 6 + 2", ["3 + 6 = 9"])
+    assert [state.reward(s) for s in ("9 + 2 = 11", "9 + 2 = 12", "The answer is 11", "")] == [1.0, 0.0, 0.0, 0.0]
+    mixed = _FixedSteps(["9 + 2 = 11", "9 + 2 = 12", "9 + 2 = 13", "9 + 2 = 11"])
+    seqs = grpo_sequences(mixed, tok, [state], 4, 0.7)
+    assert len(seqs) == 4 and abs(sum(a for _, _, a in seqs)) < 1e-5
+    assert [a > 0 for _, _, a in seqs] == [True, False, False, True]
+    assert tok.decode(seqs[0][0][seqs[0][1]:]) == "9 + 2 = 11\n"  # the step and its delimiter are trained
+    assert grpo_sequences(_FixedSteps(["9 + 2 = 12"]), tok, [state], 4, 0.7) == []
+    assert state_accuracy(mixed, [state], 0.7) == 0.5
+    done = State("3 + 6 + 2", ["3 + 6 = 9", "9 + 2 = 11"])
+    assert state.gold_step == ("9 + 2 = 11", False) and done.gold_step == ("The answer is 11", True)
+    [(ids, start, weight)] = gold_sequences(tok, [done])
+    assert tok.decode(ids[start:-1]) == "The answer is 11" and ids[-1] == tok.eos_token_id and weight == 1.0
+
+
+def test_step_grpo_gradient_ascends_the_rewarded_step(run_dir):
+    """Moving the model a little along the bench's `+gradient` makes the rewarded sibling more likely and the
+    penalised one less likely: the sign every row of the bench relies on."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from step_grpo import State, grpo_sequences, policy_gradient
+    model, tok = pl.load_generator(run_dir / "sft")
+    seqs = grpo_sequences(_FixedSteps(["9 + 2 = 11", "9 + 2 = 12"]), tok, [State("3 + 6 + 2", ["3 + 6 = 9"])], 2, 0.7)
+
+    def logp(ids, start):
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor([ids])).logits[0, :-1].log_softmax(-1)
+        return float(out[torch.arange(start - 1, len(ids) - 1), torch.tensor(ids[start:])].sum())
+
+    before = [logp(ids, p) for ids, p, _ in seqs]
+    grad = policy_gradient(model, tok, seqs)
+    norm = torch.sqrt(sum((g ** 2).sum() for g in grad))
+    with torch.no_grad():
+        for p, g in zip(model.parameters(), grad):
+            p.sub_(0.05 * g / norm)
+    after = [logp(ids, p) for ids, p, _ in seqs]
+    assert after[0] > before[0] and after[1] < before[1]
+
+
+class _OracleSteps:
+    """A `Generator` whose proposals alternate between the gold next step and a wrong one."""
+
+    def propose(self, prefixes, n, **_):
+        from reasoning_core.protocols import Continuation
+        from reasoning_core.tasks.arith import parse_problem
+        out = []
+        for text in prefixes:
+            question, done = text.split("\n", 1)[0].removeprefix("Question: "), text.split("Answer:\n", 1)[1]
+            gold = parse_problem(question).steps()[done.count("\n")]
+            out.append([Continuation(gold if j % 2 == 0 else "1 + 1 = 3", 3, -1.0, False) for j in range(n)])
+        return out
+
+
+def test_step_grpo_bench_reports_every_direction_and_arm(run_dir, monkeypatch):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import step_grpo
+    out = run_dir / "step-grpo"
+    argv = ["step_grpo.py", "--parent", str(run_dir / "sft"), "--preset", "micro", "--problems", "3,3",
+            "--siblings", "2", "--scales", "0.01", "--val", "4", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv + ["--train", ""])  # the 8-step micro model's siblings are all wrong
+    with pytest.raises(SystemExit, match="GRPO has no signal"):
+        step_grpo.main()
+    monkeypatch.setattr(step_grpo, "make_generator", lambda model, tok: _OracleSteps())
+    monkeypatch.setattr(sys, "argv", argv + ["--train", "grpo:2:2,sft:2:2"])
+    step_grpo.main()
+    rows = json.loads((out / "line_search.json").read_text())["rows"]
+    assert [(r["states"], r["direction"]) for r in rows] == [
+        (kind, d) for kind in ("on-policy", "greedy-errors")
+        for d in ("parent", "+gradient", "-gradient", "gold step (SFT)")]
+    assert all(0.0 <= r[k] <= 1.0 for r in rows for k in ("val_greedy", "val_sampled"))
+    assert all(r["state_step_acc"] == 0.5 and r["groups_with_signal"] == r["n_states"] > 0 for r in rows)
+    parent, grpo, sft = json.loads((out / "training.json").read_text())["rows"]
+    assert (parent["arm"], grpo["arm"], sft["arm"]) == ("parent", "grpo", "sft")
+    assert grpo["states_trained"] == grpo["states_seen"] > 0 and sft["states_trained"] == sft["states_seen"] > 0
+    with pytest.raises(ValueError, match="unknown arm 'ppo'; valid: grpo, sft"):
+        step_grpo.Arm.parse("ppo:2:2")
+
+
 def test_process_advantages_blame_the_wrong_step_and_credit_the_steps_after_it():
     """Outcome GRPO pushes down every token of a wrong chain; per-step advantages push down only the
     wrong step ("3 + 6 = 8") and credit the correct arithmetic after it ("8 + 6 = 14")."""
