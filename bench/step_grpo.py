@@ -103,6 +103,7 @@ def next_steps(gen, states: list[State], n: int, temperature: float, seed: int) 
 
 
 def state_accuracy(gen, states: list[State], temperature: float, n: int = 4) -> float:
+    """Fraction of `n` fresh next steps per state (a seed apart from the groups') that are correct."""
     props = next_steps(gen, states, n, temperature, seed=999)
     return sum(s.reward(c.text) for s, group in zip(states, props) for c in group) / max(1, n * len(states))
 
