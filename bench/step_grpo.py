@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reasoning_core.tasks.arith import check_steps, parse_problem  # noqa: E402
 from training.config import preset  # noqa: E402
 from training.data import TASK  # noqa: E402
-from training.pipeline import _problems, load_generator  # noqa: E402
-from training.sampling import make_generator, sample_accuracy, sample_chains  # noqa: E402
+from training.pipeline import _problems, evaluate, evaluate_sampled, load_generator  # noqa: E402
+from training.sampling import make_generator, sample_chains  # noqa: E402
 
 STATE_KINDS = ("on-policy", "greedy-errors")
 CHUNK = 64  # states per batched propose call
@@ -192,11 +192,16 @@ def train_arm(model, tok, gen, problems: list[str], arm: Arm, siblings: int, tem
     return {"states_seen": seen, "states_trained": trained}
 
 
-def line_search(model, tok, cfg, args, held_out) -> list[dict]:
+def held_out(model, tok, cfg, temperature: float) -> dict:
+    """Validation greedy accuracy and that of 2 chains per problem sampled at `temperature`."""
+    return {"val_greedy": evaluate(model, tok, cfg), "val_sampled": evaluate_sampled(model, tok, cfg, temperature)}
+
+
+def line_search(model, tok, cfg, args) -> list[dict]:
     """Held-out and on-state accuracy along the big-batch GRPO gradient, against it, and along SFT's."""
     gen = make_generator(model, tok)
     parent = [p.detach().clone() for p in model.parameters()]
-    before = held_out()
+    before = held_out(model, tok, cfg, args.temperature)
     rows = []
     for kind, count in zip(args.states.split(","), map(int, args.problems.split(","))):
         t0 = time.time()
@@ -220,7 +225,7 @@ def line_search(model, tok, cfg, args, held_out) -> list[dict]:
                         p.copy_(p0 - scale * g / norm)
                 rows.append(common | {"direction": direction, "step": scale,
                                       "state_step_acc": round(state_accuracy(gen, states, args.temperature), 4),
-                                      **held_out()})
+                                      **held_out(model, tok, cfg, args.temperature)})
                 print(rows[-1], flush=True)
         with torch.no_grad():
             for p, p0 in zip(model.parameters(), parent):
@@ -229,11 +234,11 @@ def line_search(model, tok, cfg, args, held_out) -> list[dict]:
     return rows
 
 
-def training(cfg, args, held_out) -> list[dict]:
+def training(cfg, args) -> list[dict]:
     """Each arm trained from the parent on the same fresh train problems."""
     arms = [Arm.parse(a) for a in args.train.split(",")]
     problems, _ = _problems(cfg, "train", max(a.problems_per_update * a.updates for a in arms), seed=cfg.seed + 400)
-    rows = [{"arm": "parent", **held_out()}]
+    rows = [{"arm": "parent", **held_out(*load_generator(args.parent), cfg, args.temperature)}]
     for arm in arms:
         t0 = time.time()
         model, tok = load_generator(args.parent)
@@ -241,7 +246,8 @@ def training(cfg, args, held_out) -> list[dict]:
                           args.lr)
         model.eval()
         rows.append({"arm": arm.kind, "problems_per_update": arm.problems_per_update, "updates": arm.updates,
-                     "lr": args.lr, **stats, **held_out(model, tok), "wall_s": round(time.time() - t0, 1)})
+                     "lr": args.lr, **stats, **held_out(model, tok, cfg, args.temperature),
+                     "wall_s": round(time.time() - t0, 1)})
         print(rows[-1], flush=True)
     return rows
 
@@ -264,19 +270,12 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = preset(args.preset)
-    val, val_refs = _problems(cfg, "validation", args.val)
-    model, tok = load_generator(args.parent)
-
-    def held_out(m=model, t=tok) -> dict:
-        return {"val_greedy": round(sample_accuracy(m, t, val, val_refs, desc="greedy validation"), 4),
-                "val_sampled": round(sample_accuracy(m, t, val, val_refs, n=2, temperature=args.temperature,
-                                                     seed=1, desc="sampled validation"), 4)}
-
+    cfg.eval_problems = args.val
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"parent": str(args.parent), "siblings": args.siblings, "temperature": args.temperature,
             "val_problems": args.val}
-    parts = (("line_search", args.states, lambda: line_search(model, tok, cfg, args, held_out)),
-             ("training", args.train, lambda: training(cfg, args, held_out)))
+    parts = (("line_search", args.states, lambda: line_search(*load_generator(args.parent), cfg, args)),
+             ("training", args.train, lambda: training(cfg, args)))
     for name, wanted, run in parts:
         if wanted:
             rows = run()
