@@ -12,8 +12,10 @@ A run is REWARD:LR:PROMPTS_PER_STEP:STEPS[:FIELD=VALUE...] with any other `GRPOS
 (temperature, beta, optim, num_generations); by default 8 generations per prompt at T=0.7 with Adam,
 on fresh train problems.
 Writes OUT/grpo_sweep.json and prints one row per run: validation accuracy before and after, greedy and
-of 2 chains per problem sampled at the run's temperature (what GRPO optimises), and the reward logged
-on its training samples at the first and last log (which also moves with the problems each batch draws).
+of 2 chains per problem sampled at the run's temperature (what GRPO optimises), the validation problems
+greedy decoding gained and lost with the exact paired (McNemar) p-value of that difference, and the
+reward logged on its training samples at the first and last log (which also moves with the problems each
+batch draws).
 With --repeat K, GRPO trains on only K problems that the parent sometimes solves, over and over, and each
 row adds their sampled accuracy before and after: whether RL learns what it is trained on at all.
 """
@@ -28,13 +30,14 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from scipy.stats import binomtest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.config import preset  # noqa: E402
-from training.pipeline import _problems, evaluate, evaluate_sampled, load_generator  # noqa: E402
+from training.pipeline import _problems, evaluate_sampled, load_generator  # noqa: E402
 from training.rl import GRPOSettings, grpo_dataset, reward_fn, step_scorer, train_grpo  # noqa: E402
-from training.sampling import sample_accuracy, sample_chains, solved_counts  # noqa: E402
+from training.sampling import greedy_solved, sample_accuracy, sample_chains, solved_counts  # noqa: E402
 
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(GRPOSettings)}
 
@@ -68,6 +71,16 @@ def sometimes_solved(model, tok, problems: list[str], refs: list[str], k: int) -
     return [problems[i] for i in picked], [refs[i] for i in picked]
 
 
+def paired(before: list[int], after: list[int]) -> dict:
+    """Greedy accuracy before and after on the same problems, the problems gained and lost, and the exact
+    McNemar p-value (a two-sided binomial test on the problems that changed)."""
+    gained = sum(a > b for b, a in zip(before, after))
+    lost = sum(b > a for b, a in zip(before, after))
+    return {"val_before": round(sum(before) / len(before), 4), "val_after": round(sum(after) / len(after), 4),
+            "val_gained": gained, "val_lost": lost,
+            "val_p_paired": round(binomtest(gained, gained + lost).pvalue, 4) if gained + lost else 1.0}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parent", type=Path, required=True, help="generator checkpoint GRPO starts from")
@@ -95,7 +108,9 @@ def main() -> None:
 
     if args.repeat:
         repeat_before = {"trained_on": len(problems), "trained_on_sampled_before": trained_on(*parent)}
-    before = evaluate(*parent, cfg)
+    val_problems, val_refs = _problems(cfg, "validation", cfg.eval_problems)
+    greedy = functools.partial(greedy_solved, problems=val_problems, references=val_refs, desc="greedy validation")
+    before = greedy(*parent)
     sampled_before = functools.cache(lambda temperature: evaluate_sampled(*parent, cfg, temperature))
     rows = []
     for run in args.runs.split(","):
@@ -108,7 +123,7 @@ def main() -> None:
         rows.append({"run": run, "reward": settings.reward, "lr": settings.learning_rate,
                      "completions_per_step": settings.prompts_per_step * settings.num_generations,
                      "steps": settings.max_steps, "temperature": settings.temperature, "beta": settings.beta,
-                     "optim": settings.optim, "val_before": before, "val_after": evaluate(model, tok, cfg),
+                     "optim": settings.optim, **paired(before, greedy(model, tok)),
                      "val_sampled_before": sampled_before(settings.temperature),
                      "val_sampled_after": evaluate_sampled(model, tok, cfg, settings.temperature),
                      **(repeat_before | {"trained_on_sampled_after": trained_on(model, tok)} if args.repeat else {}),

@@ -217,11 +217,23 @@ def test_grpo_sweep_bench_reports_each_run(run_dir, monkeypatch):
     assert row["reward"] == "correct" and row["steps"] == 1 and 0.0 <= row["val_after"] <= 1.0
     assert row["temperature"] == 0.3 and row["optim"] == "adamw_torch_fused"
     assert 0.0 <= row["val_sampled_before"] <= 1.0 and 0.0 <= row["val_sampled_after"] <= 1.0
+    assert row["val_gained"] - row["val_lost"] == round(4 * (row["val_after"] - row["val_before"]))
     with pytest.raises(ValueError, match="unknown GRPO setting.*valid: reward"):
         grpo_sweep.parse_run("correct:1e-5:2:1:temprature=0.3")
     monkeypatch.setattr(sys, "argv", sys.argv + ["--repeat", "2"])  # the 8-step micro model never solves one
     with pytest.raises(SystemExit, match="needs a parent that is sometimes right"):
         grpo_sweep.main()
+
+
+def test_grpo_sweep_paired_test_counts_the_problems_that_changed():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import grpo_sweep
+    before, after = [1, 1] + [0] * 10, [1, 0] + [1] * 10   # 10 problems gained, 1 lost
+    result = grpo_sweep.paired(before, after)
+    assert (result["val_gained"], result["val_lost"]) == (10, 1)
+    assert (result["val_before"], result["val_after"]) == (0.1667, 0.9167)
+    assert result["val_p_paired"] == 0.0117        # 2 * P(X >= 10), X ~ Binomial(11, 1/2) = 24 / 2048
+    assert grpo_sweep.paired(before, before)["val_p_paired"] == 1.0
 
 
 class _FixedSteps:

@@ -138,7 +138,16 @@ def sample_accuracy(model, tokenizer, problems: list[str], references: list[str]
     return sum(solved_counts(chains, references)) / max(1, n * len(problems))
 
 
+def greedy_solved(model, tokenizer, problems: list[str], references: list[str], *,
+                  batch_size: int = 128, desc: str = "greedy eval") -> list[int]:
+    """Per problem, 1 if its greedy chain states the reference answer (what a paired comparison of two
+    models needs), else 0."""
+    chains = sample_chains(model, tokenizer, problems, 1, temperature=0.0, batch_size=batch_size, desc=desc)
+    return solved_counts(chains, references)
+
+
 def greedy_accuracy(model, tokenizer, problems: list[str], references: list[str], *,
                     batch_size: int = 128, desc: str = "greedy eval") -> float:
     """Fraction of problems whose greedy chain states the reference answer."""
-    return sample_accuracy(model, tokenizer, problems, references, batch_size=batch_size, desc=desc)
+    solved = greedy_solved(model, tokenizer, problems, references, batch_size=batch_size, desc=desc)
+    return sum(solved) / max(1, len(solved))
