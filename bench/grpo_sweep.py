@@ -76,9 +76,10 @@ def paired(before: list[int], after: list[int]) -> dict:
     McNemar p-value (a two-sided binomial test on the problems that changed)."""
     gained = sum(a > b for b, a in zip(before, after))
     lost = sum(b > a for b, a in zip(before, after))
-    return {"val_before": round(sum(before) / len(before), 4), "val_after": round(sum(after) / len(after), 4),
+    n = max(1, len(before))
+    return {"val_before": round(sum(before) / n, 4), "val_after": round(sum(after) / n, 4),
             "val_gained": gained, "val_lost": lost,
-            "val_p_paired": round(binomtest(gained, gained + lost).pvalue, 4) if gained + lost else 1.0}
+            "val_p_paired": round(float(binomtest(gained, gained + lost).pvalue), 4) if gained + lost else 1.0}
 
 
 def main() -> None:
