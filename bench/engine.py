@@ -72,7 +72,7 @@ def main() -> None:
     rows = []
     for name, config in configs.items():
         solve(name, Problem(examples[0].problem, task), generator, reward, Budget(), config)  # warm-up
-        totals = {"wall_s": 0.0, "model_s": 0.0, "generated_tokens": 0, "model_calls": 0, "prm_calls": 0}
+        totals = {"wall_s": 0.0, "model_s": 0.0, "generated_tokens": 0, "generator_calls": 0, "reward_calls": 0}
         for ex in examples:
             stats = solve(name, Problem(ex.problem, task), generator, reward, Budget(), config).stats
             for key in totals:
@@ -85,8 +85,8 @@ def main() -> None:
                      "overhead_share": 1 - totals["model_s"] / totals["wall_s"],
                      "wall_s_per_problem": totals["wall_s"] / len(examples),
                      "tokens_per_problem": totals["generated_tokens"] / len(examples),
-                     "gen_calls_per_problem": totals["model_calls"] / len(examples),
-                     "prm_calls_per_problem": totals["prm_calls"] / len(examples),
+                     "gen_calls_per_problem": totals["generator_calls"] / len(examples),
+                     "prm_calls_per_problem": totals["reward_calls"] / len(examples),
                      "search_tok_s": search_tok_s, "raw_generate_tok_s": raw, "search_vs_raw": search_tok_s / raw})
     table = pd.DataFrame(rows)
     print(f"model: {label}; threads: {torch.get_num_threads()}")

@@ -84,7 +84,7 @@ def run_strategy(backend: str, strategy: str, generator: Generator, reward: Rewa
     config = make_config(strategy, args.n, seed=args.seed, temperature=args.temperature,
                          max_step_tokens=args.max_step_tokens, max_steps=args.max_steps, width=args.width)
     solve(strategy, Problem(examples[0].problem, task), generator, reward, Budget(), config)  # warm-up
-    totals = {"wall_s": 0.0, "model_s": 0.0, "generated_tokens": 0, "model_calls": 0}
+    totals = {"wall_s": 0.0, "model_s": 0.0, "generated_tokens": 0, "generator_calls": 0}
     correct = 0
     for ex in examples:
         result = solve(strategy, Problem(ex.problem, task, ex.reference), generator, reward, Budget(), config)
@@ -94,7 +94,7 @@ def run_strategy(backend: str, strategy: str, generator: Generator, reward: Rewa
     count = len(examples)
     return {"backend": backend, "strategy": strategy, "n": args.n, "problems": count, "accuracy": correct / count,
             "tokens_per_problem": totals["generated_tokens"] / count, "wall_s_per_problem": totals["wall_s"] / count,
-            "gen_calls_per_problem": totals["model_calls"] / count, "model_share": totals["model_s"] / totals["wall_s"],
+            "gen_calls_per_problem": totals["generator_calls"] / count, "model_share": totals["model_s"] / totals["wall_s"],
             "search_tok_s": totals["generated_tokens"] / totals["wall_s"], "total_tokens": totals["generated_tokens"]}
 
 

@@ -100,7 +100,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     else:
         raise InputError("give a problem: --problem TEXT, or --task arith --example K")
     config = make_config(args.strategy, None, seed=args.seed, **knobs(args))
-    budget = Budget(args.max_tokens, args.max_calls, args.max_nodes, args.max_wall_s)
+    budget = Budget(args.max_tokens, args.max_calls, None, args.max_nodes, args.max_wall_s)
     from .run import collect, stream
 
     generator, reward = load_models(args, need_reward=args.strategy != "self_consistency")
@@ -140,8 +140,8 @@ def render_tree(result) -> str:
                                                  f"  (wrong; reference {result.problem.reference})")
     s = result.stats
     lines += ["", f"Answer: {result.answer}{verdict}   [{result.strategy}, {result.status}]",
-              f"Used: {s['generated_tokens']} tokens, {s['model_calls']} generator calls, "
-              f"{s['prm_calls']} PRM calls, {s['nodes']} nodes, {s['wall_s']:.2f} s"]
+              f"Used: {s['generated_tokens']} tokens, {s['generator_calls']} generator calls, "
+              f"{s['reward_calls']} PRM calls, {s['nodes']} nodes, {s['wall_s']:.2f} s"]
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
+from .knobs import check_knobs, knob
 from .protocols import Continuation, Generator, ModelError, RewardModel, check_scores
 
 
@@ -24,18 +25,17 @@ class Cancelled(Exception):
 
 @dataclass
 class Budget:
-    """Caps on one search run; None means unlimited."""
+    """Caps on one search run; None means unlimited. A search stops cleanly at the first cap reached."""
 
-    max_tokens: int | None = None
-    max_model_calls: int | None = None
-    max_nodes: int | None = None
-    max_wall_s: float | None = None
+    max_tokens: int | None = knob(None, "max tokens", "generated tokens", low=1)
+    max_generator_calls: int | None = knob(None, "max generator calls", "generator calls", low=1,
+                                           aliases=("--max-calls",))
+    max_reward_calls: int | None = knob(None, "max reward calls", "reward-model calls", low=1)
+    max_nodes: int | None = knob(None, "max nodes", "tree nodes (the root does not count)", low=1)
+    max_wall_s: float | None = knob(None, "max wall s", "wall-clock seconds", low=0.001)
 
     def __post_init__(self) -> None:
-        for name in ("max_tokens", "max_model_calls", "max_nodes", "max_wall_s"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"budget {name} must be positive, got {value}")
+        check_knobs(self)
 
 
 @dataclass
@@ -43,8 +43,8 @@ class Stats:
     """What one search run used."""
 
     generated_tokens: int = 0
-    model_calls: int = 0
-    prm_calls: int = 0
+    generator_calls: int = 0
+    reward_calls: int = 0
     nodes: int = 0
     wall_s: float = 0.0
     model_s: float = 0.0  # time inside generator and reward calls (the rest is engine overhead)
@@ -97,8 +97,9 @@ class Meter:
         self.check()
         if not prefixes or n <= 0:
             return [[] for _ in prefixes]
-        if self.budget.max_model_calls is not None and self.stats.model_calls >= self.budget.max_model_calls:
-            raise BudgetExhausted("model calls")
+        if self.budget.max_generator_calls is not None and \
+                self.stats.generator_calls >= self.budget.max_generator_calls:
+            raise BudgetExhausted("generator calls")
         left = self.tokens_left
         if left is not None:
             max_new_tokens = min(max_new_tokens, left // (len(prefixes) * n))
@@ -108,7 +109,7 @@ class Meter:
         out = (model or self.generator).propose(prefixes, n, stop=stop, max_new_tokens=max_new_tokens,
                                                 temperature=temperature, seed=seed, cancel=self.cancel)
         self.stats.model_s += time.perf_counter() - t0
-        self.stats.model_calls += 1
+        self.stats.generator_calls += 1
         if len(out) != len(prefixes) or any(len(row) != n for row in out):
             raise ModelError("generator returned the wrong number of continuations")
         self.stats.generated_tokens += sum(c.num_tokens for row in out for c in row)
@@ -122,10 +123,12 @@ class Meter:
         if not paths:
             return []
         self.check_cancel()
+        if self.budget.max_reward_calls is not None and self.stats.reward_calls >= self.budget.max_reward_calls:
+            raise BudgetExhausted("reward calls")
         t0 = time.perf_counter()
         scores = self.reward.score(problem, [list(p) for p in paths])
         self.stats.model_s += time.perf_counter() - t0
-        self.stats.prm_calls += 1
+        self.stats.reward_calls += 1
         return check_scores([list(map(float, row)) for row in scores], paths)
 
     def check_cancel(self) -> None:

@@ -50,7 +50,7 @@ def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator:
     for strategy, budget, i in progress(jobs):
         if cancel is not None and cancel.is_set():
             break
-        key = (strategy, budget if CONFIGS[strategy].budget_field else None, i)
+        key = (strategy, budget if CONFIGS[strategy].size_field else None, i)
         if key not in cache:
             ex = examples[i]
             config = make_config(strategy, budget, **{"seed": spec.seed, **(spec.overrides or {})})

@@ -18,6 +18,10 @@ class ModelError(RuntimeError):
     """A model misbehaved (bad output, missing weights); the message is meant for the user."""
 
 
+class InputError(ValueError):
+    """Bad user input (empty problem, impossible setting); the message is meant for the user."""
+
+
 @dataclass(frozen=True)
 class Continuation:
     """One proposed reasoning step.

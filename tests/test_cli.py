@@ -30,7 +30,7 @@ def test_solve_json_for_every_strategy(strategy, capsys):
     assert d["answer"] is not None and d["correct"] in (True, False)
     assert d["best_path"] and all({"text", "score"} <= set(step) for step in d["best_path"])
     assert {"id", "parent", "text", "score", "value", "visits", "status"} <= set(d["tree"]["nodes"][0])
-    assert set(d["stats"]) >= {"generated_tokens", "model_calls", "prm_calls", "nodes", "wall_s"}
+    assert set(d["stats"]) >= {"generated_tokens", "generator_calls", "reward_calls", "nodes", "wall_s"}
     assert d["stats"]["nodes"] == len(d["tree"]["nodes"]) - 1
 
 

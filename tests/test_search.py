@@ -61,13 +61,13 @@ def test_event_stream_rebuilds_the_tree(name):
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
-@pytest.mark.parametrize("cap", [{"max_tokens": 60}, {"max_model_calls": 2}, {"max_nodes": 5}])
+@pytest.mark.parametrize("cap", [{"max_tokens": 60}, {"max_generator_calls": 2}, {"max_nodes": 5}])
 def test_budgets_are_never_exceeded(name, cap):
     budget = Budget(**cap)
     result = run(name, budget=budget)
     s = result.stats
     assert s["generated_tokens"] <= (budget.max_tokens or math.inf)
-    assert s["model_calls"] <= (budget.max_model_calls or math.inf)
+    assert s["generator_calls"] <= (budget.max_generator_calls or math.inf)
     assert s["nodes"] <= (budget.max_nodes or math.inf)
     assert result.status in ("done", "budget")
 
@@ -96,7 +96,7 @@ def test_self_consistency_returns_the_majority_answer():
     result = run("self_consistency", n=9)
     votes = Counter(n.answer for n in result.tree.terminals())
     assert result.answer == votes.most_common(1)[0][0]
-    assert result.stats["prm_calls"] == 0
+    assert result.stats["reward_calls"] == 0
 
 
 def test_beam_search_never_keeps_more_than_its_width_per_depth():
@@ -171,7 +171,7 @@ def test_unknown_strategy_lists_the_valid_ones():
 
 
 def test_n_zero_is_refused():
-    with pytest.raises(InputError, match="n must be at least 1"):
+    with pytest.raises(InputError, match="N must be at least 1"):
         make_config("best_of_n", None, n=0)
 
 
@@ -191,7 +191,7 @@ def test_result_json_has_what_the_cli_promises():
     d = result.to_dict()
     assert {"answer", "correct", "best_path", "tree", "stats"} <= set(d)
     assert {"id", "parent", "text", "score", "value", "visits", "status"} <= set(d["tree"]["nodes"][1])
-    assert {"generated_tokens", "model_calls", "prm_calls", "nodes", "wall_s"} <= set(d["stats"])
+    assert {"generated_tokens", "generator_calls", "reward_calls", "nodes", "wall_s"} <= set(d["stats"])
     assert collect("mcts", result.problem, iter(result.events)).tree.to_dict() == d["tree"]
 
 

@@ -77,14 +77,14 @@ KNOB_RANGES: dict[str, tuple[float, float, bool]] = {
 }
 BUDGET_RANGES: dict[str, tuple[float, float, bool]] = {
     "max_tokens": (1, LIMITS.max_tokens, True),
-    "max_model_calls": (1, LIMITS.max_calls, True),
+    "max_generator_calls": (1, LIMITS.max_calls, True),
     "max_wall_s": (0.1, LIMITS.max_wall_s, False),
 }
 LABELS = {"n": "N", "width": "beam width", "iterations": "iterations", "expansion_width": "expansion width",
           "per_action": "samples per action", "rounds": "revision rounds", "candidates": "candidates per revision",
           "c_puct": "c_puct", "rollout_depth": "rollout depth", "temperature": "temperature", "seed": "seed",
           "max_steps": "max steps", "max_step_tokens": "max step tokens", "max_tokens": "max tokens",
-          "max_model_calls": "max model calls", "max_wall_s": "max wall s", "size": "size"}
+          "max_generator_calls": "max model calls", "max_wall_s": "max wall s", "size": "size"}
 TASK_CHOICES = ["auto", "arith", "math"]
 
 # Word problems for models that read GSM8K / MATH prompts (the tiny default models only do arith).
@@ -146,7 +146,7 @@ def strategy_knobs(strategy: str) -> set[str]:
 
 def build_config(strategy: str, knobs: dict[str, Any], size: Any = None) -> SearchConfig:
     """A strategy config from UI knobs; blank knobs keep the strategy's defaults. `size` sets the
-    strategy's own budget knob (N, iterations or rounds: see SearchConfig.budget_field)."""
+    strategy's own budget knob (N, iterations or rounds: see SearchConfig.size_field)."""
     strategy_knobs(strategy)
     size = check_number("size", size, {"size": (1, LIMITS.n, True)})
     checked: dict[str, Any] = {}
@@ -163,14 +163,14 @@ def build_config(strategy: str, knobs: dict[str, Any], size: Any = None) -> Sear
         return make_config(strategy, size, **checked)
 
 
-def build_budget(max_tokens: Any, max_model_calls: Any, max_wall_s: Any) -> Budget:
+def build_budget(max_tokens: Any, max_generator_calls: Any, max_wall_s: Any) -> Budget:
     """The user's caps (blank or 0: the Space's cap), with the Space's caps always applied."""
     values = {name: check_number(name, None if v == 0 else v, BUDGET_RANGES) for name, v in
-              (("max_tokens", max_tokens), ("max_model_calls", max_model_calls), ("max_wall_s", max_wall_s))}
+              (("max_tokens", max_tokens), ("max_generator_calls", max_generator_calls), ("max_wall_s", max_wall_s))}
     values["max_wall_s"] = min(values["max_wall_s"] or LIMITS.max_wall_s, LIMITS.max_wall_s)
     values["max_tokens"] = values["max_tokens"] or LIMITS.max_tokens
-    values["max_model_calls"] = values["max_model_calls"] or LIMITS.max_calls
-    return Budget(max_tokens=values["max_tokens"], max_model_calls=values["max_model_calls"],
+    values["max_generator_calls"] = values["max_generator_calls"] or LIMITS.max_calls
+    return Budget(max_tokens=values["max_tokens"], max_generator_calls=values["max_generator_calls"],
                   max_wall_s=values["max_wall_s"])
 
 
@@ -268,8 +268,8 @@ def summary_dict(result) -> dict[str, Any]:
     s = result.stats
     return {"strategy": result.strategy, "answer": result.answer, "reference": result.problem.reference,
             "correct": result.correct, "status": result.status,
-            "generated_tokens": s.get("generated_tokens"), "model_calls": s.get("model_calls"),
-            "prm_calls": s.get("prm_calls"), "nodes": s.get("nodes"), "wall_s": round(s.get("wall_s", 0.0), 3)}
+            "generated_tokens": s.get("generated_tokens"), "generator_calls": s.get("generator_calls"),
+            "reward_calls": s.get("reward_calls"), "nodes": s.get("nodes"), "wall_s": round(s.get("wall_s", 0.0), 3)}
 
 
 def summary_markdown(result) -> str:
@@ -278,8 +278,8 @@ def summary_markdown(result) -> str:
     status = {"done": "finished", "budget": "stopped by the budget",
               "cancelled": "stopped by you"}.get(d["status"], d["status"])
     return (f"### Answer: {d['answer'] if d['answer'] is not None else '— none —'}  {verdict(d['correct'])}{ref}\n"
-            f"{d['strategy']}, {status} · used {d['generated_tokens']} tokens, {d['model_calls']} generator calls, "
-            f"{d['prm_calls']} PRM calls, {d['nodes']} nodes, {d['wall_s']:.2f} s")
+            f"{d['strategy']}, {status} · used {d['generated_tokens']} tokens, {d['generator_calls']} generator calls, "
+            f"{d['reward_calls']} PRM calls, {d['nodes']} nodes, {d['wall_s']:.2f} s")
 
 
 # ----- files handed to the browser -----------------------------------------------------------

@@ -50,7 +50,7 @@ def check_strategies(names: Any) -> list[str]:
 def summary_row(result) -> list[Any]:
     s = result.stats
     return [result.strategy, result.answer, verdict(result.correct), result.status, s["generated_tokens"],
-            s["model_calls"], s["prm_calls"], s["nodes"], round(s["model_s"], 3), round(s["wall_s"], 3)]
+            s["generator_calls"], s["reward_calls"], s["nodes"], round(s["model_s"], 3), round(s["wall_s"], 3)]
 
 
 def run_race(problem_text, reference, task, strategies, size, width, seed, temperature, max_tokens, max_calls,

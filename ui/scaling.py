@@ -41,7 +41,7 @@ def run_eval(strategies, budgets_text, limit, seed, choice, request: gr.Request 
     budgets = parse_budgets(budgets_text)
     limit = check_number("limit", limit, {"limit": (1, LIMITS.eval_problems, True)}) or 10
     seed = check_number("seed", seed, {"seed": (0, 2**31 - 1, True)}) or 0
-    searches = sum(len(budgets) if CONFIGS[s].budget_field else 1 for s in names) * limit
+    searches = sum(len(budgets) if CONFIGS[s].size_field else 1 for s in names) * limit
     if searches > LIMITS.eval_searches:
         raise user_error(f"That is {searches} searches; the limit here is {LIMITS.eval_searches}. "
                          "Use fewer problems, budgets or strategies (or the command line).")

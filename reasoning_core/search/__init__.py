@@ -31,17 +31,17 @@ def get_strategy(name: str) -> Strategy:
     return STRATEGIES[name]
 
 
-def make_config(name: str, budget: int | None = None, **overrides: Any) -> SearchConfig:
+def make_config(name: str, size: int | None = None, **overrides: Any) -> SearchConfig:
     """The strategy's config with `overrides` applied (unknown or None values are ignored, so one
-    set of CLI/UI knobs serves every strategy) and its budget knob set to `budget`."""
+    set of CLI/UI knobs serves every strategy) and its size knob (`size_field`) set to `size`."""
     get_strategy(name)
     cls = CONFIGS[name]
     names = {f.name for f in fields(cls)}
     kwargs = {k: v for k, v in overrides.items() if k in names and v is not None}
-    if budget is not None and cls.budget_field is not None:
-        kwargs[cls.budget_field] = budget
-        if "width" in names:  # a beam cannot be wider than its candidates at small budgets
-            kwargs["width"] = min(kwargs.get("width", cls.width), budget)  # type: ignore[attr-defined]
+    if size is not None and cls.size_field is not None:
+        kwargs[cls.size_field] = size
+        if "width" in names:  # a beam cannot be wider than its candidates at small sizes
+            kwargs["width"] = min(kwargs.get("width", cls.width), size)  # type: ignore[attr-defined]
     config = cls(**kwargs)
     config.validate()
     return config

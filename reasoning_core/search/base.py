@@ -8,14 +8,11 @@ from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterator, Sequence
 
 from ..budget import Budget, BudgetExhausted, Cancelled, Meter
-from ..protocols import AGGREGATIONS, Continuation, Generator, RewardModel, Task, aggregate
+from ..knobs import check_knobs, knob
+from ..protocols import AGGREGATIONS, Continuation, Generator, InputError, RewardModel, Task, aggregate
 from ..tree import Event, Node, NodeAdded, SearchFinished, SearchTree
 
 MAX_PROBLEM_CHARS = 20_000
-
-
-class InputError(ValueError):
-    """Bad user input (empty problem, impossible setting); the message is meant for the user."""
 
 
 @dataclass(frozen=True)
@@ -27,29 +24,22 @@ class Problem:
 
 @dataclass
 class SearchConfig:
-    """Settings every strategy understands; strategies subclass it with their own knobs.
+    """Settings every strategy understands; strategies subclass it with their own knobs (fields
+    declared with `knob`, which the CLI and the UI are generated from).
 
-    `budget_field` names the knob that `eval` scales when it sweeps compute budgets."""
+    `size_field` names the knob that sets the strategy's size (N, iterations, rounds): what `eval`
+    sweeps to trade compute for accuracy."""
 
-    seed: int = 0
-    temperature: float = 0.8
-    max_step_tokens: int = 48
-    max_steps: int = 12
-    aggregation: str = "min"
-    budget_field: ClassVar[str | None] = None
+    seed: int = knob(0, "seed", "sampling seed: same seed, same tree", low=0, high=2**31 - 1)
+    temperature: float = knob(0.8, "temperature", "sampling temperature (greedy uses 0)", low=0.0)
+    max_step_tokens: int = knob(48, "max step tokens", "token cap per step", low=1)
+    max_steps: int = knob(12, "max steps", "depth cap of a chain", low=1)
+    aggregation: str = knob("min", "aggregation", "how step scores make a path value", choices=AGGREGATIONS)
+    size_field: ClassVar[str | None] = None
 
     def validate(self) -> None:
-        if self.aggregation not in AGGREGATIONS:
-            raise InputError(f"unknown aggregation {self.aggregation!r}; valid: {', '.join(AGGREGATIONS)}")
-        if self.temperature < 0:
-            raise InputError(f"temperature must be >= 0, got {self.temperature}")
-        for name in ("max_step_tokens", "max_steps"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("n", "width", "iterations", "expansion_width"):
-            value = getattr(self, name, None)
-            if value is not None and value < 1:
-                raise InputError(f"{name} must be at least 1, got {value}")
+        """Every knob within its range; strategies add the checks that relate two knobs."""
+        check_knobs(self)
 
 
 @dataclass
@@ -179,7 +169,7 @@ class Search:
 
     def next_seed(self) -> int:
         """A fresh, reproducible seed per model call."""
-        return self.config.seed * 1_000_003 + self.meter.stats.model_calls
+        return self.config.seed * 1_000_003 + self.meter.stats.generator_calls
 
     # --- ending --------------------------------------------------------------------------------
     def finish(self, leaf_id: int | None, status: str) -> Iterator[Event]:

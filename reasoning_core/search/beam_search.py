@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
+from ..knobs import knob
 from ..tree import Event, Node
 from .base import InputError, Search, SearchConfig, Strategy
 from .best_of_n import choose
@@ -12,9 +13,9 @@ from .best_of_n import choose
 
 @dataclass
 class BeamSearchConfig(SearchConfig):
-    n: int = 8
-    width: int = 2
-    budget_field: ClassVar[str] = "n"
+    n: int = knob(8, "N", "candidate steps scored per depth", low=1)
+    width: int = knob(2, "beam width", "beams M kept per depth (each proposes N/M steps)", low=1)
+    size_field: ClassVar[str] = "n"
 
     def validate(self) -> None:
         super().validate()

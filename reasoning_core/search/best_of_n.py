@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
+from ..knobs import knob
 from ..tree import Event
 from .base import Search, SearchConfig, Strategy, majority
 
 
 @dataclass
 class BestOfNConfig(SearchConfig):
-    n: int = 8
-    weighted: bool = False
-    budget_field: ClassVar[str] = "n"
+    n: int = knob(8, "N", "chains sampled and scored", low=1)
+    weighted: bool = knob(False, "weighted vote", "vote over answers weighted by verifier value instead of taking the argmax")
+    size_field: ClassVar[str] = "n"
 
 
 def explore(search: Search) -> Iterator[Event]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
+from ..knobs import knob
 from ..tree import Event
 from .base import InputError, Search, SearchConfig, Strategy
 from .best_of_n import choose as best_chain
@@ -26,13 +27,14 @@ def default_policy() -> dict[str, str]:
 
 @dataclass
 class ComputeOptimalConfig(SearchConfig):
-    n: int = 8                 # total budget, in whole-chain samples
-    probe: int = 2             # chains sampled to estimate difficulty (part of the budget)
-    easy_above: float = 0.7    # mean probe value at or above this: easy
-    hard_below: float = 0.3    # below this: hard
-    width: int = 2             # beam width when beam search is chosen
+    n: int = knob(8, "N", "the whole size, in chains, probes included", low=1)
+    probe: int = knob(2, "probe chains", "chains sampled to judge difficulty (part of N)", low=1)
+    easy_above: float = knob(0.7, "easy above", "mean probe value at or above which a problem is easy",
+                             low=0.0, high=1.0)
+    hard_below: float = knob(0.3, "hard below", "mean probe value below which a problem is hard", low=0.0, high=1.0)
+    width: int = knob(2, "beam width", "beam width when beam search is chosen", low=1)
     policy: dict[str, str] = field(default_factory=default_policy)
-    budget_field: ClassVar[str] = "n"
+    size_field: ClassVar[str] = "n"
 
     def validate(self) -> None:
         super().validate()

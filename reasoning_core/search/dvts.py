@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
+from ..knobs import knob
 from ..tree import Event
 from .base import Search, Strategy
 from .beam_search import BeamSearchConfig
@@ -14,8 +15,8 @@ from .best_of_n import choose
 
 @dataclass
 class DVTSConfig(BeamSearchConfig):
-    weighted: bool = False
-    budget_field: ClassVar[str] = "n"
+    weighted: bool = knob(False, "weighted vote", "vote over the subtrees' answers weighted by verifier value")
+    size_field: ClassVar[str] = "n"
 
 
 def explore(search: Search) -> Iterator[Event]:

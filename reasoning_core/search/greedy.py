@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..knobs import knob
 from ..tree import Event
 from .base import Search, SearchConfig, Strategy
 
 
 @dataclass
 class GreedyConfig(SearchConfig):
-    temperature: float = 0.0
+    temperature: float = knob(0.0, "temperature", "sampling temperature (0: the most likely step)", low=0.0)
 
 
 def explore(search: Search) -> Iterator[Event]:

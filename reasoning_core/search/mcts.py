@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterator
 
 from ..protocols import aggregate
+from ..knobs import knob
 from ..tree import Event, Node
 from .base import Search, SearchConfig, Strategy
 
 
 @dataclass
 class MCTSConfig(SearchConfig):
-    iterations: int = 16
-    expansion_width: int = 3
-    c_puct: float = 1.0
-    rollout_depth: int = 0  # 0: value = PRM score of the new step; k: greedy rollout of up to k steps
-    budget_field: ClassVar[str] = "iterations"
+    iterations: int = knob(16, "iterations", "select-expand-evaluate-backup rounds", low=1)
+    expansion_width: int = knob(3, "expansion width", "children proposed per expansion", low=1)
+    c_puct: float = knob(1.0, "c_puct", "exploration constant of PUCT", low=0.0)
+    rollout_depth: int = knob(0, "rollout depth", "greedy rollout steps for values (0: the PRM score of the new step)",
+                              low=0)
+    size_field: ClassVar[str] = "iterations"
 
 
 def priors(children: list[Node]) -> list[float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
+from ..knobs import knob
 from ..tree import Event, Node
 from .base import Search, SearchConfig, Strategy
 from .best_of_n import choose
@@ -19,9 +20,9 @@ from .best_of_n import choose
 
 @dataclass
 class ReviseConfig(SearchConfig):
-    rounds: int = 4
-    candidates: int = 4
-    budget_field: ClassVar[str] = "rounds"
+    rounds: int = knob(4, "revision rounds", "attempts, the first included", low=1)
+    candidates: int = knob(4, "candidates per revision", "replacements proposed for the weakest step", low=1)
+    size_field: ClassVar[str] = "rounds"
 
 
 def weakest_step(search: Search, leaf_id: int) -> Node:

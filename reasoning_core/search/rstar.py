@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
 
+from ..knobs import knob
 from ..tree import Event, Node
 from .base import InputError, Search, SearchConfig, Strategy
 from .best_of_n import choose as best_chain
@@ -57,14 +58,15 @@ ACTION_FORMATS: dict[str, ActionFormat] = {
 
 @dataclass
 class RStarConfig(SearchConfig):
-    iterations: int = 16
-    per_action: int = 2          # children per action at each expansion ("complete" makes one)
+    iterations: int = knob(16, "iterations", "MCTS rounds over rStar's actions", low=1)
+    per_action: int = knob(2, "samples per action", "children per action at each expansion ('complete' makes one)",
+                           low=1)
     actions: tuple[str, ...] = ACTIONS
-    c_puct: float = 1.0
-    rollout_depth: int = 6       # rollout-based values
-    mask_ratio: float = 0.5      # share of a trajectory's nodes the discriminator is shown
+    c_puct: float = knob(1.0, "c_puct", "exploration constant of PUCT", low=0.0)
+    rollout_depth: int = knob(6, "rollout depth", "greedy rollout steps for values", low=0)
+    mask_ratio: float = knob(0.5, "mask ratio", "share of a trajectory the discriminator is shown", low=0.0, high=1.0)
     discriminator: Any = None    # a second Generator; None = the generator checks itself
-    budget_field: ClassVar[str] = "iterations"
+    size_field: ClassVar[str] = "iterations"
 
     def validate(self) -> None:
         super().validate()

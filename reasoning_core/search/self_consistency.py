@@ -4,14 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
+from ..knobs import knob
 from ..tree import Event
 from .base import Search, SearchConfig, Strategy, majority
 
 
 @dataclass
 class SelfConsistencyConfig(SearchConfig):
-    n: int = 8
-    budget_field: ClassVar[str] = "n"
+    n: int = knob(8, "N", "chains sampled for the vote", low=1)
+    size_field: ClassVar[str] = "n"
 
 
 def explore(search: Search) -> Iterator[Event]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..protocols import Task
-from .arith import ArithTask
+from .arith import ArithTask, parse_problem
 from .loaders import Example, arith_examples, load_jsonl
 from .math_task import MathTask
 
@@ -15,6 +15,12 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
+def detect(text: str) -> str:
+    """The built-in task a free-form problem belongs to: arith when it parses as a left-to-right
+    arithmetic problem, else math (the GSM8K / MATH format)."""
+    return "arith" if parse_problem(text.strip()) is not None else "math"
+
+
 def held_out_examples(task: str, count: int = 500, seed: int = 0) -> list[Example]:
     """The held-out problems of a built-in task (what `--example K` and `eval` draw from)."""
     if task != "arith":
@@ -22,5 +28,5 @@ def held_out_examples(task: str, count: int = 500, seed: int = 0) -> list[Exampl
     return arith_examples("test", count, seed=seed)
 
 
-__all__ = ["TASKS", "Example", "ArithTask", "MathTask", "get_task", "arith_examples", "load_jsonl",
+__all__ = ["TASKS", "Example", "ArithTask", "MathTask", "detect", "get_task", "arith_examples", "load_jsonl",
            "held_out_examples"]
