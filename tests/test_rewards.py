@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from reasoning_core import loading
-from reasoning_core.loading import load_reward
+from reasoning_core import checkpoints
 from reasoning_core.protocols import ModelError, RewardModel
 from reasoning_core.rewards import ArithOracle, OutcomeRM, StepTagPRM, TokenClassificationPRM
+from reasoning_core.rewards import load as load_reward
 
 from tiny_models import save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
 
@@ -169,9 +169,9 @@ def test_missing_reward_models_are_readable_errors(tmp_path, monkeypatch):
         load_reward(str(tmp_path / "missing"))
     with pytest.raises(ModelError, match="no model at .*missing"):
         StepTagPRM(tmp_path / "missing")
-    monkeypatch.setitem(loading.DEFAULTS, "prm", tmp_path / "assets" / "prm")
-    monkeypatch.setitem(loading.DEFAULTS, "orm", tmp_path / "assets" / "orm")
-    monkeypatch.setitem(loading.DEFAULTS, "verifier", tmp_path / "assets" / "verifier")
+    monkeypatch.setitem(checkpoints.DEFAULTS, "prm", tmp_path / "assets" / "prm")
+    monkeypatch.setitem(checkpoints.DEFAULTS, "orm", tmp_path / "assets" / "orm")
+    monkeypatch.setitem(checkpoints.DEFAULTS, "verifier", tmp_path / "assets" / "verifier")
     load_reward.cache_clear()
     for spec, where in [("default", "assets/verifier"), ("prm-default", "assets/prm"), ("orm-default", "assets/orm")]:
         with pytest.raises(ModelError, match=f"default checkpoint not found at .*{where}"):

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from reasoning_core.loading import load_reward
+from reasoning_core import rewards
 from reasoning_core.rewards import AgreementVerifier
 from reasoning_core.tasks.arith import check_steps
 
@@ -83,7 +83,7 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
     """STaR rounds from `parent`; with `verifier` (a reward checkpoint) kept chains must pass it step by step."""
     t0 = time.time()
     model, tok = load_generator(parent)
-    judge = load_reward(str(verifier), device="cpu") if verifier else None
+    judge = rewards.load(str(verifier), device="cpu") if verifier else None
     rounds = [{"round": 0, "val_greedy_acc": evaluate(model, tok, cfg)}]
     sft_rows = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
     with ckpt.atomic_dir(out) as tmp:

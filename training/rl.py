@@ -4,7 +4,7 @@ Rewards are plain functions `(prompts, completions, **dataset_columns) -> list[f
   correct  1.0 when the completion states the reference answer (exact, rule-based)
   orm      the outcome RM's P(correct) for the whole chain
   prm      the step verifier's minimum step score (aggregation "min"): a PRM, or an agreement
-           verifier (any folder `reasoning_core.loading.load_reward` reads)
+           verifier (any spec `reasoning_core.rewards.load` reads)
   process  process supervision (Shao et al. 2024, section 4.1.3): no single reward per chain; every
            token's advantage is the score of the step it belongs to, normalised over the steps of its
            group, from the same step verifier (an agreement verifier's `local_scores`: a step is judged
@@ -72,9 +72,9 @@ def reward_fn(name: str, prm_path: str | None = None, orm_path: str | None = Non
     if not path:
         raise ValueError(f"reward {name!r} needs a checkpoint path (--{name})")
     if name == "prm":
-        from reasoning_core.loading import load_reward
+        from reasoning_core import rewards
 
-        verifier = load_reward(str(path), device="cpu")
+        verifier = rewards.load(str(path), device="cpu")
 
         def prm(prompts, completions, problem, **_):
             scores = score_by_problem(verifier, list(problem), [_steps(c) for c in completions])
@@ -91,9 +91,9 @@ def reward_fn(name: str, prm_path: str | None = None, orm_path: str | None = Non
 def step_scorer(path: str) -> Callable[[str, list[list[str]]], list[list[float]]]:
     """Per-step scores for the `process` reward: an agreement verifier's own score of each step, or a
     PRM's step scores."""
-    from reasoning_core.loading import load_reward
+    from reasoning_core import rewards
 
-    verifier = load_reward(str(path), device="cpu")
+    verifier = rewards.load(str(path), device="cpu")
     return getattr(verifier, "local_scores", verifier.score)
 
 

@@ -85,7 +85,7 @@ def load_generator(spec: str, trust_remote_code: bool = False):
         from reasoning_core.fakes import FakeArithGenerator
 
         return Slowed(FakeArithGenerator(), delay) if delay else FakeArithGenerator()
-    from reasoning_core.loading import load_generator as load
+    from reasoning_core.backends import load
 
     return load(spec, trust_remote_code=trust_remote_code)
 
@@ -97,7 +97,7 @@ def load_reward(spec: str, trust_remote_code: bool = False):
         from reasoning_core.fakes import FakeArithPRM
 
         return Slowed(FakeArithPRM(), delay) if delay else FakeArithPRM()
-    from reasoning_core.loading import load_reward as load
+    from reasoning_core.rewards import load
 
     if spec in ("none", "oracle"):  # these take no keyword arguments
         return load(spec)
