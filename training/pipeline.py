@@ -22,14 +22,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from reasoning_core import rewards
-from reasoning_core.rewards import AgreementVerifier
+from reasoning_core.rewards import AgreementVerifier, OutcomeRM, TokenClassificationPRM
 from reasoning_core.tasks.arith import check_steps
 
 from . import checkpoint as ckpt
 from .config import PipelineConfig
 from .data import TASK, arith_problems, arith_sft_dataset, load_stepwise
 from .label_steps import label_chains
-from .prm import auc, orm_scores, prm_scores, score_by_problem, train_orm, train_prm
+from .prm import auc, score_by_problem, train_orm, train_prm
 from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
 from .sampling import greedy_accuracy, sample_accuracy, sample_chains
 from .sft import build_generator, train_sft
@@ -152,7 +152,8 @@ def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
     rows = _label_rows(labels, cfg.prm.label_source)
     with ckpt.atomic_dir(out) as tmp:
         model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
-        metrics = {**_heldout_step_auc(cfg, parent, lambda pr, pa: prm_scores(model, tok, pr, pa)),
+        prm = TokenClassificationPRM.from_model(model, tok, task=TASK.name)
+        metrics = {**_heldout_step_auc(cfg, parent, partial(score_by_problem, prm)),
                    **stats, "wall_s": round(time.time() - t0, 1)}
         ckpt.save_checkpoint(tmp, model, tok, stage="prm", kind="prm", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
@@ -169,7 +170,9 @@ def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
         model, stats = train_orm(str(parent), tok, rows, cfg.orm, str(tmp))
         problems, paths, refs = _heldout_chains(cfg, parent, cfg.orm.eval_problems)
         correct = [TASK.is_correct(TASK.extract_answer("\n".join(s)), r) for s, r in zip(paths, refs)]
-        metrics = {"outcome_auc": auc(correct, orm_scores(model, tok, problems, paths)),
+        orm = OutcomeRM.from_model(model, tok, task=TASK.name)
+        scores = [row[0] for row in score_by_problem(orm, problems, paths)]  # an ORM repeats its one score
+        metrics = {"outcome_auc": auc(correct, scores),
                    "heldout_chains": len(paths), "train_positive_fraction":
                    round(sum(r["correct"] for r in rows) / max(1, len(rows)), 4), **stats,
                    "wall_s": round(time.time() - t0, 1)}
