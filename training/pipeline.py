@@ -19,9 +19,10 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from reasoning_core import rewards
+from reasoning_core.checkpoints import load_pretrained, load_tokenizer
 from reasoning_core.rewards import AgreementVerifier, OutcomeRM, TokenClassificationPRM
 from reasoning_core.tasks.arith import check_steps
 
@@ -40,7 +41,8 @@ STAGES = ("sft", "verifier", "star", "label", "prm", "orm", "grpo")
 
 
 def load_generator(path: str | Path):
-    return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    """A generator checkpoint (model in eval mode, tokenizer) on the CPU, opened as the core opens one."""
+    return load_pretrained(AutoModelForCausalLM, Path(path), device="cpu"), load_tokenizer(Path(path))
 
 
 def _problems(cfg: PipelineConfig, split: str, count: int, seed: int = 0):
@@ -148,7 +150,7 @@ def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score) -> dict:
 
 def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
     t0 = time.time()
-    tok = AutoTokenizer.from_pretrained(parent)
+    tok = load_tokenizer(parent)
     rows = _label_rows(labels, cfg.prm.label_source)
     with ckpt.atomic_dir(out) as tmp:
         model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
@@ -162,7 +164,7 @@ def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
 
 def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
     t0 = time.time()
-    tok = AutoTokenizer.from_pretrained(parent)
+    tok = load_tokenizer(parent)
     rows = [{"prompt": r["prompt"], "completions": r["completions"],
              "correct": TASK.is_correct(TASK.extract_answer("\n".join(r["completions"])), r["reference"])}
             for r in load_stepwise(labels / "math_shepherd.jsonl", "trl")]
