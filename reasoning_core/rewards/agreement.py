@@ -28,9 +28,8 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoModelForCausalLM
 
-from ..checkpoints import find_model, load_pretrained, load_tokenizer
 from .base import RewardAdapter, encode_marked, model_logits, score_nonempty
-from .step_format import StepFormat, step_format
+from .step_format import StepFormat
 
 AGREEMENT_FORMAT = StepFormat(kind="agreement", prompt_template="{problem}\n", step_separator="\n")
 
@@ -38,20 +37,15 @@ AGREEMENT_FORMAT = StepFormat(kind="agreement", prompt_template="{problem}\n", s
 class AgreementVerifier(RewardAdapter):
     """A `RewardModel` over any causal LM. Settings: `AGREEMENT_FORMAT` (prompt, then each step +
     separator), then the checkpoint's stepwise.json (`task` poses the problem as the generator saw it),
-    then explicit arguments."""
+    then explicit arguments. `load` options (device, dtype, trust_remote_code, local_files_only) say how
+    the checkpoint is opened."""
 
     default_format = AGREEMENT_FORMAT
+    auto_class = AutoModelForCausalLM
 
     def __init__(self, path: str | Path, *, prompt_template: str | None = None, step_separator: str | None = None,
-                 task: str | None = None, device: str | torch.device = "auto",
-                 dtype: str | torch.dtype | None = None, trust_remote_code: bool = False,
-                 local_files_only: bool = True) -> None:
-        folder = find_model(path, local_files_only)
-        self._setup(load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
-                                    trust_remote_code=trust_remote_code),
-                    load_tokenizer(folder, trust_remote_code),
-                    step_format(folder, AGREEMENT_FORMAT, {"prompt_template": prompt_template,
-                                                           "step_separator": step_separator, "task": task}))
+                 task: str | None = None, **load: Any) -> None:
+        self._open(path, {"prompt_template": prompt_template, "step_separator": step_separator, "task": task}, **load)
 
     def _setup(self, model: Any, tokenizer: Any, fmt: StepFormat) -> None:
         super()._setup(model, tokenizer, fmt)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import torch
 
-from ..checkpoints import ensure_pad_token
+from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer
 from ..protocols import ModelError, check_scores
-from .step_format import StepFormat
+from .step_format import StepFormat, step_format
 
 
 def score_nonempty(paths: Sequence[Sequence[str]],
@@ -30,11 +31,27 @@ def score_nonempty(paths: Sequence[Sequence[str]],
 class RewardAdapter:
     """A reward model read through a transformers model and tokenizer, in a `StepFormat`.
 
-    `__init__` opens a checkpoint folder; `from_model` wraps a model already in memory (training measures
-    one before it is saved). Both end in `_setup`, which subclasses extend."""
+    `__init__` opens a checkpoint folder (`_open`); `from_model` wraps a model already in memory (training
+    measures one before it is saved). Both end in `_setup`, which subclasses extend."""
 
     kind: str = "prm"
     default_format: ClassVar[StepFormat]
+    auto_class: ClassVar[Any]  # the transformers Auto class that loads the adapter's checkpoints
+
+    def _open(self, path: str | Path, settings: dict[str, Any], *, base: StepFormat | None = None,
+              device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
+              trust_remote_code: bool = False, local_files_only: bool = True) -> None:
+        """Open the checkpoint at `path` (a folder or a cached hub id): its StepFormat (`base`, by default the
+        adapter's, then its stepwise.json, then `settings`), its tokenizer and its weights on `device`."""
+        folder = find_model(path, local_files_only)
+        fmt = step_format(folder, base or self.default_format, settings)
+        tokenizer = load_tokenizer(folder, trust_remote_code)
+        model = load_pretrained(self._auto_class(folder, trust_remote_code), folder, device=device, dtype=dtype,
+                                trust_remote_code=trust_remote_code)
+        self._setup(model, tokenizer, fmt)
+
+    def _auto_class(self, folder: Path, trust_remote_code: bool) -> Any:
+        return self.auto_class
 
     def _setup(self, model: Any, tokenizer: Any, fmt: StepFormat) -> None:
         self.model, self.tokenizer, self.format = model, tokenizer, fmt

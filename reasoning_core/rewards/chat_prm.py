@@ -16,10 +16,9 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoModelForCausalLM
 
-from ..checkpoints import find_model, load_pretrained, load_tokenizer
 from ..protocols import ModelError
 from .base import MarkedPRM, good_vs_bad, label_token_ids, model_logits
-from .step_format import StepFormat, step_format
+from .step_format import StepFormat
 
 RLHFLOW = StepFormat(prompt_template="{problem} ", good_token="+", bad_token="-")
 """The first user turn is prompt(problem) + first step: RLHFlow writes `problem + " " + step`."""
@@ -29,25 +28,22 @@ class ChatPRM(MarkedPRM):
     """A `RewardModel` over a chat LM that answers each step turn with a good or bad token.
 
     Settings (prompt_template for the first turn, good_token, bad_token, task) come from the RLHFlow
-    defaults, then the checkpoint's stepwise.json, then explicit arguments."""
+    defaults, then the checkpoint's stepwise.json, then explicit arguments. `load` options (device, dtype,
+    trust_remote_code, local_files_only) say how the checkpoint is opened."""
 
     default_format = RLHFLOW
+    auto_class = AutoModelForCausalLM
     add_special_tokens = False  # the chat template writes the BOS
 
     def __init__(self, path: str | Path, *, good_token: str | None = None, bad_token: str | None = None,
-                 prompt_template: str | None = None, task: str | None = None,
-                 device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
-                 trust_remote_code: bool = False, local_files_only: bool = True) -> None:
-        folder = find_model(path, local_files_only)
-        fmt = step_format(folder, RLHFLOW, {"good_token": good_token, "bad_token": bad_token,
-                                            "prompt_template": prompt_template, "task": task})
-        tokenizer = load_tokenizer(folder, trust_remote_code)
-        _check_chat_template(tokenizer, str(folder))  # before the weights: a wrong preset fails fast
-        self._setup(load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
-                                    trust_remote_code=trust_remote_code), tokenizer, fmt)
+                 prompt_template: str | None = None, task: str | None = None, **load: Any) -> None:
+        self._open(path, {"good_token": good_token, "bad_token": bad_token, "prompt_template": prompt_template,
+                          "task": task}, **load)
 
     def _setup(self, model: Any, tokenizer: Any, fmt: StepFormat) -> None:
-        _check_chat_template(tokenizer, "this tokenizer")
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelError(f"{tokenizer.name_or_path} has no chat template, and a chat PRM reads a conversation; "
+                             "load it as a step-tag PRM (math-shepherd:PATH) if it expects tagged steps")
         super()._setup(model, tokenizer, fmt)
         self.candidates = label_token_ids(tokenizer, fmt)
 
@@ -79,8 +75,3 @@ class ChatPRM(MarkedPRM):
         # the reply token at t is predicted from the logits at t - 1
         return torch.nn.functional.pad(good[:, :-1], (1, 0))
 
-
-def _check_chat_template(tokenizer: Any, where: str) -> None:
-    if not getattr(tokenizer, "chat_template", None):
-        raise ModelError(f"{where} has no chat template, and a chat PRM reads a conversation; "
-                         "load it as a step-tag PRM (math-shepherd:PATH) if it expects tagged steps")

@@ -10,30 +10,24 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from ..checkpoints import find_model, load_pretrained, load_tokenizer
 from .base import RewardAdapter, class_probs, model_logits, score_nonempty
-from .step_format import StepFormat, step_format
+from .step_format import StepFormat
 
 
 class OutcomeRM(RewardAdapter):
     """A `RewardModel` over AutoModelForSequenceClassification (1 logit -> sigmoid, 2+ -> softmax[good]).
 
-    Settings come from the defaults, then the checkpoint's stepwise.json, then explicit arguments."""
+    Settings come from the defaults, then the checkpoint's stepwise.json, then explicit arguments.
+    `load` options (device, dtype, trust_remote_code, local_files_only) say how the checkpoint is opened."""
 
     kind: str = "orm"
     default_format = StepFormat(kind="orm")
+    auto_class = AutoModelForSequenceClassification
 
     def __init__(self, path: str | Path, *, prompt_template: str | None = None, step_separator: str | None = None,
-                 good_label: int | None = None, task: str | None = None, device: str | torch.device = "auto",
-                 dtype: str | torch.dtype | None = None, trust_remote_code: bool = False,
-                 local_files_only: bool = True) -> None:
-        folder = find_model(path, local_files_only)
-        fmt = step_format(folder, self.default_format, {
-            "prompt_template": prompt_template, "step_separator": step_separator, "good_label": good_label,
-            "task": task})
-        tokenizer = load_tokenizer(folder, trust_remote_code)
-        self._setup(load_pretrained(AutoModelForSequenceClassification, folder, device=device, dtype=dtype,
-                                    trust_remote_code=trust_remote_code), tokenizer, fmt)
+                 good_label: int | None = None, task: str | None = None, **load: Any) -> None:
+        self._open(path, {"prompt_template": prompt_template, "step_separator": step_separator,
+                          "good_label": good_label, "task": task}, **load)
 
     def _setup(self, model: Any, tokenizer: Any, fmt: StepFormat) -> None:
         super()._setup(model, tokenizer, fmt)

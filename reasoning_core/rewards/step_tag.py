@@ -11,9 +11,8 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoModelForCausalLM
 
-from ..checkpoints import find_model, load_pretrained, load_tokenizer
 from .base import MarkedPRM, good_vs_bad, label_token_ids, model_logits
-from .step_format import StepFormat, step_format
+from .step_format import StepFormat
 
 MATH_SHEPHERD = StepFormat(prompt_template="{problem} ", step_separator="\n", step_tag="ки",
                            good_token="+", bad_token="-")
@@ -23,22 +22,17 @@ class StepTagPRM(MarkedPRM):
     """A `RewardModel` over a causal LM trained to emit a good/bad token after each step tag.
 
     Input: prompt + separator.join(f"{step} {step_tag}"), Math-Shepherd's layout. Settings come from the
-    Math-Shepherd defaults, then the checkpoint's stepwise.json, then explicit arguments."""
+    Math-Shepherd defaults, then the checkpoint's stepwise.json, then explicit arguments.
+    `load` options (device, dtype, trust_remote_code, local_files_only) say how the checkpoint is opened."""
 
     default_format = MATH_SHEPHERD
+    auto_class = AutoModelForCausalLM
 
     def __init__(self, path: str | Path, *, step_tag: str | None = None, good_token: str | None = None,
                  bad_token: str | None = None, prompt_template: str | None = None,
-                 step_separator: str | None = None, task: str | None = None,
-                 device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
-                 trust_remote_code: bool = False, local_files_only: bool = True) -> None:
-        folder = find_model(path, local_files_only)
-        fmt = step_format(folder, MATH_SHEPHERD, {
-            "step_tag": step_tag, "good_token": good_token, "bad_token": bad_token,
-            "prompt_template": prompt_template, "step_separator": step_separator, "task": task})
-        tokenizer = load_tokenizer(folder, trust_remote_code)
-        self._setup(load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
-                                    trust_remote_code=trust_remote_code), tokenizer, fmt)
+                 step_separator: str | None = None, task: str | None = None, **load: Any) -> None:
+        self._open(path, {"step_tag": step_tag, "good_token": good_token, "bad_token": bad_token,
+                          "prompt_template": prompt_template, "step_separator": step_separator, "task": task}, **load)
 
     def _setup(self, model: Any, tokenizer: Any, fmt: StepFormat) -> None:
         super()._setup(model, tokenizer, fmt)

@@ -13,10 +13,9 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoModel, AutoModelForTokenClassification
 
-from ..checkpoints import find_model, load_pretrained, load_tokenizer
 from ..protocols import ModelError
 from .base import MarkedPRM, class_probs, model_logits
-from .step_format import StepFormat, step_format
+from .step_format import StepFormat
 
 log = logging.getLogger(__name__)
 
@@ -33,29 +32,40 @@ class TokenClassificationPRM(MarkedPRM):
     as the checkpoint's remote code).
 
     Settings come from the `preset`, then the checkpoint's stepwise.json, then explicit arguments
-    (`from_model` starts from the "trl" preset)."""
+    (`from_model` starts from the "trl" preset). `load` options (device, dtype, trust_remote_code,
+    local_files_only) say how the checkpoint is opened."""
 
     default_format = PRM_PRESETS["trl"]
 
     def __init__(self, path: str | Path, *, preset: str = "trl", prompt_template: str | None = None,
                  step_separator: str | None = None, good_label: int | None = None, task: str | None = None,
-                 device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
-                 trust_remote_code: bool = False, local_files_only: bool = True) -> None:
+                 **load: Any) -> None:
         if preset not in PRM_PRESETS:
             raise ValueError(f"unknown PRM preset {preset!r}; valid: {', '.join(PRM_PRESETS)}")
-        folder = find_model(path, local_files_only)
-        fmt = step_format(folder, PRM_PRESETS[preset], {
-            "prompt_template": prompt_template, "step_separator": step_separator, "good_label": good_label,
-            "task": task})
-        tokenizer = load_tokenizer(folder, trust_remote_code)
-        self._setup(load_pretrained(_auto_class(folder, trust_remote_code), folder, device=device, dtype=dtype,
-                                    trust_remote_code=trust_remote_code), tokenizer, fmt)
+        self._open(path, {"prompt_template": prompt_template, "step_separator": step_separator,
+                          "good_label": good_label, "task": task}, base=PRM_PRESETS[preset], **load)
 
     def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
         return separated_text(self.format, problem, steps)
 
     def _good_probs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return class_probs(model_logits(self.model(**batch)), self.format.good_label)
+
+    def _auto_class(self, folder: Path, trust_remote_code: bool) -> Any:
+        """Qwen2.5-Math-PRM style checkpoints ship their own *ProcessRewardModel class (remote code); the
+        Qwen2 one is also built in, so it loads without running the checkpoint's code."""
+        archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
+        if any(a.endswith("ProcessRewardModel") for a in archs):
+            if trust_remote_code:
+                return AutoModel
+            if "Qwen2ForProcessRewardModel" in archs:
+                from .qwen_prm import Qwen2ForProcessRewardModel
+
+                log.info("%s: using the built-in Qwen2ForProcessRewardModel (no remote code)", folder)
+                return _Strict(Qwen2ForProcessRewardModel)
+            raise ModelError(f"{folder} is a {archs[0]} that ships its own code; "
+                             "load it with trust_remote_code=True if you trust it")
+        return AutoModelForTokenClassification
 
 
 def separated_text(fmt: StepFormat, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
@@ -65,23 +75,6 @@ def separated_text(fmt: StepFormat, problem: str, steps: Sequence[str]) -> tuple
         text += step + fmt.step_separator
         marks.append(len(text) - 1)
     return text, marks
-
-
-def _auto_class(folder: Path, trust_remote_code: bool) -> Any:
-    """Qwen2.5-Math-PRM style checkpoints ship their own *ProcessRewardModel class (remote code); the
-    Qwen2 one is also built in, so it loads without running the checkpoint's code."""
-    archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
-    if any(a.endswith("ProcessRewardModel") for a in archs):
-        if trust_remote_code:
-            return AutoModel
-        if "Qwen2ForProcessRewardModel" in archs:
-            from .qwen_prm import Qwen2ForProcessRewardModel
-
-            log.info("%s: using the built-in Qwen2ForProcessRewardModel (no remote code)", folder)
-            return _Strict(Qwen2ForProcessRewardModel)
-        raise ModelError(f"{folder} is a {archs[0]} that ships its own code; "
-                         "load it with trust_remote_code=True if you trust it")
-    return AutoModelForTokenClassification
 
 
 class _Strict:
