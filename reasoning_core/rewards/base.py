@@ -1,6 +1,6 @@
-"""What the reward adapters share: the batch helper that scores only a call's non-empty paths, a
-constructor over a model already in memory (`from_model`), the marked-position scoring loop of
-`MarkedPRM`, and reading a model's logits at marked characters."""
+"""What the reward adapters share: opening a checkpoint or wrapping a model already in memory
+(`RewardAdapter`), the batch helper that scores only a call's non-empty paths (`score_nonempty`), the
+marked-position scoring loop (`MarkedPRM`), and reading a model's logits at marked characters."""
 from __future__ import annotations
 
 import dataclasses
