@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reasoning_core.budget import Budget  # noqa: E402
 from reasoning_core.fakes import FakeArithPRM  # noqa: E402
-from reasoning_core.loading import load_generator, load_reward  # noqa: E402
+from reasoning_core.backends import load as load_generator  # noqa: E402
+from reasoning_core.rewards import load as load_reward  # noqa: E402
 from reasoning_core.protocols import ModelError  # noqa: E402
 from reasoning_core.run import solve  # noqa: E402
 from reasoning_core.search import Problem, make_config  # noqa: E402

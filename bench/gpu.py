@@ -141,7 +141,7 @@ def main() -> int:
         return 2
     import pandas as pd
 
-    from reasoning_core.loading import load_reward
+    from reasoning_core.rewards import load as load_reward
 
     task_name = args.task or ("math" if args.data else "arith")
     examples = load_jsonl(args.data)[:args.limit] if args.data else held_out_examples(task_name, args.limit)

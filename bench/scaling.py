@@ -21,7 +21,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reasoning_core.eval import EvalSpec, draw_problems, evaluate, summarise, write_results  # noqa: E402
-from reasoning_core.loading import load_generator, load_reward  # noqa: E402
+from reasoning_core.backends import load as load_generator  # noqa: E402
+from reasoning_core.rewards import load as load_reward  # noqa: E402
 from reasoning_core.tasks import get_task  # noqa: E402
 
 PRM_STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search", "dvts", "mcts", "rstar", "revise",

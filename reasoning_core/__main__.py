@@ -82,10 +82,10 @@ def knobs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_models(args: argparse.Namespace, need_reward: bool = True):
-    from .loading import load_generator, load_reward
+    from . import backends, rewards
 
-    generator = load_generator(args.generator, trust_remote_code=args.trust_remote_code)
-    reward = load_reward(args.prm, trust_remote_code=args.trust_remote_code) if need_reward else None
+    generator = backends.load(args.generator, trust_remote_code=args.trust_remote_code)
+    reward = rewards.load(args.prm, trust_remote_code=args.trust_remote_code) if need_reward else None
     return generator, reward
 
 

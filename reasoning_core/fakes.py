@@ -2,12 +2,11 @@
 model cost, and demos without checkpoints. They honour the same protocols as the real backends."""
 from __future__ import annotations
 
-import threading
-
 import hashlib
 import math
 import random
 import re
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 

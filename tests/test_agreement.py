@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from reasoning_core.loading import load_reward
 from reasoning_core.rewards import AgreementVerifier
+from reasoning_core.rewards import load as load_reward
 from reasoning_core.tasks.arith import ArithTask
 
 from tiny_models import save_tiny_generator

@@ -7,9 +7,9 @@ import threading
 import pytest
 import torch
 
-from reasoning_core import loading
+from reasoning_core import checkpoints
 from reasoning_core.backends import TransformersGenerator, VLLMGenerator
-from reasoning_core.loading import load_generator
+from reasoning_core.backends import load as load_generator
 from reasoning_core.protocols import Generator, ModelError
 from reasoning_core.tasks.arith import ArithTask
 
@@ -161,7 +161,7 @@ def test_load_generator_caches_by_spec(folder):
 
 
 def test_missing_default_checkpoint_says_where(monkeypatch, tmp_path):
-    monkeypatch.setitem(loading.DEFAULTS, "generator", tmp_path / "assets" / "generator")
+    monkeypatch.setitem(checkpoints.DEFAULTS, "generator", tmp_path / "assets" / "generator")
     load_generator.cache_clear()
     with pytest.raises(ModelError, match="default checkpoint not found at .*assets/generator"):
         load_generator("default")

@@ -161,7 +161,7 @@ def test_quick_runner_wiring_on_micro_models(micro_models, tmp_path, monkeypatch
 
 
 def test_report_names_the_shipped_checkpoints_relative_to_the_repository(tmp_path):
-    from reasoning_core.loading import ASSETS
+    from reasoning_core.checkpoints import ASSETS
     assert runner._shown(ASSETS / "prm") == "assets/prm"  # the committed report reads the same on any clone
     assert runner._shown(tmp_path / "prm") == str(tmp_path / "prm")
 

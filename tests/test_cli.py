@@ -59,9 +59,9 @@ def test_bad_input_is_a_clear_error_not_a_traceback(args, message, capsys):
 
 
 def test_a_prm_returning_nan_exits_2_with_a_message(capsys, monkeypatch):
-    from reasoning_core import fakes, loading
+    from reasoning_core import fakes, rewards
 
-    monkeypatch.setattr(loading, "load_reward", lambda spec, **kw: fakes.nan_reward())
+    monkeypatch.setattr(rewards, "load", lambda spec, **kw: fakes.nan_reward())
     code, _, err = cli("solve", "--problem", "1 + 2 * 3", "--strategy", "beam_search", "--generator", "fake",
                        capsys=capsys)
     assert code == 2 and "invalid step score" in err

@@ -19,7 +19,7 @@ import torch
 from reasoning_core.__main__ import main
 from reasoning_core.backends import TransformersGenerator
 from reasoning_core.backends.openai_lm import OpenAIGenerator
-from reasoning_core.loading import load_generator
+from reasoning_core.backends import load as load_generator
 from reasoning_core.protocols import Generator, ModelError
 from reasoning_core.tasks.arith import ArithTask
 

@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from reasoning_core.loading import load_reward
 from reasoning_core.protocols import ModelError
 from reasoning_core.rewards import (REWARD_PRESETS, AgreementVerifier, ChatPRM, OutcomeRM, StepTagPRM,
                                     TokenClassificationPRM, get_preset)
+from reasoning_core.rewards import load as load_reward
 from reasoning_core.rewards.qwen_prm import Qwen2ForProcessRewardModel
 from reasoning_core.tasks.chat import MATH_SYSTEM
 

@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from reasoning_core import loading
-from reasoning_core.loading import load_reward
+from reasoning_core import checkpoints
 from reasoning_core.protocols import ModelError, RewardModel
 from reasoning_core.rewards import ArithOracle, OutcomeRM, StepTagPRM, TokenClassificationPRM
+from reasoning_core.rewards import load as load_reward
 
 from tiny_models import save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
 
@@ -169,9 +169,9 @@ def test_missing_reward_models_are_readable_errors(tmp_path, monkeypatch):
         load_reward(str(tmp_path / "missing"))
     with pytest.raises(ModelError, match="no model at .*missing"):
         StepTagPRM(tmp_path / "missing")
-    monkeypatch.setitem(loading.DEFAULTS, "prm", tmp_path / "assets" / "prm")
-    monkeypatch.setitem(loading.DEFAULTS, "orm", tmp_path / "assets" / "orm")
-    monkeypatch.setitem(loading.DEFAULTS, "verifier", tmp_path / "assets" / "verifier")
+    monkeypatch.setitem(checkpoints.DEFAULTS, "prm", tmp_path / "assets" / "prm")
+    monkeypatch.setitem(checkpoints.DEFAULTS, "orm", tmp_path / "assets" / "orm")
+    monkeypatch.setitem(checkpoints.DEFAULTS, "verifier", tmp_path / "assets" / "verifier")
     load_reward.cache_clear()
     for spec, where in [("default", "assets/verifier"), ("prm-default", "assets/prm"), ("orm-default", "assets/orm")]:
         with pytest.raises(ModelError, match=f"default checkpoint not found at .*{where}"):
@@ -184,3 +184,29 @@ def test_unrecognised_architecture_is_explained(tmp_path):
     (folder / "config.json").write_text(json.dumps(config | {"architectures": ["LlamaModel"]}))
     with pytest.raises(ModelError, match="cannot tell what kind of reward model"):
         load_reward(str(folder))
+
+
+def test_from_model_scores_as_the_loaded_checkpoint(tmp_path, arith_prm_folder):
+    """Training measures a reward model in memory; it must read it exactly as the saved checkpoint is read."""
+    loaded = TokenClassificationPRM(arith_prm_folder, device="cpu")
+    again = TokenClassificationPRM.from_model(loaded.model, loaded.tokenizer, task="arith")
+    assert again.format == loaded.format
+    assert again.score(PROBLEM, PATHS) == loaded.score(PROBLEM, PATHS)
+    orm = OutcomeRM(save_tiny_orm(tmp_path / "orm", num_labels=2), device="cpu")
+    assert OutcomeRM.from_model(orm.model, orm.tokenizer).score(PROBLEM, PATHS) == orm.score(PROBLEM, PATHS)
+
+
+def test_score_nonempty_scores_only_the_paths_with_steps():
+    from reasoning_core.rewards.base import score_nonempty
+
+    seen = []
+
+    def batch(paths):
+        seen.append(list(paths))
+        return [[0.5] * len(p) for p in paths]
+
+    assert score_nonempty([["a"], [], ["b", "c"]], batch) == [[0.5], [], [0.5, 0.5]]
+    assert seen == [[["a"], ["b", "c"]]]
+    assert score_nonempty([[], []], batch) == [[], []] and len(seen) == 1
+    with pytest.raises(ModelError, match="invalid step score"):
+        score_nonempty([["a"]], lambda paths: [[2.0]])

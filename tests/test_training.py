@@ -181,7 +181,7 @@ def test_prm_and_orm_load(run_dir, cfg):
 
 
 def test_verifier_stage_scores_steps_through_the_core_loader(run_dir, cfg):
-    from reasoning_core.loading import load_reward
+    from reasoning_core.rewards import load as load_reward
     from reasoning_core.rewards import AgreementVerifier
     metrics = pl.run_verifier(cfg, run_dir / "sft", run_dir / "verifier")
     _assert_clean_checkpoint(run_dir / "verifier", "verifier")

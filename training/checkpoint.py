@@ -17,7 +17,7 @@ from typing import Iterator
 
 logger = logging.getLogger(__name__)
 META = "meta.json"
-# how the core reads each reward checkpoint (`reasoning_core.loading.read_stepwise_json`)
+# how the core reads each reward checkpoint (`reasoning_core.rewards.step_format`)
 STEPWISE = {"prm": {"kind": "prm", "task": "arith", "step_separator": "\n", "good_label": 1},
             "orm": {"kind": "orm", "task": "arith", "step_separator": "\n", "good_label": 1},
             "verifier": {"kind": "agreement", "task": "arith", "step_separator": "\n"}}

@@ -19,17 +19,18 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
-from reasoning_core.loading import load_reward
-from reasoning_core.rewards import AgreementVerifier
+from reasoning_core import rewards
+from reasoning_core.checkpoints import load_pretrained, load_tokenizer
+from reasoning_core.rewards import AgreementVerifier, OutcomeRM, TokenClassificationPRM
 from reasoning_core.tasks.arith import check_steps
 
 from . import checkpoint as ckpt
 from .config import PipelineConfig
 from .data import TASK, arith_problems, arith_sft_dataset, load_stepwise
 from .label_steps import label_chains
-from .prm import auc, orm_scores, prm_scores, score_by_problem, train_orm, train_prm
+from .prm import auc, score_by_problem, train_orm, train_prm
 from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
 from .sampling import greedy_accuracy, sample_accuracy, sample_chains
 from .sft import build_generator, train_sft
@@ -40,7 +41,8 @@ STAGES = ("sft", "verifier", "star", "label", "prm", "orm", "grpo")
 
 
 def load_generator(path: str | Path):
-    return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    """A generator checkpoint (model in eval mode, tokenizer) on the CPU, opened as the core opens one."""
+    return load_pretrained(AutoModelForCausalLM, Path(path), device="cpu"), load_tokenizer(Path(path))
 
 
 def _problems(cfg: PipelineConfig, split: str, count: int, seed: int = 0):
@@ -83,7 +85,7 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
     """STaR rounds from `parent`; with `verifier` (a reward checkpoint) kept chains must pass it step by step."""
     t0 = time.time()
     model, tok = load_generator(parent)
-    judge = load_reward(str(verifier), device="cpu") if verifier else None
+    judge = rewards.load(str(verifier), device="cpu") if verifier else None
     rounds = [{"round": 0, "val_greedy_acc": evaluate(model, tok, cfg)}]
     sft_rows = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
     with ckpt.atomic_dir(out) as tmp:
@@ -148,11 +150,12 @@ def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score) -> dict:
 
 def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
     t0 = time.time()
-    tok = AutoTokenizer.from_pretrained(parent)
+    tok = load_tokenizer(parent)
     rows = _label_rows(labels, cfg.prm.label_source)
     with ckpt.atomic_dir(out) as tmp:
         model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
-        metrics = {**_heldout_step_auc(cfg, parent, lambda pr, pa: prm_scores(model, tok, pr, pa)),
+        prm = TokenClassificationPRM.from_model(model, tok, task=TASK.name)
+        metrics = {**_heldout_step_auc(cfg, parent, partial(score_by_problem, prm)),
                    **stats, "wall_s": round(time.time() - t0, 1)}
         ckpt.save_checkpoint(tmp, model, tok, stage="prm", kind="prm", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
@@ -161,7 +164,7 @@ def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
 
 def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
     t0 = time.time()
-    tok = AutoTokenizer.from_pretrained(parent)
+    tok = load_tokenizer(parent)
     rows = [{"prompt": r["prompt"], "completions": r["completions"],
              "correct": TASK.is_correct(TASK.extract_answer("\n".join(r["completions"])), r["reference"])}
             for r in load_stepwise(labels / "math_shepherd.jsonl", "trl")]
@@ -169,7 +172,9 @@ def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
         model, stats = train_orm(str(parent), tok, rows, cfg.orm, str(tmp))
         problems, paths, refs = _heldout_chains(cfg, parent, cfg.orm.eval_problems)
         correct = [TASK.is_correct(TASK.extract_answer("\n".join(s)), r) for s, r in zip(paths, refs)]
-        metrics = {"outcome_auc": auc(correct, orm_scores(model, tok, problems, paths)),
+        orm = OutcomeRM.from_model(model, tok, task=TASK.name)
+        scores = [row[0] for row in score_by_problem(orm, problems, paths)]  # an ORM repeats its one score
+        metrics = {"outcome_auc": auc(correct, scores),
                    "heldout_chains": len(paths), "train_positive_fraction":
                    round(sum(r["correct"] for r in rows) / max(1, len(rows)), 4), **stats,
                    "wall_s": round(time.time() - t0, 1)}

@@ -24,6 +24,8 @@ from transformers import (AutoModelForSequenceClassification, AutoModelForTokenC
                           DataCollatorWithPadding, Trainer,
                           TrainingArguments)
 
+from reasoning_core.protocols import RewardModel
+
 from .data import TASK
 
 logger = logging.getLogger(__name__)
@@ -135,35 +137,10 @@ def train_orm(parent: str, tok, rows: list[dict], cfg: RewardConfig, work_dir: s
     return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
 
 
-@torch.no_grad()
-def prm_scores(model, tok, problems: list[str], paths: list[list[str]], batch_size: int = 64) -> list[list[float]]:
-    """P(good) for every step of every path (the same reading as the reward adapters)."""
-    out = []
-    for i in range(0, len(paths), batch_size):
-        enc = [encode_path(tok, p, s) for p, s in zip(problems[i:i + batch_size], paths[i:i + batch_size])]
-        width = max(len(ids) for ids, _ in enc)
-        ids = torch.tensor([x + [tok.pad_token_id] * (width - len(x)) for x, _ in enc])
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in enc])
-        probs = model(input_ids=ids, attention_mask=mask).logits.float().softmax(-1)[..., 1]
-        out += [[float(probs[b, e]) for e in ends] for b, (_, ends) in enumerate(enc)]
-    return out
-
-
-@torch.no_grad()
-def orm_scores(model, tok, problems: list[str], paths: list[list[str]], batch_size: int = 64) -> list[float]:
-    out = []
-    for i in range(0, len(paths), batch_size):
-        enc = [encode_path(tok, p, s)[0] for p, s in zip(problems[i:i + batch_size], paths[i:i + batch_size])]
-        width = max(map(len, enc))
-        ids = torch.tensor([x + [tok.pad_token_id] * (width - len(x)) for x in enc])
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in enc])
-        out += model(input_ids=ids, attention_mask=mask).logits.float().softmax(-1)[:, 1].tolist()
-    return out
-
-
-def score_by_problem(reward, problems: list[str], paths: list[list[str]]) -> list[list[float]]:
-    """Step scores from a core `RewardModel` for paths of many problems: one batched call per problem
-    (the adapters score many paths of one problem at a time)."""
+def score_by_problem(reward: RewardModel, problems: list[str], paths: list[list[str]]) -> list[list[float]]:
+    """Step scores from a core `RewardModel` (a checkpoint, or a model in memory through an adapter's
+    `from_model`) for paths of many problems: one batched call per problem (the adapters score many
+    paths of one problem at a time)."""
     rows: dict[str, list[int]] = {}
     for i, p in enumerate(problems):
         rows.setdefault(p, []).append(i)

@@ -4,7 +4,7 @@ Rewards are plain functions `(prompts, completions, **dataset_columns) -> list[f
   correct  1.0 when the completion states the reference answer (exact, rule-based)
   orm      the outcome RM's P(correct) for the whole chain
   prm      the step verifier's minimum step score (aggregation "min"): a PRM, or an agreement
-           verifier (any folder `reasoning_core.loading.load_reward` reads)
+           verifier (any spec `reasoning_core.rewards.load` reads)
   process  process supervision (Shao et al. 2024, section 4.1.3): no single reward per chain; every
            token's advantage is the score of the step it belongs to, normalised over the steps of its
            group, from the same step verifier (an agreement verifier's `local_scores`: a step is judged
@@ -24,12 +24,12 @@ from typing import Callable
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from reasoning_core import rewards
 from reasoning_core.protocols import aggregate
 
 from .data import TASK
-from .prm import orm_scores, score_by_problem
+from .prm import score_by_problem
 
 logger = logging.getLogger(__name__)
 REWARDS = ("correct", "orm", "prm", "process")
@@ -71,29 +71,20 @@ def reward_fn(name: str, prm_path: str | None = None, orm_path: str | None = Non
     path = prm_path if name == "prm" else orm_path
     if not path:
         raise ValueError(f"reward {name!r} needs a checkpoint path (--{name})")
-    if name == "prm":
-        from reasoning_core.loading import load_reward
+    scorer = rewards.load(str(path), device="cpu")
+    empty = [""] if name == "orm" else []  # an ORM scores an empty chain as written; a PRM finds no step
 
-        verifier = load_reward(str(path), device="cpu")
-
-        def prm(prompts, completions, problem, **_):
-            scores = score_by_problem(verifier, list(problem), [_steps(c) for c in completions])
-            return [aggregate(row, "min") if row else 0.0 for row in scores]
-        return prm
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
-
-    def orm(prompts, completions, problem, **_):
-        return orm_scores(model, tok, list(problem), [_steps(c) or [""] for c in completions])
-    return orm
+    def score(prompts, completions, problem, **_):
+        rows = score_by_problem(scorer, list(problem), [_steps(c) or empty for c in completions])
+        return [aggregate(row, "min") if row else 0.0 for row in rows]  # an ORM's row repeats one score
+    score.__name__ = name  # TRL logs each reward under its function's name
+    return score
 
 
 def step_scorer(path: str) -> Callable[[str, list[list[str]]], list[list[float]]]:
     """Per-step scores for the `process` reward: an agreement verifier's own score of each step, or a
     PRM's step scores."""
-    from reasoning_core.loading import load_reward
-
-    verifier = load_reward(str(path), device="cpu")
+    verifier = rewards.load(str(path), device="cpu")
     return getattr(verifier, "local_scores", verifier.score)
 
 

@@ -1,72 +1,28 @@
 """Sampling whole chains from a generator checkpoint, and greedy accuracy.
 
 `complete_chains` extends many prefixes step by step through the project's `Generator.propose`
-contract (one batched call per step depth), so training sees chains exactly the way search does.
-It uses `reasoning_core.backends.transformers_lm.TransformersGenerator` when that backend exists and
-falls back to `LocalGenerator`, a small equivalent built on `model.generate`.
+contract (one batched call per step depth) with the core's `TransformersGenerator`, so training sees
+chains exactly the way search does.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-import torch
 from tqdm.auto import tqdm
 
-from reasoning_core.protocols import Continuation
-from reasoning_core.tasks.arith import ArithTask
+from reasoning_core.backends.transformers_lm import TransformersGenerator
+
+from .data import TASK
 
 logger = logging.getLogger(__name__)
-TASK = ArithTask()
 MAX_STEPS = 8          # a 5-op chain has 6 steps; a rambling chain is cut here
 STEP_TOKENS = 24       # characters per step, generously (the longest is about 20)
 
 
-class LocalGenerator:
-    """`Generator.propose` over an in-memory HF causal LM (left-padded batch, sampling or greedy)."""
-
-    def __init__(self, model, tokenizer):
-        self.model, self.tok = model.eval(), tokenizer
-
-    @torch.no_grad()
-    def propose(self, prefixes, n, *, stop, max_new_tokens, temperature, seed):
-        torch.manual_seed(seed)
-        batch = [p for p in prefixes for _ in range(n)]
-        self.tok.padding_side = "left"
-        enc = self.tok(batch, return_tensors="pt", padding=True, add_special_tokens=False)
-        stop_ids = self.tok(stop, add_special_tokens=False)["input_ids"]
-        out = self.model.generate(
-            **enc, max_new_tokens=max_new_tokens, do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None, top_k=0 if temperature > 0 else None,
-            eos_token_id=[self.tok.eos_token_id] + stop_ids[-1:], pad_token_id=self.tok.pad_token_id,
-            output_scores=True, return_dict_in_generate=True)
-        new = out.sequences[:, enc["input_ids"].shape[1]:]
-        logps = torch.stack(out.scores, 1).float().log_softmax(-1)
-        chosen = logps.gather(-1, new.unsqueeze(-1)).squeeze(-1)
-        conts = []
-        for row, lp in zip(new.tolist(), chosen.tolist()):
-            text, k, finished = "", 0, False
-            for k, tid in enumerate(row):
-                if tid == self.tok.eos_token_id:
-                    finished = True
-                    break
-                text += self.tok.decode([tid])
-                if text.endswith(stop):
-                    text = text[: -len(stop)]
-                    break
-            else:
-                k = len(row) - 1
-            conts.append(Continuation(text, k + 1, float(sum(lp[: k + 1])), finished))
-        return [conts[i * n:(i + 1) * n] for i in range(len(prefixes))]
-
-
-def make_generator(model, tokenizer):
-    """The shared backend when it is importable, else the local fallback (same contract)."""
-    try:
-        from reasoning_core.backends.transformers_lm import TransformersGenerator
-    except ImportError:
-        return LocalGenerator(model, tokenizer)
-    return TransformersGenerator(model, tokenizer=tokenizer, device="cpu")
+def make_generator(model, tokenizer) -> TransformersGenerator:
+    """The core's transformers backend over an in-memory model, so training samples as search does."""
+    return TransformersGenerator(model, tokenizer=tokenizer)
 
 
 @dataclass
@@ -91,15 +47,15 @@ def complete_chains(generator, problems: list[str], prefixes: list[list[str]], n
         if not live:
             break
         if first:  # one call proposes the n distinct first continuations of every prefix
-            texts = [TASK.prompt(p) + "".join(s + "\n" for s in pre) for p, pre in zip(problems, prefixes)]
-            props = generator.propose(texts, n, stop="\n", max_new_tokens=STEP_TOKENS,
+            texts = [_prefix(p, pre) for p, pre in zip(problems, prefixes)]
+            props = generator.propose(texts, n, stop=TASK.step_delimiter, max_new_tokens=STEP_TOKENS,
                                       temperature=temperature, seed=seed)
             pairs = [(c, props[i][j]) for i, group in enumerate(chains) for j, c in enumerate(group)
                      if not c.finished and len(c.steps) < MAX_STEPS]
             first = False
         else:
-            texts = [TASK.prompt(c.problem) + "".join(s + "\n" for s in c.steps) for c in live]
-            props = generator.propose(texts, 1, stop="\n", max_new_tokens=STEP_TOKENS,
+            texts = [_prefix(c.problem, c.steps) for c in live]
+            props = generator.propose(texts, 1, stop=TASK.step_delimiter, max_new_tokens=STEP_TOKENS,
                                       temperature=temperature, seed=seed + depth)
             pairs = [(c, p[0]) for c, p in zip(live, props)]
         for c, cont in pairs:
@@ -109,8 +65,14 @@ def complete_chains(generator, problems: list[str], prefixes: list[list[str]], n
     return chains
 
 
+def _prefix(problem: str, steps: list[str]) -> str:
+    """What the generator reads before its next step: the task prompt, then each step and delimiter."""
+    return TASK.prompt(problem) + "".join(s + TASK.step_delimiter for s in steps)
+
+
 def chain_answer(chain: Chain) -> str | None:
-    return TASK.extract_answer("\n".join(chain.steps))
+    """The answer a chain states (None when it states none)."""
+    return TASK.extract_answer(TASK.step_delimiter.join(chain.steps))
 
 
 def sample_chains(model, tokenizer, problems: list[str], n: int, *, temperature: float = 1.0,

@@ -1,20 +1,22 @@
 """Models: pick the generator and the PRM (per browser session), see what is loaded and where.
 
-Specs are those of `reasoning_core.loading` ("default" = assets/, "prm-default", "orm-default", "oracle", "none",
-a local HF folder or a cached hub id). "fake" (the seeded scripted models) is resolved here without
-importing torch, so a demo or test app starts in a second.
+Specs are those of `reasoning_core.backends.load` and `reasoning_core.rewards.load` ("default" = assets/,
+"prm-default", "orm-default", "oracle", "fake", "none", a local HF folder or a cached hub id), which also
+cache each model once per process; "fake" imports no torch, so a demo or test app starts in a second.
+"fake@SECONDS" (the fake models, slowed down) is added here.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+from reasoning_core import backends, rewards
 from reasoning_core.protocols import ModelError
 from reasoning_core.search import Problem
 from reasoning_core.tasks import get_task
@@ -78,30 +80,21 @@ def fake_delay(spec: str) -> float | None:
     return seconds
 
 
-@functools.lru_cache(maxsize=8)
-def load_generator(spec: str, trust_remote_code: bool = False):
+def load_generator(spec: str, trust_remote_code: bool = False) -> Any:
+    return _load(backends.load, spec, trust_remote_code)
+
+
+def load_reward(spec: str, trust_remote_code: bool = False) -> Any:
+    return _load(rewards.load, spec, trust_remote_code)
+
+
+def _load(loader: Callable[..., Any], spec: str, trust_remote_code: bool) -> Any:
+    """`loader(spec)` (the core's, which caches each model once per process); "fake@SECONDS" wraps the
+    fake model in its delay."""
     delay = fake_delay(spec)
-    if delay is not None:
-        from reasoning_core.fakes import FakeArithGenerator
-
-        return Slowed(FakeArithGenerator(), delay) if delay else FakeArithGenerator()
-    from reasoning_core.loading import load_generator as load
-
-    return load(spec, trust_remote_code=trust_remote_code)
-
-
-@functools.lru_cache(maxsize=8)
-def load_reward(spec: str, trust_remote_code: bool = False):
-    delay = fake_delay(spec)
-    if delay is not None:
-        from reasoning_core.fakes import FakeArithPRM
-
-        return Slowed(FakeArithPRM(), delay) if delay else FakeArithPRM()
-    from reasoning_core.loading import load_reward as load
-
-    if spec in ("none", "oracle"):  # these take no keyword arguments
-        return load(spec)
-    return load(spec, trust_remote_code=trust_remote_code)
+    if delay is None:
+        return loader(spec, trust_remote_code=trust_remote_code)
+    return Slowed(loader("fake"), delay) if delay else loader("fake")
 
 
 def load(choice: ModelChoice):

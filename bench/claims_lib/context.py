@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reasoning_core.loading import ASSETS
+from reasoning_core.checkpoints import ASSETS
 from reasoning_core.tasks import get_task
 from reasoning_core.tasks.loaders import Example
 
@@ -71,7 +71,8 @@ class Context:
     def model(self, role: str):
         """The loaded generator / prm / orm (from `models`, once per run, unless `loaded` has it)."""
         if role not in self.loaded:
-            from reasoning_core.loading import load_generator, load_reward
+            from reasoning_core.backends import load as load_generator
+            from reasoning_core.rewards import load as load_reward
 
             path = str(self.models[role])
             self.loaded[role] = load_generator(path) if role == "generator" else load_reward(path)

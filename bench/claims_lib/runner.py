@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from reasoning_core.loading import REPO
+from reasoning_core.checkpoints import REPO
 
 from .context import Context
 from .report import Row, write_report

@@ -162,7 +162,7 @@ def claim_process_labels(ctx: Context, progress: Progress = iter) -> list[Row]:
     trained on exact labels of the same chains with the same budget (step AUC and best-of-N)."""
     from sklearn.metrics import roc_auc_score
 
-    from reasoning_core.loading import load_reward
+    from reasoning_core.rewards import load as load_reward
     from training.pipeline import run_label, run_prm
 
     cfg, s = ctx.pipeline_config(), ctx.sizes

@@ -15,7 +15,7 @@ import torch
 from transformers import (AutoModelForCausalLM, GenerationConfig, LogitsProcessor, PreTrainedModel,
                           StoppingCriteria, TemperatureLogitsWarper)
 
-from ..loading import ensure_pad_token, find_model, load_pretrained, load_tokenizer
+from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer
 from ..protocols import Continuation, ModelError
 
 log = logging.getLogger(__name__)

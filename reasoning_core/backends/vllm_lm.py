@@ -2,12 +2,12 @@
 since every expansion of a node re-reads the same prefix. vLLM is imported only when used."""
 from __future__ import annotations
 
-import threading
-
 import logging
+import threading
 from typing import Any, Sequence
 
-from ..protocols import Continuation, ModelError
+from ..lazy import import_vllm
+from ..protocols import Continuation
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +19,7 @@ class VLLMGenerator:
     """A `Generator` over `vllm.LLM`; `engine_kwargs` go to the engine (dtype, gpu_memory_utilization, ...)."""
 
     def __init__(self, model: str, **engine_kwargs: Any) -> None:
-        try:
-            import vllm
-        except ImportError as e:
-            raise ModelError("the vllm backend needs vLLM: pip install -r requirements-gpu.txt (GPU only)") from e
+        vllm = import_vllm("the vllm backend")
         self._sampling_params = vllm.SamplingParams
         key = (model, tuple(sorted(engine_kwargs.items())))
         if key not in _ENGINES:

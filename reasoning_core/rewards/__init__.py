@@ -1,13 +1,71 @@
 """Reward adapters: token-classification PRMs (TRL / Qwen-PRM), step-tag LMs (Math-Shepherd), chat PRMs
-(RLHFlow), any causal LM as an agreement verifier, outcome RMs, and the exact arith oracle. All score many paths per call, one score in [0, 1]
-per step. `REWARD_PRESETS` names the public formats (`load_reward("qwen-prm:PATH")`)."""
-from .agreement import AgreementVerifier
-from .chat_prm import ChatPRM
-from .oracle import ArithOracle
-from .outcome import OutcomeRM
-from .presets import REWARD_PRESETS, RewardPreset, get_preset
-from .step_tag import StepTagPRM
-from .token_classification import PRM_PRESETS, TokenClassificationPRM
+(RLHFlow), any causal LM as an agreement verifier, outcome RMs, and the exact arith oracle. All score many
+paths per call, one score in [0, 1] per step. `load(spec)` picks one by its spec; `REWARD_PRESETS` names
+the public formats (`load("qwen-prm:PATH")`).
 
-__all__ = ["AgreementVerifier", "PRM_PRESETS", "REWARD_PRESETS", "ArithOracle", "ChatPRM", "OutcomeRM", "RewardPreset", "StepTagPRM",
-           "TokenClassificationPRM", "get_preset"]
+The adapters are imported on first use (`lazy.exports`), so "fake", "oracle" and "none" need no torch.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ..checkpoints import default_folder, find_model, looks_like_path
+from ..lazy import exports
+from ..protocols import RewardModel
+from .oracle import ArithOracle
+from .presets import ADAPTERS, REWARD_PRESETS, RewardPreset, detect_preset, get_preset
+
+__getattr__ = exports(__name__, {**ADAPTERS, "PRM_PRESETS": "token_classification", "VLLMPRM": "vllm_prm"})
+__all__ = [
+    "PRM_PRESETS",
+    "REWARD_PRESETS",
+    "VLLMPRM",
+    "AgreementVerifier",
+    "ArithOracle",
+    "ChatPRM",
+    "OutcomeRM",
+    "RewardPreset",
+    "StepTagPRM",
+    "TokenClassificationPRM",
+    "get_preset",
+    "load",
+]
+DEFAULT_REWARDS = {"default": "verifier", "prm-default": "prm", "orm-default": "orm"}
+"""Reward specs naming a shipped checkpoint; "default" is the step scorer that makes search help."""
+
+
+@functools.lru_cache(maxsize=4)
+def load(spec: str, **kw: Any) -> RewardModel | None:
+    """A reward model from "default" (assets/verifier, an agreement verifier), "prm-default" (assets/prm,
+    the token-classification PRM), "orm-default" (assets/orm), "oracle", "fake", "none",
+    "<preset>:<path>" for a public format (trl, qwen-prm, math-shepherd, rlhflow, agreement, orm: see
+    `REWARD_PRESETS`), "vllm:<preset>:<model>" (vLLM pooling engine, GPU), or a folder / hub id whose
+    `architectures` picks the preset (`detect_preset`). Keyword arguments go to the adapter (the oracle
+    takes none and ignores them). Cached per process, by spec and arguments."""
+    if spec == "none":
+        return None
+    if spec == "oracle":
+        return ArithOracle()
+    if spec == "fake":
+        from ..fakes import FakeArithPRM
+
+        return FakeArithPRM()
+    if spec.startswith("vllm:"):
+        from .vllm_prm import VLLMPRM
+
+        preset, _, model = spec.removeprefix("vllm:").partition(":")
+        if not model:
+            raise ValueError(f"a vLLM reward spec is vllm:<preset>:<model>, got {spec!r}; presets: qwen-prm, "
+                             "math-shepherd")
+        return VLLMPRM(model, preset=preset, **kw)
+    name, sep, path = spec.partition(":")
+    if sep and name in REWARD_PRESETS:
+        return get_preset(name).load(path, **kw)
+    if sep and len(name) > 1 and not looks_like_path(name) and "/" not in name:  # "C:\\x", "./a:b" are paths
+        get_preset(name)  # raises, listing the valid presets
+    if spec in DEFAULT_REWARDS:
+        folder = default_folder(DEFAULT_REWARDS[spec])
+    else:
+        folder = find_model(spec, kw.get("local_files_only", True))
+    return get_preset(detect_preset(folder, spec)).load(folder, **kw)

@@ -20,52 +20,39 @@ itself makes search reproduce greedy decoding.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from transformers import AutoModelForCausalLM
 
-from ..loading import StepFormat, find_model, load_pretrained, load_tokenizer, step_format
-from ..protocols import check_scores
-from .token_classification import encode_marked, model_logits
+from .base import RewardAdapter, encode_marked, model_logits, score_nonempty
+from .step_format import StepFormat
 
 AGREEMENT_FORMAT = StepFormat(kind="agreement", prompt_template="{problem}\n", step_separator="\n")
 
 
-class AgreementVerifier:
+class AgreementVerifier(RewardAdapter):
     """A `RewardModel` over any causal LM. Settings: `AGREEMENT_FORMAT` (prompt, then each step +
     separator), then the checkpoint's stepwise.json (`task` poses the problem as the generator saw it),
-    then explicit arguments."""
+    then explicit arguments. `load` options (device, dtype, trust_remote_code, local_files_only) say how
+    the checkpoint is opened."""
 
-    kind: str = "prm"
+    default_format = AGREEMENT_FORMAT
+    auto_class = AutoModelForCausalLM
 
     def __init__(self, path: str | Path, *, prompt_template: str | None = None, step_separator: str | None = None,
-                 task: str | None = None, device: str | torch.device = "auto",
-                 dtype: str | torch.dtype | None = None, trust_remote_code: bool = False,
-                 local_files_only: bool = True) -> None:
-        folder = find_model(path, local_files_only)
-        self._setup(load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
-                                    trust_remote_code=trust_remote_code),
-                    load_tokenizer(folder, trust_remote_code),
-                    step_format(folder, AGREEMENT_FORMAT, {"prompt_template": prompt_template,
-                                                           "step_separator": step_separator, "task": task}))
+                 task: str | None = None, **load: Any) -> None:
+        self._open(path, {"prompt_template": prompt_template, "step_separator": step_separator, "task": task}, **load)
 
-    @classmethod
-    def from_model(cls, model, tokenizer, *, task: str | None = None) -> "AgreementVerifier":
-        """A verifier over an LM already in memory (training measures one before saving it)."""
-        verifier = cls.__new__(cls)
-        verifier._setup(model.eval(), tokenizer, dataclasses.replace(AGREEMENT_FORMAT, task=task))
-        return verifier
-
-    def _setup(self, model, tokenizer, fmt: StepFormat) -> None:
-        self.model, self.tokenizer, self.format = model, tokenizer, fmt
+    def _setup(self, model: Any, tokenizer: Any, fmt: StepFormat) -> None:
+        super()._setup(model, tokenizer, fmt)
         self.end_ids = _end_ids(tokenizer, fmt.step_separator)
 
     def text(self, problem: str, steps: Sequence[str]) -> str:
+        """Exactly what the model reads for one path."""
         return self._text_and_bounds(problem, steps)[0]
 
     def _text_and_bounds(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
@@ -78,23 +65,23 @@ class AgreementVerifier:
         return text, bounds
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
-        return check_scores([list(itertools.accumulate(row, min)) for row in self.local_scores(problem, paths)],
-                            paths)
+        return [list(itertools.accumulate(row, min)) for row in self.local_scores(problem, paths)]
 
     def local_scores(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
         """Each step's own agreement, without the running minimum: a correct step that follows a wrong
         one scores high here (process-supervised RL credits it; `score` does not)."""
-        scores: list[list[float]] = [[] for _ in paths]
-        rows = [i for i, path in enumerate(paths) if path]
-        if rows:
-            texts, bounds = zip(*(self._text_and_bounds(problem, paths[i]) for i in rows))
-            # a mark at each step's first character finds the token where that step starts
-            batch, starts = encode_marked(self.tokenizer, list(texts), [b[:-1] for b in bounds], self.model.device)
-            with torch.no_grad():
-                gaps = self._gaps(batch)
-            for row, i in enumerate(rows):
-                ends = starts[row][1:] + [int(batch["attention_mask"][row].sum())]
-                scores[i] = [math.exp(float(gaps[row, a:b].min())) for a, b in zip(starts[row], ends)]
+        return score_nonempty(paths, lambda batch_paths: self._local_batch(problem, batch_paths))
+
+    def _local_batch(self, problem: str, paths: list[Sequence[str]]) -> list[list[float]]:
+        texts, bounds = zip(*(self._text_and_bounds(problem, path) for path in paths))
+        # a mark at each step's first character finds the token where that step starts
+        batch, starts = encode_marked(self.tokenizer, list(texts), [b[:-1] for b in bounds], self.model.device)
+        with torch.no_grad():
+            gaps = self._gaps(batch)
+        scores = []
+        for row in range(len(paths)):
+            ends = starts[row][1:] + [int(batch["attention_mask"][row].sum())]
+            scores.append([math.exp(float(gaps[row, a:b].min())) for a, b in zip(starts[row], ends)])
         return scores
 
     def _gaps(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -112,7 +99,7 @@ class AgreementVerifier:
         return torch.cat([torch.zeros_like(gaps[:, :1]), gaps], dim=1)
 
 
-def _end_ids(tokenizer, separator: str) -> list[int]:
+def _end_ids(tokenizer: Any, separator: str) -> list[int]:
     """Token ids that end a step: the separator's last token, and EOS when the tokenizer has one."""
     ids = tokenizer(separator, add_special_tokens=False)["input_ids"][-1:]
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:

@@ -1,10 +1,10 @@
 """Score steps with vLLM's pooling engine (GPU): the same input texts as the transformers adapters, but
 batched through vLLM's STEP pooler, which returns the class probabilities at every step-tag token.
 
-    load_reward("vllm:qwen-prm:Qwen/Qwen2.5-Math-PRM-7B")           # native Qwen2ForProcessRewardModel
-    load_reward("vllm:math-shepherd:peiyi9979/math-shepherd-mistral-7b-prm")
+    rewards.load("vllm:qwen-prm:Qwen/Qwen2.5-Math-PRM-7B")           # native Qwen2ForProcessRewardModel
+    rewards.load("vllm:math-shepherd:peiyi9979/math-shepherd-mistral-7b-prm")
 
-vLLM is imported only when used. Its pooling API moved between releases (`task="reward"` became
+vLLM is imported only when used (`lazy.import_vllm`). Its pooling API moved between releases (`task="reward"` became
 `runner="pooling"`, `LLM.encode` gained `pooling_task`, `override_pooler_config` became `pooler_config`);
 each is tried in turn, newest first.
 """
@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-from ..loading import StepFormat
-from ..protocols import ModelError, check_scores
+from ..lazy import import_vllm
+from ..protocols import ModelError
+from .base import score_nonempty
+from .step_format import StepFormat
 from .step_tag import MATH_SHEPHERD, tagged_text
 from .token_classification import PRM_PRESETS, separated_text
 
@@ -34,11 +36,7 @@ class VLLMPRM:
     def __init__(self, model: str, *, preset: str = "qwen-prm", **engine_kwargs: Any) -> None:
         if preset not in VLLM_PRESETS:
             raise ValueError(f"unknown vLLM reward preset {preset!r}; valid: {', '.join(VLLM_PRESETS)}")
-        try:
-            import vllm
-        except ImportError as e:
-            raise ModelError("the vLLM reward backend needs vLLM: "
-                             "pip install -r requirements-gpu.txt (GPU only)") from e
+        vllm = import_vllm("the vLLM reward backend")
         self.format, self.layout = VLLM_PRESETS[preset]
         for key in ("device", "local_files_only"):  # options of the transformers adapters
             engine_kwargs.pop(key, None)
@@ -56,18 +54,18 @@ class VLLMPRM:
         return make(self.format, problem, steps)[0]
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[list[float]]:
-        scores: list[list[float]] = [[] for _ in paths]
-        rows = [i for i, path in enumerate(paths) if path]
-        if rows:
-            outputs = _pool(self.llm, [self.text(problem, paths[i]) for i in rows])
-            for i, out in zip(rows, outputs):
-                data = out.outputs.data
-                data = data.float().cpu() if hasattr(data, "cpu") else data
-                if len(data) != len(paths[i]):
-                    raise ModelError(f"vLLM returned {len(data)} step scores for a path of {len(paths[i])} steps; "
-                                     "does a step's text contain the step tag itself?")
-                scores[i] = [float(row[self.good_column]) for row in data]
-        return check_scores(scores, paths)
+        return score_nonempty(paths, lambda batch_paths: self._score_batch(problem, batch_paths))
+
+    def _score_batch(self, problem: str, paths: list[Sequence[str]]) -> list[list[float]]:
+        scores = []
+        for path, out in zip(paths, _pool(self.llm, [self.text(problem, path) for path in paths])):
+            data = out.outputs.data
+            data = data.float().cpu() if hasattr(data, "cpu") else data
+            if len(data) != len(path):
+                raise ModelError(f"vLLM returned {len(data)} step scores for a path of {len(path)} steps; "
+                                 "does a step's text contain the step tag itself?")
+            scores.append([float(row[self.good_column]) for row in data])
+        return scores
 
 
 def _tokenizer(model: str, trust_remote_code: bool) -> Any:

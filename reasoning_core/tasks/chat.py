@@ -78,7 +78,7 @@ def chat_task(task: Task, mode: str, generator: Any, system: str | None = MATH_S
             raise ModelError("--chat-template on: the generator has no local tokenizer with a chat template; "
                              "pass a tokenizer folder or hub id instead (--chat-template PATH)")
         return ChatTask(task, tokenizer, system)
-    from ..loading import find_model, load_tokenizer
+    from ..checkpoints import find_model, load_tokenizer
 
     tokenizer = load_tokenizer(find_model(mode))
     if not getattr(tokenizer, "chat_template", None):
