@@ -26,7 +26,8 @@ PRM_STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search", "dvt
 
 
 def claims(summary: pd.DataFrame, top: int) -> dict[str, dict]:
-    """The issue's acceptance checks, computed from this run's numbers."""
+    """What search should deliver at the top size (beam search well above greedy and majority vote, the PRM
+    above the ORM), checked against this run's numbers."""
     at = summary[summary.budget == top].set_index("strategy")["accuracy"]
     out = {}
 
