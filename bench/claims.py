@@ -1,8 +1,8 @@
-"""Reproduce the seed's claims (issue #5) on the default checkpoints and write a report folder.
+"""Reproduce the papers' claims on the default checkpoints and write a report folder.
 
-    python bench/claims.py --quick                      # < 10 minutes on 2 CPU cores
-    python bench/claims.py                              # the full run, < 60 minutes
-    python bench/claims.py --quick --claims verifier,prm_vs_orm --out runs/claims-partial
+    python -m bench.claims --quick                      # < 10 minutes on 2 CPU cores
+    python -m bench.claims                              # the full run, < 60 minutes
+    python -m bench.claims --quick --claims verifier,prm_vs_orm --out runs/claims-partial
 
 Claims: cot (CoT vs direct), star (STaR rounds, rationalisation), verifier (ORM best-of-N vs greedy and
 majority), prm_vs_orm, labels (MC vs exact process labels), difficulty (compute-optimal per difficulty),
@@ -22,10 +22,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see training/__main__.py: shared 2-core machines
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.claims_lib.context import SIZES, Context, default_models  # noqa: E402
-from bench.claims_lib.runner import CLAIMS, check_names, run_claims  # noqa: E402
+from bench.claims_lib.context import SIZES, Context, default_models
+from bench.claims_lib.runner import CLAIMS, check_names, run_claims
 
 DEFAULT_OUT = "runs/claims"
 

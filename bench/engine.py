@@ -1,8 +1,8 @@
 """Engine overhead: how much of a search's wall time is spent outside model calls, and how search
 throughput compares with one raw batched `generate` of the same number of tokens.
 
-    python bench/engine.py                      # default checkpoints in assets/ (else a tiny random model)
-    python bench/engine.py --problems 10 --n 16 --out bench/results/engine.json
+    python -m bench.engine                      # default checkpoints in assets/ (else a tiny random model)
+    python -m bench.engine --problems 10 --n 16 --out bench/results/engine.json
 
 For beam search (N candidates, width 4) and MCTS (N iterations) on held-out arith problems it reports:
 model share = time inside generator + PRM calls / wall time; overhead = the rest (tree, events,
@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reasoning_core.budget import Budget  # noqa: E402
-from reasoning_core.fakes import FakeArithPRM  # noqa: E402
-from reasoning_core.backends import load as load_generator  # noqa: E402
-from reasoning_core.rewards import load as load_reward  # noqa: E402
-from reasoning_core.protocols import ModelError  # noqa: E402
-from reasoning_core.run import solve  # noqa: E402
-from reasoning_core.search import Problem, make_config  # noqa: E402
-from reasoning_core.tasks import get_task, held_out_examples  # noqa: E402
+from reasoning_core.backends import load as load_generator
+from reasoning_core.budget import Budget
+from reasoning_core.fakes import FakeArithPRM
+from reasoning_core.protocols import ModelError
+from reasoning_core.rewards import load as load_reward
+from reasoning_core.run import solve
+from reasoning_core.search import Problem, make_config
+from reasoning_core.tasks import get_task, held_out_examples
 
 
 def models(generator_spec: str, prm_spec: str):

@@ -1,9 +1,9 @@
 """GPU benchmark: best-of-N and beam search on a small real-architecture model, with the transformers
 backend and with vLLM, against raw vLLM generation of the same number of tokens.
 
-    python bench/gpu.py --generator Qwen/Qwen2.5-Math-1.5B-Instruct --prm qwen-prm:Qwen/Qwen2.5-Math-PRM-7B \\
+    python -m bench.gpu --generator Qwen/Qwen2.5-Math-1.5B-Instruct --prm qwen-prm:Qwen/Qwen2.5-Math-PRM-7B \\
         --data math500.jsonl --limit 20 --n 8 --download
-    python bench/gpu.py --generator /models/qwen --prm none --strategies best_of_n   # generation only
+    python -m bench.gpu --generator /models/qwen --prm none --strategies best_of_n   # generation only
 
 Needs a CUDA GPU and vLLM (pip install -r requirements-gpu.txt); without them it says so and exits 2.
 With `--prm none`, candidates are scored by a constant reward (0.5 for every step), so both strategies run
@@ -23,17 +23,16 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reasoning_core.budget import Budget  # noqa: E402
-from reasoning_core.protocols import Generator, RewardModel  # noqa: E402
-from reasoning_core.run import solve  # noqa: E402
-from reasoning_core.search import Problem, make_config  # noqa: E402
-from reasoning_core.tasks import Example, get_task, held_out_examples, load_jsonl  # noqa: E402
-from reasoning_core.tasks.chat import chat_task  # noqa: E402
+from reasoning_core.budget import Budget
+from reasoning_core.protocols import Generator, RewardModel
+from reasoning_core.run import solve
+from reasoning_core.search import Problem, make_config
+from reasoning_core.tasks import Example, get_task, held_out_examples, load_jsonl
+from reasoning_core.tasks.chat import chat_task
 
 
 class ConstantReward:
@@ -50,9 +49,9 @@ def check_gpu(backends: list[str]) -> str | None:
     import torch
 
     if not torch.cuda.is_available():
-        return "bench/gpu.py needs a CUDA GPU (torch.cuda.is_available() is False)"
+        return "bench.gpu needs a CUDA GPU (torch.cuda.is_available() is False)"
     if "vllm" in backends and importlib.util.find_spec("vllm") is None:
-        return "bench/gpu.py needs vLLM for --backends vllm: pip install -r requirements-gpu.txt"
+        return "bench.gpu needs vLLM for --backends vllm: pip install -r requirements-gpu.txt"
     return None
 
 

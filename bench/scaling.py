@@ -1,8 +1,8 @@
 """Test-time scaling on held-out arith problems: accuracy of every strategy at budgets 1..16 with
 the default generator, PRM and ORM, overall and per difficulty (number of operations).
 
-    python bench/scaling.py                         # 500 problems, budgets 1,2,4,8,16 (long)
-    python bench/scaling.py --limit 100 --budgets 1,4,16 --out bench/results/scaling-quick
+    python -m bench.scaling                         # 500 problems, budgets 1,2,4,8,16 (long)
+    python -m bench.scaling --limit 100 --budgets 1,4,16 --out bench/results/scaling-quick
 
 Writes OUT/scaling.json (summary, per-difficulty table, claims checked), OUT/results.csv,
 OUT/runs.csv and OUT/accuracy_vs_tokens.html. `best_of_n/orm` is best-of-N reranked by the ORM on
@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reasoning_core.eval import EvalSpec, draw_problems, evaluate, summarise, write_results  # noqa: E402
-from reasoning_core.backends import load as load_generator  # noqa: E402
-from reasoning_core.rewards import load as load_reward  # noqa: E402
-from reasoning_core.tasks import get_task  # noqa: E402
+from reasoning_core.backends import load as load_generator
+from reasoning_core.eval import EvalSpec, draw_problems, evaluate, summarise, write_results
+from reasoning_core.rewards import load as load_reward
+from reasoning_core.tasks import get_task
 
 PRM_STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search", "dvts", "mcts", "rstar", "revise",
                   "compute_optimal")
 
 
 def claims(summary: pd.DataFrame, top: int) -> dict[str, dict]:
-    """The issue's acceptance checks, computed from this run's numbers."""
+    """What search should deliver at the top size (beam search well above greedy and majority vote, the PRM
+    above the ORM), checked against this run's numbers."""
     at = summary[summary.budget == top].set_index("strategy")["accuracy"]
     out = {}
 

@@ -1,6 +1,7 @@
 """The app in a real headless Chromium (Playwright): type a problem, run beam search and MCTS, watch
 the tree appear, select nodes (table row and plot click) and read their path in the inspector.
-Screenshots go to test-artifacts/. Needs Debian's chromium (`apt-get install chromium`)."""
+Screenshots go to test-artifacts/, and the last one, the inspected MCTS tree, to docs/screenshot.png: the
+README shows the app as this test leaves it. Needs Debian's chromium (`apt-get install chromium`)."""
 from __future__ import annotations
 
 import os
@@ -15,6 +16,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
+SCREENSHOT = REPO / "docs" / "screenshot.png"
 POINTS = "#explorer-tree .js-plotly-plot .scatterlayer .point"
 
 if not CHROMIUM.exists():
@@ -112,4 +114,4 @@ def test_beam_search_then_mcts_draw_trees_and_the_inspector_follows(page):
     assert "Path to node" in header
     steps = page.locator("#explorer-path .virtual-row").count()
     assert f"({steps} steps" in header
-    page.screenshot(path=str(ARTIFACTS / "explorer-mcts.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -1,12 +1,11 @@
-"""Tests for bench/claims.py and bench/claims_lib (issue #5): the statistics, the report, every claim
-function's row, and the command line wired end to end on micro-sized models. The real run is a
-benchmark (`python bench/claims.py --quick`), not a test."""
+"""Tests for bench/claims.py and bench/claims_lib: the statistics, the report, every claim function's
+row, and the command line wired end to end on micro-sized models. The real run is a benchmark
+(`python -m bench.claims --quick`), not a test."""
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,9 +13,9 @@ import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its thread pool (shared CPUs)
 
-from bench.claims_lib import report, runner, search_claims, stats  # noqa: E402
-from bench.claims_lib.context import SIZES, Context, Sizes  # noqa: E402
-from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM  # noqa: E402
+from bench.claims_lib import report, runner, search_claims, stats
+from bench.claims_lib.context import SIZES, Context, Sizes
+from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 
 MICRO = Sizes(name="micro", test_problems=4, val_problems=3, n_max=4, budget=3, co_problems=3, mcts_iterations=2,
               mcts_problems=3, rstar_problems=2, rstar_iterations=2, sft_steps=2, star_rounds=1, star_problems=3,
@@ -139,12 +138,9 @@ def micro_models(tmp_path_factory):
 
 
 def test_quick_runner_wiring_on_micro_models(micro_models, tmp_path, monkeypatch):
-    """`python bench/claims.py --quick` end to end, every claim, with the quick sizes stubbed to micro."""
-    import importlib.util
+    """`python -m bench.claims --quick` end to end, every claim, with the quick sizes stubbed to micro."""
+    from bench import claims as cli
 
-    spec = importlib.util.spec_from_file_location("claims_cli", Path(__file__).parents[1] / "bench" / "claims.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     monkeypatch.setitem(SIZES, "quick", replace(MICRO, name="quick", test_problems=3, n_max=2, co_problems=2,
                                                 val_problems=2, mcts_problems=2, rstar_problems=1))
     out = tmp_path / "report"

@@ -195,7 +195,7 @@ def test_result_json_has_what_the_cli_promises():
     assert collect("mcts", result.problem, iter(result.events)).tree.to_dict() == d["tree"]
 
 
-# ----- issue 7: rstar, revise, compute_optimal ---------------------------------------------------
+# ----- rstar, revise, compute_optimal ------------------------------------------------------------
 
 def math_generator():
     """An 'instruct model' for the math format that answers every rStar action prompt."""
@@ -239,8 +239,9 @@ def test_rstar_on_arith_uses_the_moves_the_format_supports():
 
 
 def test_rstar_discriminator_rejects_a_trajectory_whose_masked_completion_disagrees():
-    from reasoning_core.fakes import ScriptedGenerator
     import importlib
+
+    from reasoning_core.fakes import ScriptedGenerator
 
     rstar_module = importlib.import_module("reasoning_core.search.rstar")
 

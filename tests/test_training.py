@@ -20,8 +20,7 @@ import torch
 from training import checkpoint as ckpt
 from training import pipeline as pl
 from training.config import preset
-from training.data import (arith_sft_dataset, from_math_shepherd, from_prm800k, load_stepwise,
-                           stepwise_row)
+from training.data import arith_sft_dataset, from_math_shepherd, from_prm800k, load_stepwise, stepwise_row
 from training.tokenizer import build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,10 +125,9 @@ def test_star_control_trains_on_the_replayed_rows_alone(monkeypatch):
     assert stats["trained_on"] == 5 and sorted(trained[0]["prompt"]) == sorted(replay["prompt"])
 
 
-def test_star_ablation_bench_reports_both_arms(run_dir, monkeypatch):
-    """bench/star_ablation.py: the STaR arm and its replay-only control, each round, plus test accuracy."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import star_ablation
+def test_star_ablation_reports_both_arms(run_dir, monkeypatch):
+    """experiments/star_ablation.py: the STaR arm and its replay-only control, each round, plus test accuracy."""
+    from experiments import star_ablation
     out = run_dir / "ablation"
     monkeypatch.setattr(sys, "argv", ["star_ablation.py", "--parent", str(run_dir / "sft"), "--preset", "micro",
                                       "--test", "4", "--out", str(out)])
@@ -206,9 +204,8 @@ def test_grpo_runs(run_dir, cfg, reward):
     _assert_clean_checkpoint(run_dir / f"grpo-{reward}", "generator")
 
 
-def test_grpo_sweep_bench_reports_each_run(run_dir, monkeypatch):
-    sys.path.insert(0, str(ROOT / "bench"))
-    import grpo_sweep
+def test_grpo_sweep_reports_each_run(run_dir, monkeypatch):
+    from experiments import grpo_sweep
     out = run_dir / "sweep"
     monkeypatch.setattr(sys, "argv", ["grpo_sweep.py", "--parent", str(run_dir / "sft"), "--preset", "micro",
                                       "--runs", "correct:1e-5:2:1:temperature=0.3", "--val", "4", "--out", str(out)])
@@ -226,8 +223,7 @@ def test_grpo_sweep_bench_reports_each_run(run_dir, monkeypatch):
 
 
 def test_grpo_sweep_paired_test_counts_the_problems_that_changed():
-    sys.path.insert(0, str(ROOT / "bench"))
-    import grpo_sweep
+    from experiments import grpo_sweep
     before, after = [1, 1] + [0] * 10, [1, 0] + [1] * 10   # 10 problems gained, 1 lost
     result = grpo_sweep.paired(before, after)
     assert (result["val_gained"], result["val_lost"]) == (10, 1)
@@ -250,8 +246,7 @@ class _FixedSteps:
 def test_step_grpo_groups_are_judged_by_the_exact_step_check():
     """A state's siblings are rewarded by whether they are its correct next step; a group whose siblings all
     agree carries no GRPO signal and is dropped; the advantages of a kept group sum to zero."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from step_grpo import State, gold_sequences, grpo_sequences, state_accuracy
+    from experiments.step_grpo import State, gold_sequences, grpo_sequences, state_accuracy
     tok = build_tokenizer(256)
     state = State("3 + 6 + 2", ["3 + 6 = 9"])
     assert [state.reward(s) for s in ("9 + 2 = 11", "9 + 2 = 12", "The answer is 11", "")] == [1.0, 0.0, 0.0, 0.0]
@@ -269,10 +264,9 @@ def test_step_grpo_groups_are_judged_by_the_exact_step_check():
 
 
 def test_step_grpo_gradient_ascends_the_rewarded_step(run_dir):
-    """Moving the model a little along the bench's `+gradient` makes the rewarded sibling more likely and the
-    penalised one less likely: the sign every row of the bench relies on."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from step_grpo import State, grpo_sequences, policy_gradient
+    """Moving the model a little along the experiment's `+gradient` makes the rewarded sibling more likely and the
+    penalised one less likely: the sign every row of the experiment relies on."""
+    from experiments.step_grpo import State, grpo_sequences, policy_gradient
     model, tok = pl.load_generator(run_dir / "sft")
     seqs = grpo_sequences(_FixedSteps(["9 + 2 = 11", "9 + 2 = 12"]), tok, [State("3 + 6 + 2", ["3 + 6 = 9"])], 2, 0.7)
 
@@ -305,9 +299,8 @@ class _OracleSteps:
         return out
 
 
-def test_step_grpo_bench_reports_every_direction_and_arm(run_dir, monkeypatch):
-    sys.path.insert(0, str(ROOT / "bench"))
-    import step_grpo
+def test_step_grpo_reports_every_direction_and_arm(run_dir, monkeypatch):
+    from experiments import step_grpo
     out = run_dir / "step-grpo"
     argv = ["step_grpo.py", "--parent", str(run_dir / "sft"), "--preset", "micro", "--problems", "3,3",
             "--siblings", "2", "--scales", "0.01", "--val", "4", "--out", str(out)]
@@ -362,10 +355,9 @@ def test_unknown_names_list_valid_ones():
 
 
 def test_atomic_dir_leaves_nothing_on_failure(tmp_path):
-    with pytest.raises(RuntimeError):
-        with ckpt.atomic_dir(tmp_path / "stage") as tmp:
-            (tmp / "partial").write_text("x")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), ckpt.atomic_dir(tmp_path / "stage") as tmp:
+        (tmp / "partial").write_text("x")
+        raise RuntimeError("killed")
     assert not (tmp_path / "stage").exists()
 
 

@@ -86,7 +86,7 @@ def _small() -> PipelineConfig:
         label=LabelConfig(problems=1500, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True),
         prm=RewardConfig(max_steps=1500), orm=RewardConfig(max_steps=800),
         verifier=TrainConfig(max_steps=6000, learning_rate=1e-3),
-        # the setting that raised greedy accuracy on the tiny model (bench/results/grpo-big): 1024 chains per
+        # the setting that raised greedy accuracy on the tiny model (experiments/results/grpo-big): 1024 chains per
         # update; smaller batches lowered it at every learning rate measured
         grpo=GRPOSettings(reward="process", prompts_per_step=128, num_generations=8, max_steps=48, problems=6144,
                           learning_rate=1e-4),

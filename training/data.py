@@ -1,7 +1,8 @@
 """Data for every stage, as Hugging Face `datasets`.
 
 * `arith_sft_dataset`: prompt/completion pairs (task prompt -> gold steps -> answer) for SFT.
-* `arith_problems`: fixed train/validation/test problems from `reasoning_core.tasks.arith` seeds.
+* `arith_problems`: fixed train/validation/test problems from `reasoning_core.tasks.arith` seeds;
+  `split_problems` gives them as the parallel problem and reference lists the samplers take.
 * The **stepwise** form that process labels are written in and PRMs train on is TRL's:
   `{"prompt": problem, "completions": [step, ...], "labels": [bool, ...]}` (+ optional
   `"soft_labels"` in [0, 1] and `"reference"`). Loaders turn PRM800K-style and Math-Shepherd-style
@@ -13,12 +14,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datasets import Dataset
 
 from reasoning_core.tasks import arith
 from reasoning_core.tasks.arith import ArithTask
 from reasoning_core.tasks.loaders import Example, arith_examples, load_jsonl
+
+if TYPE_CHECKING:  # config imports the stages, which import this module
+    from .config import Difficulty
 
 TASK = ArithTask()
 SHEPHERD_TAG = "ки"
@@ -28,6 +33,13 @@ def arith_problems(split: str, count: int, *, seed: int = 0, **difficulty: int) 
     """Problems of one split with reference answers and gold steps (same on every machine); the
     difficulty defaults to the task's (`reasoning_core.tasks.arith.DEFAULT_*`)."""
     return arith_examples(split, count, seed=seed, **difficulty)
+
+
+def split_problems(split: str, count: int, difficulty: Difficulty | None = None, *,
+                   seed: int = 0) -> tuple[list[str], list[str]]:
+    """The problems of one split and their reference answers, as two parallel lists."""
+    exs = arith_problems(split, count, seed=seed, **(vars(difficulty) if difficulty else {}))
+    return [e.problem for e in exs], [e.reference for e in exs]
 
 
 def completion_text(steps: list[str] | tuple[str, ...]) -> str:

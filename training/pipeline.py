@@ -28,7 +28,7 @@ from reasoning_core.tasks.arith import check_steps
 
 from . import checkpoint as ckpt
 from .config import PipelineConfig
-from .data import TASK, arith_problems, arith_sft_dataset, load_stepwise
+from .data import TASK, arith_sft_dataset, load_stepwise, split_problems
 from .label_steps import label_chains
 from .prm import auc, score_by_problem, train_orm, train_prm
 from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
@@ -45,19 +45,14 @@ def load_generator(path: str | Path):
     return load_pretrained(AutoModelForCausalLM, Path(path), device="cpu"), load_tokenizer(Path(path))
 
 
-def _problems(cfg: PipelineConfig, split: str, count: int, seed: int = 0):
-    exs = arith_problems(split, count, seed=seed, **vars(cfg.difficulty))
-    return [e.problem for e in exs], [e.reference for e in exs]
-
-
 def evaluate(model, tok, cfg: PipelineConfig, split: str = "validation") -> float:
-    problems, refs = _problems(cfg, split, cfg.eval_problems)
+    problems, refs = split_problems(split, cfg.eval_problems, cfg.difficulty)
     return round(greedy_accuracy(model, tok, problems, refs, desc=f"greedy {split}"), 4)
 
 
 def evaluate_sampled(model, tok, cfg: PipelineConfig, temperature: float, n: int = 2) -> float:
     """Validation accuracy of `n` chains per problem sampled at `temperature`: what GRPO optimises."""
-    problems, refs = _problems(cfg, "validation", cfg.eval_problems)
+    problems, refs = split_problems("validation", cfg.eval_problems, cfg.difficulty)
     return round(sample_accuracy(model, tok, problems, refs, n=n, temperature=temperature, seed=1,
                                  desc=f"sampled validation T={temperature}"), 4)
 
@@ -91,7 +86,7 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
     with ckpt.atomic_dir(out) as tmp:
         for r in range(1, cfg.star.rounds + 1):
             # fresh train problems every round (seed stream disjoint from the SFT problems)
-            problems, refs = _problems(cfg, "train", cfg.star.problems, seed=cfg.seed + 100 + r)
+            problems, refs = split_problems("train", cfg.star.problems, cfg.difficulty, seed=cfg.seed + 100 + r)
             replay = sft_rows.shuffle(seed=cfg.seed + r).select(range(min(cfg.star.replay_rows, len(sft_rows))))
             stats = star_round(model, tok, problems, refs, cfg.star, seed=cfg.seed + r, work_dir=str(tmp),
                                replay=replay, verifier=judge)
@@ -106,7 +101,7 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
 def run_label(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
     t0 = time.time()
     model, tok = load_generator(parent)
-    problems, refs = _problems(cfg, "train", cfg.label.problems, seed=cfg.seed + 200)
+    problems, refs = split_problems("train", cfg.label.problems, cfg.difficulty, seed=cfg.seed + 200)
     shepherd, omega, metrics = label_chains(model, tok, problems, refs, cfg.label)
     metrics["wall_s"] = round(time.time() - t0, 1)
     with ckpt.atomic_dir(out) as tmp:
@@ -133,7 +128,7 @@ def _label_rows(labels: Path, source: str):
 def _heldout_chains(cfg: PipelineConfig, parent: Path, count: int):
     """Chains the generator samples on validation problems (never seen by any reward model)."""
     model, tok = load_generator(parent)
-    problems, refs = _problems(cfg, "validation", count, seed=cfg.seed + 300)
+    problems, refs = split_problems("validation", count, cfg.difficulty, seed=cfg.seed + 300)
     groups = sample_chains(model, tok, problems, 2, temperature=1.0, seed=cfg.seed + 300, desc="held-out chains")
     chains = [(c, ref) for g, ref in zip(groups, refs) for c in g if c.steps]
     return [c.problem for c, _ in chains], [c.steps for c, _ in chains], [r for _, r in chains]
@@ -207,7 +202,7 @@ def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = No
     model, tok = load_generator(parent)
     before = evaluate(model, tok, cfg)
     sampled_before = evaluate_sampled(model, tok, cfg, cfg.grpo.temperature)
-    problems, refs = _problems(cfg, "train", cfg.grpo.problems, seed=cfg.seed + 400)
+    problems, refs = split_problems("train", cfg.grpo.problems, cfg.difficulty, seed=cfg.seed + 400)
     data = grpo_dataset(problems, refs)
     reward = reward_fn(cfg.grpo.reward, prm_path=prm and str(prm), orm_path=orm and str(orm))
     step_scores = step_scorer(str(prm)) if cfg.grpo.reward == "process" else None

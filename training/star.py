@@ -14,7 +14,7 @@ Each round trains the current model further for `train.max_steps` steps on the r
 plus `replay_rows` rows replayed from the SFT dataset. STaR's problems come with answers only (a
 fresh seed each round), so the kept chains are the only supervision they get; the replayed rows keep
 the easy-skewed kept set (the model solves the short problems) from making it forget the long ones.
-What the self-generated chains add beyond replay alone is measured by `bench/star_ablation.py`.
+What the self-generated chains add beyond replay alone is measured by `python -m experiments.star_ablation`.
 
     python -m training star --parent runs/tiny/sft --out runs/tiny/star --preset tiny
 """

@@ -1,4 +1,4 @@
-"""Claims tab: the latest report of `bench/claims.py` (issue #5, the seed's claims reproduced on the tiny
+"""Claims tab: the latest report of `python -m bench.claims` (the papers' claims reproduced on the tiny
 models), and a button that runs the quick version as a separate process - the same command line a
 person would type - streaming its progress here. Nothing is computed inside the web worker."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ import gradio as gr
 REPO = Path(__file__).resolve().parents[1]
 OUT = "runs/claims"                                   # where the button's run writes (git-ignored runs/)
 COMMITTED = "bench/results/claims-full"               # the full report committed with the code
-COMMAND = [sys.executable, "-u", "bench/claims.py", "--quick", "--out", OUT]
+COMMAND = [sys.executable, "-u", "-m", "bench.claims", "--quick", "--out", OUT]
 TAIL_LINES = 30
 _lock = threading.Lock()  # one reproduction at a time per server: it uses every core
 
@@ -25,7 +25,7 @@ def latest_report() -> str:
     found = [REPO / d / "REPORT.md" for d in (OUT, COMMITTED) if (REPO / d / "REPORT.md").is_file()]
     if not found:
         return ("No report yet. Press **Run quick reproduction** (about 10 minutes on 2 CPU cores) or run "
-                f"`python bench/claims.py --quick --out {OUT}` in a terminal.")
+                f"`python -m bench.claims --quick --out {OUT}` in a terminal.")
     path = max(found, key=lambda p: p.stat().st_mtime)
     return f"*From `{path.relative_to(REPO)}`.*\n\n" + path.read_text()
 
@@ -71,8 +71,8 @@ def run_quick(command: list[str] | None = None) -> Iterator[tuple[str, str]]:
 def build() -> None:
     gr.Markdown("Each claim of the papers this lab rests on, measured on the tiny default models with a 95% "
                 "bootstrap interval over problems. The button runs "
-                f"`python bench/claims.py --quick --out {OUT}` as a separate process (about 10 minutes on 2 CPU "
-                "cores); the full run is `python bench/claims.py` (under an hour).")
+                f"`python -m bench.claims --quick --out {OUT}` as a separate process (about 10 minutes on 2 CPU "
+                "cores); the full run is `python -m bench.claims` (under an hour).")
     with gr.Row():
         run = gr.Button("Run quick reproduction", variant="primary")
         stop = gr.Button("Stop")

@@ -1,4 +1,4 @@
-"""Experiment code behind `bench/claims.py` (issue #5, "Reproduce the seed's claims").
+"""Experiment code behind `python -m bench.claims`, which reproduces the papers' claims on the tiny models.
 
     stats.py        seeded bootstrap confidence intervals and the holds / does-not-hold verdict
     report.py       the Row every claim returns, per-claim CSV + plotly HTML, REPORT.md from the rows

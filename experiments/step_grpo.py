@@ -1,6 +1,6 @@
 """Step-level GRPO against SFT at the same states: why GRPO does not raise greedy accuracy here.
 
-`bench/grpo_sweep.py` shows every GRPO run lowering or leaving flat greedy accuracy. This script removes
+`experiments/grpo_sweep.py` shows every GRPO run lowering or leaving flat greedy accuracy. This script removes
 the usual suspects (a noisy reward, credit assignment over a whole chain) and compares RL's signal with
 SFT's on equal terms. Step-level GRPO groups: from each state (a problem and a prefix of correct steps)
 it samples K sibling next steps, rewards each by the exact step check
@@ -17,8 +17,8 @@ States are `on-policy` (every prefix of a chain sampled at T, up to its first er
 Training (`--train`): Adam from the parent, each update on the on-policy states of P fresh problems, in
 one of two arms: `grpo` (the groups above) or `sft` (the gold next step at those states).
 
-    python bench/step_grpo.py --parent runs/tiny/star --out bench/results/step-grpo --train ""
-    python bench/step_grpo.py --parent runs/tiny/star --out bench/results/step-grpo --states "" \
+    python -m experiments.step_grpo --parent runs/tiny/star --out experiments/results/step-grpo --train ""
+    python -m experiments.step_grpo --parent runs/tiny/star --out experiments/results/step-grpo --states "" \
         --train grpo:16:40,sft:16:40,grpo:64:20,sft:64:20
 
 Prints a table per part and writes OUT/line_search.json and OUT/training.json.
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +34,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reasoning_core.tasks.arith import check_steps, parse_problem  # noqa: E402
-from training.config import preset  # noqa: E402
-from training.data import TASK  # noqa: E402
-from training.pipeline import _problems, evaluate, evaluate_sampled, load_generator  # noqa: E402
-from training.sampling import make_generator, sample_chains  # noqa: E402
+from reasoning_core.tasks.arith import check_steps, parse_problem
+from training.config import preset
+from training.data import TASK, split_problems
+from training.pipeline import evaluate, evaluate_sampled, load_generator
+from training.sampling import make_generator, sample_chains
 
 STATE_KINDS = ("on-policy", "greedy-errors")
 CHUNK = 64  # states per batched propose call
@@ -168,7 +165,7 @@ class Arm:
     updates: int
 
     @classmethod
-    def parse(cls, text: str) -> "Arm":
+    def parse(cls, text: str) -> Arm:
         kind, per, updates = text.split(":")
         if kind not in ("grpo", "sft"):
             raise ValueError(f"unknown arm {kind!r}; valid: grpo, sft")
@@ -205,7 +202,7 @@ def line_search(model, tok, cfg, args) -> list[dict]:
     rows = []
     for kind, count in zip(args.states.split(","), map(int, args.problems.split(","))):
         t0 = time.time()
-        problems, _ = _problems(cfg, "train", count, seed=cfg.seed + 900)
+        problems, _ = split_problems("train", count, cfg.difficulty, seed=cfg.seed + 900)
         states = collect_states(model, tok, problems, kind, args.temperature)
         seqs = grpo_sequences(gen, tok, states, args.siblings, args.temperature)
         if not seqs:
@@ -237,7 +234,8 @@ def line_search(model, tok, cfg, args) -> list[dict]:
 def training(cfg, args) -> list[dict]:
     """Each arm trained from the parent on the same fresh train problems."""
     arms = [Arm.parse(a) for a in args.train.split(",")]
-    problems, _ = _problems(cfg, "train", max(a.problems_per_update * a.updates for a in arms), seed=cfg.seed + 400)
+    count = max(a.problems_per_update * a.updates for a in arms)
+    problems, _ = split_problems("train", count, cfg.difficulty, seed=cfg.seed + 400)
     rows = [{"arm": "parent", **held_out(*load_generator(args.parent), cfg, args.temperature)}]
     for arm in arms:
         t0 = time.time()
@@ -266,7 +264,7 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--val", type=int, default=500, help="held-out validation problems")
     parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/step-grpo"))
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/step-grpo"))
     args = parser.parse_args()
 
     cfg = preset(args.preset)

@@ -2,10 +2,13 @@
 per-step advantages from the verifier), over learning rates, batch sizes, sampling temperature, a KL
 term and the optimizer, from one parent.
 
-    python bench/grpo_sweep.py --parent runs/tiny/sft --verifier runs/tiny/verifier
-    python bench/grpo_sweep.py --parent runs/tiny/sft --verifier runs/tiny/verifier --runs correct:3e-5:4:40 --val 200
-    python bench/grpo_sweep.py --parent runs/tiny/sft --runs correct:1e-4:4:40 --repeat 8 --out bench/results/grpo-repeat
-    python bench/grpo_sweep.py --parent runs/tiny/sft --verifier runs/tiny/verifier --out bench/results/grpo-diversity \
+    python -m experiments.grpo_sweep --parent runs/tiny/sft --verifier runs/tiny/verifier
+    python -m experiments.grpo_sweep --parent runs/tiny/sft --verifier runs/tiny/verifier \
+        --runs correct:3e-5:4:40 --val 200
+    python -m experiments.grpo_sweep --parent runs/tiny/sft --runs correct:1e-4:4:40 --repeat 8 \
+        --out experiments/results/grpo-repeat
+    python -m experiments.grpo_sweep --parent runs/tiny/sft --verifier runs/tiny/verifier \
+        --out experiments/results/grpo-diversity \
         --runs correct:1e-4:32:30:num_generations=4,correct:1e-4:64:40:num_generations=4,process:1e-4:64:40:num_generations=4
 
 A run is REWARD:LR:PROMPTS_PER_STEP:STEPS[:FIELD=VALUE...] with any other `GRPOSettings` field
@@ -25,19 +28,17 @@ import argparse
 import dataclasses
 import functools
 import json
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 from scipy.stats import binomtest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from training.config import preset  # noqa: E402
-from training.pipeline import _problems, evaluate_sampled, load_generator  # noqa: E402
-from training.rl import GRPOSettings, grpo_dataset, reward_fn, step_scorer, train_grpo  # noqa: E402
-from training.sampling import greedy_solved, sample_accuracy, sample_chains, solved_counts  # noqa: E402
+from training.config import preset
+from training.data import split_problems
+from training.pipeline import evaluate_sampled, load_generator
+from training.rl import GRPOSettings, grpo_dataset, reward_fn, step_scorer, train_grpo
+from training.sampling import greedy_solved, sample_accuracy, sample_chains, solved_counts
 
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(GRPOSettings)}
 
@@ -91,12 +92,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=0, metavar="K",
                         help="train on K sometimes-solved problems only, repeated (default: 2000 fresh ones)")
     parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/grpo-sweep"))
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/grpo-sweep"))
     args = parser.parse_args()
 
     cfg = preset(args.preset)
     cfg.eval_problems = args.val
-    problems, refs = _problems(cfg, "train", 2000, seed=cfg.seed + 400)
+    problems, refs = split_problems("train", 2000, cfg.difficulty, seed=cfg.seed + 400)
     parent = load_generator(args.parent)
     if args.repeat:
         problems, refs = sometimes_solved(*parent, problems[:20 * args.repeat], refs[:20 * args.repeat], args.repeat)
@@ -109,7 +110,7 @@ def main() -> None:
 
     if args.repeat:
         repeat_before = {"trained_on": len(problems), "trained_on_sampled_before": trained_on(*parent)}
-    val_problems, val_refs = _problems(cfg, "validation", cfg.eval_problems)
+    val_problems, val_refs = split_problems("validation", cfg.eval_problems, cfg.difficulty)
     greedy = functools.partial(greedy_solved, problems=val_problems, references=val_refs, desc="greedy validation")
     before = greedy(*parent)
     sampled_before = functools.cache(lambda temperature: evaluate_sampled(*parent, cfg, temperature))

@@ -2,9 +2,9 @@
 SFT rows alone (same parent, rounds, steps, learning rate and replay rows; `StarConfig.self_chains`
 is the only difference).
 
-    python bench/star_ablation.py --parent runs/tiny/sft --verifier runs/tiny/verifier
-    python bench/star_ablation.py --parent runs/tiny/sft --verifier runs/tiny/verifier --test 500 \
-        --out bench/results/star-ablation
+    python -m experiments.star_ablation --parent runs/tiny/sft --verifier runs/tiny/verifier
+    python -m experiments.star_ablation --parent runs/tiny/sft --verifier runs/tiny/verifier --test 500 \
+        --out experiments/results/star-ablation
 
 Writes OUT/star_ablation.json (per-round validation accuracy of both arms, test greedy accuracy of the
 parent and both arms) and OUT/work/<arm>/ (each arm's checkpoint, not committed).
@@ -15,16 +15,14 @@ import argparse
 import dataclasses
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from training.config import preset  # noqa: E402
-from training.pipeline import _problems, load_generator, run_star  # noqa: E402
-from training.sampling import greedy_accuracy  # noqa: E402
+from training.config import preset
+from training.data import split_problems
+from training.pipeline import load_generator, run_star
+from training.sampling import greedy_accuracy
 
 ARMS = {"STaR (verified self chains + replay)": True, "replay only (control)": False}
 
@@ -40,11 +38,11 @@ def main() -> None:
     parser.add_argument("--verifier", type=Path, help="step verifier that filters the kept chains")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--test", type=int, default=500, help="held-out test problems for the final accuracy")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/star-ablation"))
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/star-ablation"))
     args = parser.parse_args()
 
     cfg = preset(args.preset)
-    problems, refs = _problems(cfg, "test", args.test)
+    problems, refs = split_problems("test", args.test, cfg.difficulty)
     rows, result = [], {"parent": str(args.parent), "verifier": str(args.verifier), "preset": args.preset,
                         "star": dataclasses.asdict(cfg.star), "test_problems": args.test,
                         "test_greedy_acc": {"parent (round 0)": test_accuracy(args.parent, problems, refs)}}
