@@ -52,11 +52,14 @@ def _every_knob() -> dict[str, Knob]:
 STRATEGY_KNOBS = _every_knob()
 
 
-def default_varies(name: str) -> bool:
-    """Whether strategies disagree on a shared knob's default (greedy samples at temperature 0, the
-    others at 0.8). Such a knob gets a text box where blank means the strategy's own default, so one
-    box serves every strategy of a race and blank stays distinct from 0."""
-    return name in SHARED and len({strategy_knobs(s)[name].default for s in CONFIGS}) > 1
+def _varying_defaults() -> set[str]:
+    """The shared knobs strategies disagree on (greedy samples at temperature 0, the others at 0.8).
+    Each gets a text box where blank means the strategy's own default, so that one box serves every
+    strategy of a race and blank stays distinct from 0."""
+    return {name for name in SHARED if len({strategy_knobs(s)[name].default for s in CONFIGS}) > 1}
+
+
+VARYING_DEFAULTS = _varying_defaults()
 
 
 def _number(x: float) -> str:
@@ -101,7 +104,7 @@ def knob_inputs(names: Iterable[str], prefix: str, strategy: str | None = None) 
     inputs = {}
     for name in names:
         k = own.get(name, STRATEGY_KNOBS[name])
-        hint = (default_hint(k) if strategy else "each strategy's default") if default_varies(name) else None
+        hint = (default_hint(k) if strategy else "each strategy's default") if name in VARYING_DEFAULTS else None
         inputs[name] = knob_input(k, f"{prefix}-{name}", visible=name in own, blank_hint=hint)
     return inputs
 
@@ -114,7 +117,7 @@ def knob_updates(strategy: str) -> dict[str, dict]:
     for name in STRATEGY_KNOBS:
         if name not in own:
             updates[name] = gr.update(visible=False)
-        elif default_varies(name):
+        elif name in VARYING_DEFAULTS:
             updates[name] = gr.update(placeholder=default_hint(own[name]))
         else:
             k = own[name]
