@@ -85,6 +85,7 @@ def test_eight_concurrent_clients_get_their_own_results(app_url):
     ({"temperature": "hot"}, "temperature must be a number"),
     ({"problem_text": "1 + 2 " * 400}, "the limit here is"),
     ({"max_tokens": -5}, "max tokens must be between"),
+    ({"max_step_tokens": 300}, "max step tokens must be between 1 and 256"),  # an input only the knob declares
 ])
 def test_bad_input_gives_a_readable_error(app_url, over, message):
     client = Client(app_url, verbose=False)

@@ -11,7 +11,8 @@ from reasoning_core.search import Problem, make_config
 from reasoning_core.tasks import get_task, held_out_examples
 from reasoning_core.tree import SearchTree
 from ui import inspector, models, replay
-from ui.common import LIMITS, build_budget, build_config, build_problem
+from ui.inputs import build_budget, build_config, build_problem
+from ui.limits import LIMITS
 from ui.tree_figure import MAX_SIZE, MIN_SIZE, UNSCORED, Throttle, figure_nodes, layout, tree_figure
 
 EX = held_out_examples("arith", 3)[1]
@@ -115,12 +116,12 @@ def test_inputs_become_core_objects_or_readable_errors():
     assert build_problem("How many legs do 3 cats have?", "12").task.name == "math"
     assert build_config("mcts", {"iterations": 5, "temperature": None}).iterations == 5
     assert build_config("beam_search", {"width": 2}, size=4).n == 4
-    budget = build_budget(0, None, None)
-    assert budget.max_wall_s == LIMITS.max_wall_s and budget.max_tokens == LIMITS.max_tokens
-    assert build_budget(100, 3, 2.5).max_wall_s == 2.5
+    budget = build_budget({"max_tokens": 0})
+    assert budget.max_wall_s == LIMITS.knobs["max_wall_s"] and budget.max_tokens == LIMITS.knobs["max_tokens"]
+    assert build_budget({"max_tokens": 100, "max_generator_calls": 3, "max_wall_s": 2.5}).max_wall_s == 2.5
     for bad in (lambda: build_problem(""), lambda: build_config("mcts", {"iterations": 10_000}),
                 lambda: build_config("beam_search", {"n": 2, "width": 4}), lambda: build_config("nope", {}),
-                lambda: build_budget("many", None, None), lambda: build_budget(None, None, 10_000),
+                lambda: build_budget({"max_tokens": "many"}), lambda: build_budget({"max_wall_s": 10_000}),
                 lambda: build_config("mcts", {"seed": 1.5})):
         with pytest.raises(gr.Error):
             bad()
@@ -181,28 +182,33 @@ def test_a_model_failing_mid_search_reaches_the_user_as_one_line(monkeypatch):
     from ui import explorer
 
     monkeypatch.setattr(models, "load", lambda choice: (FakeArithGenerator(), nan_reward()))
-    run = explorer.run_search(EX.problem, "", "auto", "beam_search", 4, 2, None, None, None, None, None, None, None,
-                              "", 0, None, False, "min", 0, 0, 0, None)
+    run = explorer.run_search(problem_text=EX.problem, strategy="beam_search", n=4, width=2)
     with pytest.raises(gr.Error, match="invalid step score") as info:
         list(run)
     assert "Traceback" not in str(info.value)
 
 
 def test_unexpected_errors_become_readable(caplog):
-    from ui.common import readable_errors
+    from ui.errors import readable_errors
 
     with pytest.raises(gr.Error, match=r"Something went wrong \(KeyError: 'x'\)"), readable_errors():
         {}["x"]
     assert "unexpected error" in caplog.text
 
 
-def test_explorer_knob_boxes_line_up_with_the_handler():
-    import inspect
+def test_every_knob_has_an_input_and_the_explorer_shows_a_strategy_its_own():
+    from reasoning_core.budget import Budget
+    from reasoning_core.knobs import knobs
+    from reasoning_core.search import CONFIGS, SearchConfig
+    from ui import explorer, race
+    from ui.inputs import knob_updates
 
-    from ui import explorer
-
-    params = list(inspect.signature(explorer.run_search).parameters)
-    assert params[4:4 + len(explorer.KNOBS)] == [name for name, _, _ in explorer.KNOBS]
-    updates = explorer.knob_updates("mcts")
-    shown = {name for (name, _, _), u in zip(explorer.KNOBS, updates) if u.get("visible")}
-    assert {"iterations", "c_puct", "expansion_width"} <= shown and "n" not in shown
+    with gr.Blocks():
+        solve_inputs = explorer.build(gr.State(None))
+        race_inputs = race.build(gr.State(None))
+    for cls in [*CONFIGS.values(), Budget]:
+        assert {k.name for k in knobs(cls)} <= set(solve_inputs), cls.__name__
+    assert {k.name for k in [*knobs(SearchConfig), *knobs(Budget)]} <= set(race_inputs)
+    shown = {name for name, update in knob_updates("mcts").items() if update.get("visible", True)}
+    assert {k.name for k in knobs(CONFIGS["mcts"])} == shown
+    assert knob_updates("greedy")["temperature"]["placeholder"] == "0 (default)"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import gradio as gr
 
 from . import claims, explorer, models, race, replay, scaling
-from .common import LIMITS
 from .inspector import CLICK_JS
+from .limits import LIMITS
 
 TITLE = "stepwise: generator + PRM test-time search"
 INTRO = ("# stepwise\nA **generator** proposes reasoning steps, a **process reward model** scores each one, and a "

@@ -12,7 +12,8 @@ import pandas as pd
 
 from reasoning_core.tree import SearchTree
 
-from .common import scratch_file, user_error
+from .errors import user_error
+from .files import scratch_file
 
 NODE_COLUMNS = ["id", "depth", "kind", "status", "step", "PRM score", "value", "visits", "log-prob", "answer"]
 PATH_COLUMNS = ["step", "node", "text", "PRM score", "value", "visits", "log-prob", "tokens", "good"]

@@ -21,7 +21,7 @@ from reasoning_core.protocols import ModelError
 from reasoning_core.search import Problem
 from reasoning_core.tasks import get_task
 
-from .common import readable_errors, user_error
+from .errors import readable_errors, user_error
 
 log = logging.getLogger(__name__)
 GENERATOR_CHOICES = ["default", "fake"]

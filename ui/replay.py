@@ -16,7 +16,9 @@ from reasoning_core.tasks import TASKS, get_task
 from reasoning_core.tree import SearchFinished, SearchTree, event_from_dict
 
 from . import inspector
-from .common import readable_errors, scratch_file, summary_markdown, user_error
+from .errors import readable_errors, user_error
+from .files import scratch_file
+from .summary import summary_markdown
 from .tree_figure import tree_figure
 
 MAX_JSON_BYTES = 20_000_000

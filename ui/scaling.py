@@ -9,14 +9,20 @@ import gradio as gr
 import pandas as pd
 
 from reasoning_core.eval import COLUMNS, EvalSpec, accuracy_figure, draw_problems, evaluate, write_results
-from reasoning_core.search import CONFIGS, STRATEGIES
+from reasoning_core.knobs import Knob
+from reasoning_core.search import CONFIGS, STRATEGIES, get_strategy
 from reasoning_core.tasks import get_task
 
 from . import models
-from .common import LIMITS, RUNS, build_config, check_number, readable_errors, scratch_file, user_error
+from .errors import readable_errors, user_error
+from .files import scratch_file
+from .inputs import STRATEGY_KNOBS, build_config, knob_input
+from .limits import LIMITS
+from .sessions import RUNS
 
 TAB = "scaling"
 MAX_CSV_BYTES = 5_000_000
+PROBLEMS = Knob("limit", int, 10, "problems", "held-out arith problems", low=1, high=LIMITS.eval_problems)
 
 
 def parse_budgets(text: str) -> list[int]:
@@ -24,8 +30,8 @@ def parse_budgets(text: str) -> list[int]:
         budgets = sorted({int(b) for b in str(text).replace(" ", "").split(",") if b})
     except ValueError:
         raise user_error(f"Budgets are comma-separated whole numbers such as 1,4,16; got {text!r}") from None
-    if not budgets or budgets[0] < 1 or budgets[-1] > LIMITS.n:
-        raise user_error(f"Give budgets between 1 and {LIMITS.n}, e.g. 1,4,16 (got {text!r}).")
+    if not budgets or budgets[0] < 1 or budgets[-1] > LIMITS.knobs["n"]:
+        raise user_error(f"Give budgets between 1 and {LIMITS.knobs['n']:g}, e.g. 1,4,16 (got {text!r}).")
     return budgets
 
 
@@ -35,18 +41,18 @@ def run_eval(strategies, budgets_text, limit, seed, choice, request: gr.Request 
     names = [s for s in (strategies or []) if s]
     if not names:
         raise user_error("Pick at least one strategy.")
-    for name in names:
-        if name not in STRATEGIES:
-            raise user_error(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+    with readable_errors():
+        for name in names:
+            get_strategy(name)
+        limit = PROBLEMS.default if limit is None else PROBLEMS.check(limit)
+        seed = STRATEGY_KNOBS["seed"].default if seed is None else STRATEGY_KNOBS["seed"].check(seed)
     budgets = parse_budgets(budgets_text)
-    limit = check_number("limit", limit, {"limit": (1, LIMITS.eval_problems, True)}) or 10
-    seed = check_number("seed", seed, {"seed": (0, 2**31 - 1, True)}) or 0
     searches = sum(len(budgets) if CONFIGS[s].size_field else 1 for s in names) * limit
     if searches > LIMITS.eval_searches:
         raise user_error(f"That is {searches} searches; the limit here is {LIMITS.eval_searches}. "
                          "Use fewer problems, budgets or strategies (or the command line).")
     for name in names:
-        build_config(name, {"n": max(budgets), "seed": seed})  # bad combinations fail before any work
+        build_config(name, {"seed": seed}, max(budgets))  # bad combinations fail before any work
     generator, reward = models.load(choice or models.ModelChoice.from_env())
     with RUNS.run(request, TAB) as cancel, readable_errors():
         examples = draw_problems("arith", limit, seed)
@@ -96,9 +102,9 @@ def build(models_state: gr.State) -> None:
             strategies = gr.CheckboxGroup(list(STRATEGIES), value=["greedy", "best_of_n", "beam_search"],
                                           label="strategies")
             with gr.Row():
-                budgets = gr.Textbox("1,4,16", label="budgets", info=f"comma-separated, ≤ {LIMITS.n}")
-                limit = gr.Number(10, label="problems", info=f"held-out arith, ≤ {LIMITS.eval_problems}")
-                seed = gr.Number(0, label="seed")
+                budgets = gr.Textbox("1,4,16", label="budgets", info=f"comma-separated, ≤ {LIMITS.knobs['n']:g}")
+                limit = knob_input(PROBLEMS, f"{TAB}-limit")
+                seed = knob_input(STRATEGY_KNOBS["seed"], f"{TAB}-seed")
             with gr.Row():
                 run_btn = gr.Button("Run evaluation", variant="primary")
                 stop_btn = gr.Button("Stop", variant="stop")
