@@ -3,12 +3,12 @@ the tree appear, select nodes (table row and plot click) and read their path in 
 Screenshots go to test-artifacts/. Needs Debian's chromium (`apt-get install chromium`)."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 from app_server import REPO, running_app
+from optional import missing
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -18,9 +18,7 @@ ARTIFACTS = REPO / "test-artifacts"
 POINTS = "#explorer-tree .js-plotly-plot .scatterlayer .point"
 
 if not CHROMIUM.exists():
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{CHROMIUM} is missing in CI: install it with `apt-get install chromium`", pytrace=False)
-    pytest.skip(f"{CHROMIUM} not found (install Debian's chromium to run the browser test)", allow_module_level=True)
+    missing(str(CHROMIUM), "install Debian's chromium: apt-get install chromium")
 
 
 @pytest.fixture(scope="module")
