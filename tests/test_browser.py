@@ -4,12 +4,12 @@ Screenshots go to test-artifacts/, and the last one, the inspected MCTS tree, to
 README shows the app as this test leaves it. Needs Debian's chromium (`apt-get install chromium`)."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 from app_server import REPO, running_app
+from optional import missing
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -20,9 +20,7 @@ SCREENSHOT = REPO / "docs" / "screenshot.png"
 POINTS = "#explorer-tree .js-plotly-plot .scatterlayer .point"
 
 if not CHROMIUM.exists():
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{CHROMIUM} is missing in CI: install it with `apt-get install chromium`", pytrace=False)
-    pytest.skip(f"{CHROMIUM} not found (install Debian's chromium to run the browser test)", allow_module_level=True)
+    missing(str(CHROMIUM), "install Debian's chromium: apt-get install chromium")
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,14 @@ from reasoning_core.backends import load as load_generator
 from reasoning_core.protocols import Generator, ModelError
 from reasoning_core.tasks.arith import ArithTask
 
+from optional import missing, needs
 from tiny_models import one_thread, save_tiny_generator, save_tiny_gguf
 
 TASK = ArithTask()
 PREFIXES = [TASK.prompt("17 + 25 * 3"), TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n", TASK.prompt("40 * 2")]
 DONE = TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n2 + 8 = 10\nThe answer is"  # only the number is left
-NO_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is None
-needs_server = pytest.mark.skipif(NO_LLAMA_CPP, reason="llama-cpp-python[server] is not installed "
-                                                       "(pip install -r requirements-dev.txt)")
+SERVER_HINT = "pip install -r requirements-dev.txt (llama-cpp-python[server])"
+needs_server = needs("llama_cpp", SERVER_HINT)
 
 
 def free_port() -> int:
@@ -83,8 +83,8 @@ def gguf(folder, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(gguf, tmp_path_factory):
-    if NO_LLAMA_CPP:
-        pytest.skip("llama-cpp-python[server] is not installed (pip install -r requirements-dev.txt)")
+    if importlib.util.find_spec("llama_cpp") is None:
+        missing("llama-cpp-python[server]", SERVER_HINT)
     port, log_path = free_port(), tmp_path_factory.mktemp("server") / "server.log"
     proc = start_server(gguf, port, log_path)
     url = f"http://127.0.0.1:{port}"

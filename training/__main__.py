@@ -22,6 +22,8 @@ from pathlib import Path
 # with another process running); passive waiting costs nothing when the machine is idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 GRPO_REWARDS = ("correct", "orm", "prm", "process")  # training.rl.REWARDS, without importing torch for --help
+PRESETS = ("micro", "tiny", "small")  # training.config.PRESETS, likewise (a test keeps both lists true)
+LABEL_FILES = ("math_shepherd.jsonl", "omega_prm.jsonl")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, help_: str, parent: bool = True, labels: bool = False) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help_, description=help_)
         s.add_argument("--out", required=True, type=Path, help="output folder (written atomically)")
-        s.add_argument("--preset", default="tiny", help="micro (tests) | tiny (default) | small")
+        s.add_argument("--preset", default="tiny", choices=PRESETS, help="micro (tests) | tiny (default) | small")
         s.add_argument("--seed", type=int, default=0, help="global seed (default 0)")
         s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
         if parent:
@@ -64,8 +66,51 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2 (as argparse does)."""
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Bad paths and settings fail here, in words, before torch is imported or anything trains."""
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; give a folder to write the checkpoint into")
+    for flag in ("parent", "verifier", "prm", "orm"):
+        path = getattr(args, flag, None)
+        if path is not None and not (path / "config.json").is_file():
+            what = "no such folder" if not path.exists() else "not a checkpoint folder (no config.json)"
+            raise UsageError(f"--{flag} {path}: {what}; point it at a folder a training stage wrote "
+                             f"(e.g. runs/tiny/sft from `python -m training sft --out runs/tiny/sft`)")
+    labels = getattr(args, "labels", None)
+    if labels is not None:
+        missing = [f for f in LABEL_FILES if not (labels / f).is_file()]
+        if missing:
+            raise UsageError(f"--labels {labels}: missing {', '.join(missing)}; write them with "
+                             "`python -m training label --parent GENERATOR --out FOLDER`")
+    for flag in ("threads", "rounds", "max_steps"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+
+
+def check_grpo_reward(reward: str, args: argparse.Namespace) -> None:
+    """The checkpoint each GRPO reward reads must be given (the default reward comes from the preset)."""
+    if reward in ("prm", "process") and args.prm is None:
+        raise UsageError(f"GRPO reward {reward!r} needs --prm CHECKPOINT (a PRM or the step verifier)")
+    if reward == "orm" and args.orm is None:
+        raise UsageError("GRPO reward 'orm' needs --orm CHECKPOINT")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        check_args(args)
+        return run(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
@@ -102,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg.grpo.reward = args.reward
         if args.max_steps is not None:
             cfg.grpo.max_steps = args.max_steps
+        check_grpo_reward(cfg.grpo.reward, args)
         result = pl.run_grpo(cfg, args.parent, args.out, prm=args.prm, orm=args.orm)
     sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     if cmd == "pipeline":

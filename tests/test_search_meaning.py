@@ -1,0 +1,181 @@
+"""The numbers a person reads off a search, pinned by their meaning on scripted cases where the right
+code and a one-line break of it give different numbers (Q values, votes, subtrees, caps, replay)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from reasoning_core.budget import Budget
+from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedGenerator, ScriptedReward
+from reasoning_core.run import solve
+from reasoning_core.search import STRATEGIES, Problem, Search, make_config
+from reasoning_core.search.mcts import puct_child
+from reasoning_core.tasks import arith_examples, get_task
+from reasoning_core.tree import NodeScored, NodeUpdated, SearchTree
+
+TASK = get_task("arith")
+EXAMPLES = arith_examples("test", 40, min_ops=3, max_ops=5, digits=2)
+ORACLE = FakeArithPRM(noise=0.0, high=1.0, low=0.0)  # the exact step checker
+
+
+def problem(i: int) -> Problem:
+    return Problem(EXAMPLES[i].problem, TASK, EXAMPLES[i].reference)
+
+
+def run(name: str, i: int = 1, generator=None, reward=None, budget: Budget | None = None, **knobs):
+    return solve(name, problem(i), generator or FakeArithGenerator(0.75), reward or FakeArithPRM(),
+                 budget or Budget(), make_config(name, None, **knobs))
+
+
+def accuracy(name: str, count: int, accuracy_of_steps: float, **knobs) -> float:
+    gen = FakeArithGenerator(accuracy_of_steps)
+    return sum(bool(run(name, i, gen, ORACLE, **knobs).correct) for i in range(count)) / count
+
+
+# ----- MCTS ------------------------------------------------------------------------------------
+
+
+def test_mcts_q_is_the_mean_of_the_values_backed_up_through_each_node():
+    result = run("mcts", iterations=20, expansion_width=3)
+    iterations = backups(result.events)
+    assert len(iterations) == 20
+    through: dict[int, list[float]] = {}
+    for path, value in iterations:
+        for node_id in path:
+            through.setdefault(node_id, []).append(value)
+    spread = {round(v, 6) for _, v in iterations}
+    assert len(spread) > 2, "the scripted case must back up different values, or the mean proves nothing"
+    for node_id, values in through.items():
+        node = result.tree[node_id]
+        assert node.visits == len(values)
+        assert node.value == pytest.approx(sum(values) / len(values))
+
+
+def backups(events) -> list[tuple[list[int], float]]:
+    """(path, backed-up value) of each MCTS iteration, recomputed from the event stream alone: the
+    value is the best value among the children that iteration added, or, when the selected leaf had
+    ended, that leaf's value just before its own backup (plain MCTS, no rollouts)."""
+    tree, out, fresh, pending = SearchTree(), [], [], []
+
+    def close() -> None:
+        if pending:
+            leaf = tree[pending[-1].node_id]
+            out.append(([u.node_id for u in pending], max(fresh) if fresh else leaf.value))
+            for update in pending:
+                tree.apply(update)
+            pending.clear()
+            fresh.clear()
+
+    for event in events:
+        if isinstance(event, NodeUpdated):
+            if event.node_id == 0:  # a backup starts at the root
+                close()
+            pending.append(event)
+            continue
+        close()
+        if isinstance(event, NodeScored):
+            fresh.append(event.value)
+        tree.apply(event)
+    close()
+    return out
+
+
+def test_mcts_backs_up_the_best_new_child_not_the_worst():
+    result = run("mcts", iterations=1, expansion_width=4)
+    children = result.tree.children(0)
+    assert len({c.score for c in children}) > 1
+    best = max(c.score for c in children)
+    root_q = result.tree.root.value
+    assert root_q == pytest.approx(best)
+
+
+def puct_search(children: list[tuple[float | None, int, float]], parent_visits: int) -> Search:
+    """A one-level tree: (value, visits, logprob per token) per child of the root."""
+    search = Search(problem(0), FakeArithGenerator(), None, Budget(), make_config("mcts"))
+    search.tree.update(0, value=None, visits=parent_visits)
+    for value, visits, logprob in children:
+        added = search.tree.add(0, "step", logprob=logprob, num_tokens=1)
+        search.tree.update(added.node_id, value=value, visits=visits)
+    return search
+
+
+def test_puct_prefers_the_higher_q_at_equal_priors():
+    search = puct_search([(0.2, 1, -1.0), (0.8, 1, -1.0), (0.5, 1, -1.0)], parent_visits=3)
+    assert puct_child(search, search.tree.root, c_puct=1.0).id == 2
+
+
+def test_puct_explores_a_likely_unvisited_child_over_a_visited_one():
+    # equal Q; the unvisited child has the larger prior and no visits, so its bonus wins
+    search = puct_search([(0.5, 9, -3.0), (0.5, 0, -0.1)], parent_visits=9)
+    assert puct_child(search, search.tree.root, c_puct=1.0).id == 2
+    # with no exploration only Q counts, and ties go to the first child
+    assert puct_child(search, search.tree.root, c_puct=0.0).id == 1
+
+
+def test_mcts_with_the_exact_checker_beats_greedy():
+    greedy = accuracy("greedy", 30, 0.6)
+    mcts = accuracy("mcts", 30, 0.6, iterations=24, expansion_width=3)
+    assert mcts >= greedy + 0.2, (greedy, mcts)
+
+
+# ----- voting and subtrees ---------------------------------------------------------------------
+
+
+def test_weighted_vote_and_argmax_disagree_where_they_should():
+    # two chains answer 5 with value 0.6 each, one answers 7 with value 0.9:
+    # the argmax takes 7, the weighted vote 5 (1.2 against 0.9)
+    answers = {0: "5", 1: "5", 2: "7"}
+    gen = ScriptedGenerator(lambda prefix, k, seed: f"The answer is {answers[k]}")
+    reward = ScriptedReward(lambda p, steps: [0.9 if steps[-1].endswith("7") else 0.6] * len(steps))
+    plain = run("best_of_n", generator=gen, reward=reward, n=3)
+    weighted = run("best_of_n", generator=gen, reward=reward, n=3, weighted=True)
+    assert (plain.answer, weighted.answer) == ("7", "5")
+
+
+def first_steps(result) -> set[int]:
+    """The depth-1 ancestors of the chains a search ended with."""
+    return {result.tree.path(leaf.id)[0].id for leaf in result.tree.terminals() if leaf.status != "pruned"}
+
+
+def test_dvts_subtrees_follow_distinct_heads():
+    result = run("dvts", n=8, width=2)
+    assert len(first_steps(result)) == 4  # 8 / 2 independent subtrees
+    for head in first_steps(result):
+        kept = [n for n in result.tree.terminals() if n.status != "pruned" and result.tree.path(n.id)[0].id == head]
+        assert len(kept) == 1
+
+
+# ----- caps and replay -------------------------------------------------------------------------
+
+
+class SlowGenerator(FakeArithGenerator):
+    """The fake generator, taking `delay` seconds per call like a real model."""
+
+    delay: float = 0.05
+
+    def propose(self, *args, **kw):
+        time.sleep(self.delay)
+        return super().propose(*args, **kw)
+
+
+def test_a_slow_model_stops_at_the_wall_clock_cap():
+    free = run("beam_search", generator=SlowGenerator(0.75), n=4, width=2)
+    capped = run("beam_search", generator=SlowGenerator(0.75), n=4, width=2, budget=Budget(max_wall_s=0.12))
+    assert free.status == "done" and capped.status == "budget"
+    assert capped.stats["generator_calls"] < free.stats["generator_calls"]
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_the_live_tree_equals_the_tree_replayed_from_events(name, monkeypatch):
+    live: list[Search] = []
+    init = Search.__post_init__
+
+    def keep(self):
+        init(self)
+        live.append(self)
+
+    monkeypatch.setattr(Search, "__post_init__", keep)
+    result = run(name, n=4, iterations=6)
+    assert live, "the strategy must run through a Search"
+    assert SearchTree.from_events(result.events).to_dict() == live[0].tree.to_dict()
