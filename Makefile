@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make run    install the runtime, then launch the app on the embedded default models (assets/)
-#   make test   install runtime + test tools (and Debian's chromium for the browser test), run the whole suite
+#   make test   install runtime + test tools (and Debian's chromium for the browser test), lint, run the whole suite
 VENV := .venv
 PY   := $(VENV)/bin/python
 
@@ -29,4 +29,5 @@ solve: $(VENV)/.runtime
 	$(PY) -m reasoning_core solve --task arith --example 0 --strategy beam_search
 
 test: $(VENV)/.dev browser
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q

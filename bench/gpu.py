@@ -93,7 +93,8 @@ def run_strategy(backend: str, strategy: str, generator: Generator, reward: Rewa
     count = len(examples)
     return {"backend": backend, "strategy": strategy, "n": args.n, "problems": count, "accuracy": correct / count,
             "tokens_per_problem": totals["generated_tokens"] / count, "wall_s_per_problem": totals["wall_s"] / count,
-            "gen_calls_per_problem": totals["generator_calls"] / count, "model_share": totals["model_s"] / totals["wall_s"],
+            "gen_calls_per_problem": totals["generator_calls"] / count,
+            "model_share": totals["model_s"] / totals["wall_s"],
             "search_tok_s": totals["generated_tokens"] / totals["wall_s"], "total_tokens": totals["generated_tokens"]}
 
 

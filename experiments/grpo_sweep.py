@@ -9,7 +9,7 @@ term and the optimizer, from one parent.
         --out experiments/results/grpo-repeat
     python -m experiments.grpo_sweep --parent runs/tiny/sft --verifier runs/tiny/verifier \
         --out experiments/results/grpo-diversity \
-        --runs correct:1e-4:32:30:num_generations=4,correct:1e-4:64:40:num_generations=4,process:1e-4:64:40:num_generations=4
+        --runs correct:1e-4:32:30:num_generations=4,process:1e-4:64:40:num_generations=4
 
 A run is REWARD:LR:PROMPTS_PER_STEP:STEPS[:FIELD=VALUE...] with any other `GRPOSettings` field
 (temperature, beta, optim, num_generations); by default 8 generations per prompt at T=0.7 with Adam,

@@ -7,8 +7,8 @@ import math
 import random
 import re
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from .protocols import Continuation
 from .tasks.arith import apply_op, check_steps, parse_problem

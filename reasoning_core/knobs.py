@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .protocols import InputError
 
@@ -64,11 +65,19 @@ class Knob:
         return number
 
     def range_text(self) -> str:
-        if self.low is not None and self.high is not None:
-            return f"between {self.low:g} and {self.high:g}"
-        if self.low is not None:
-            return f"at least {self.low:g}"
-        return f"at most {self.high:g}" if self.high is not None else "a number"
+        low, high = _number(self.low), _number(self.high)
+        if low and high:
+            return f"between {low} and {high}"
+        if low:
+            return f"at least {low}"
+        return f"at most {high}" if high else "a number"
+
+
+def _number(x: float | None) -> str:
+    """A bound as a person writes it: 2147483647, not 2.14748e+09; 0.5, not 0.500000."""
+    if x is None:
+        return ""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def knob(default: Any = None, label: str = "", help: str = "", *, low: float | None = None,

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 Aggregation = Literal["min", "last", "prod", "mean"]
 AGGREGATIONS: tuple[str, ...] = ("min", "last", "prod", "mean")

@@ -6,8 +6,9 @@ a saved JSON file) can rebuild the exact tree from the stream alone.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable, Literal, Union
+from typing import Any, Literal
 
 Status = Literal["open", "expanded", "pruned", "chosen"]
 
@@ -92,7 +93,7 @@ class SearchFinished:
     type: str = "search_finished"
 
 
-Event = Union[NodeAdded, NodeScored, NodeUpdated, NodePruned, NodeSelected, SearchFinished]
+Event = NodeAdded | NodeScored | NodeUpdated | NodePruned | NodeSelected | SearchFinished
 _EVENT_CLASSES = (NodeAdded, NodeScored, NodeUpdated, NodePruned, NodeSelected, SearchFinished)
 EVENT_TYPES: dict[str, type] = {
     f.default: cls for cls in _EVENT_CLASSES for f in fields(cls) if f.name == "type"  # type: ignore[misc]
@@ -220,7 +221,7 @@ class SearchTree:
             for n in self.nodes.values()]}
 
     @classmethod
-    def from_events(cls, events: Iterable[Event]) -> "SearchTree":
+    def from_events(cls, events: Iterable[Event]) -> SearchTree:
         tree = cls()
         for event in events:
             tree.apply(event)

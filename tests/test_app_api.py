@@ -64,7 +64,7 @@ def test_eight_concurrent_clients_get_their_own_results(app_url):
             out = client.predict(**solve_args(problem_text=EXAMPLES[i].problem, strategy=strategy, seed=seed),
                                  api_name="/solve")
             got[i] = (out[2]["answer"], out[2]["generated_tokens"], out[2]["nodes"], out[2]["reference"])
-        except Exception as err:  # noqa: BLE001 - reported below
+        except Exception as err:
             errors.append(f"{i}: {err!r}")
 
     threads = [threading.Thread(target=one, args=job) for job in jobs]

@@ -6,14 +6,13 @@ import threading
 
 import pytest
 import torch
+from tiny_models import save_tiny_generator
 
 from reasoning_core import checkpoints
 from reasoning_core.backends import TransformersGenerator, VLLMGenerator
 from reasoning_core.backends import load as load_generator
 from reasoning_core.protocols import Generator, ModelError
 from reasoning_core.tasks.arith import ArithTask
-
-from tiny_models import save_tiny_generator
 
 TASK = ArithTask()
 PREFIXES = [TASK.prompt("17 + 25 * 3"), TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n", TASK.prompt("40 * 2")]
@@ -138,9 +137,9 @@ def test_accepts_a_loaded_model_and_tokenizer(gen):
 
 
 def test_missing_model_errors_are_readable(tmp_path):
-    with pytest.raises(ModelError, match="no model at .*nowhere.*no such folder"):
+    with pytest.raises(ModelError, match=r"no model at .*nowhere.*no such folder"):
         TransformersGenerator(tmp_path / "nowhere")
-    with pytest.raises(ModelError, match="no config.json"):
+    with pytest.raises(ModelError, match=r"no config.json"):
         TransformersGenerator(tmp_path)
     with pytest.raises(ModelError, match="could not be found in the local Hugging Face cache"):
         TransformersGenerator("stepwise-test/not-a-cached-model")
@@ -148,7 +147,7 @@ def test_missing_model_errors_are_readable(tmp_path):
 
 @pytest.mark.skipif(not NO_VLLM, reason="vLLM is installed")
 def test_vllm_missing_is_a_clear_error():
-    with pytest.raises(ModelError, match="pip install -r requirements-gpu.txt"):
+    with pytest.raises(ModelError, match=r"pip install -r requirements-gpu.txt"):
         VLLMGenerator("any/model")
     with pytest.raises(ModelError, match="needs vLLM"):
         load_generator("vllm:any/model")
@@ -163,5 +162,5 @@ def test_load_generator_caches_by_spec(folder):
 def test_missing_default_checkpoint_says_where(monkeypatch, tmp_path):
     monkeypatch.setitem(checkpoints.DEFAULTS, "generator", tmp_path / "assets" / "generator")
     load_generator.cache_clear()
-    with pytest.raises(ModelError, match="default checkpoint not found at .*assets/generator"):
+    with pytest.raises(ModelError, match=r"default checkpoint not found at .*assets/generator"):
         load_generator("default")

@@ -15,16 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
+from optional import missing, needs
+from tiny_models import one_thread, save_tiny_generator, save_tiny_gguf
 
 from reasoning_core.__main__ import main
 from reasoning_core.backends import TransformersGenerator
-from reasoning_core.backends.openai_lm import OpenAIGenerator
 from reasoning_core.backends import load as load_generator
+from reasoning_core.backends.openai_lm import OpenAIGenerator
 from reasoning_core.protocols import Generator, ModelError
 from reasoning_core.tasks.arith import ArithTask
-
-from optional import missing, needs
-from tiny_models import one_thread, save_tiny_generator, save_tiny_gguf
 
 TASK = ArithTask()
 PREFIXES = [TASK.prompt("17 + 25 * 3"), TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n", TASK.prompt("40 * 2")]
@@ -349,7 +348,7 @@ def test_busy_server_is_retried_and_errors_are_readable(monkeypatch):
     with pytest.raises(ModelError, match="HTTP 503: busy"):
         mock(Dialect("vllm", fail_first=9), max_retries=2).propose(["x"], 1, stop="\n", max_new_tokens=8,
                                                                   temperature=0.0, seed=0)
-    with pytest.raises(ModelError, match="HTTP 401.*STEPWISE_API_KEY"):
+    with pytest.raises(ModelError, match=r"HTTP 401.*STEPWISE_API_KEY"):
         mock(Dialect("vllm", fail_first=1, status=401)).propose(["x"], 1, stop="\n", max_new_tokens=8,
                                                                temperature=0.0, seed=0)
 
@@ -370,6 +369,6 @@ def test_a_server_with_several_models_needs_one_named():
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"data": [{"id": "a"}, {"id": "b"}]})
 
-    with pytest.raises(ModelError, match="serves 2 models .*openai:URL#MODEL"):
+    with pytest.raises(ModelError, match=r"serves 2 models .*openai:URL#MODEL"):
         OpenAIGenerator("http://server.test", transport=httpx.MockTransport(handler))
     assert OpenAIGenerator("http://server.test", "b", transport=httpx.MockTransport(handler)).model == "b"

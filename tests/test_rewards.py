@@ -5,13 +5,12 @@ import json
 
 import pytest
 import torch
+from tiny_models import save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
 
 from reasoning_core import checkpoints
 from reasoning_core.protocols import ModelError, RewardModel
 from reasoning_core.rewards import ArithOracle, OutcomeRM, StepTagPRM, TokenClassificationPRM
 from reasoning_core.rewards import load as load_reward
-
-from tiny_models import save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
 
 PROBLEM = "17 + 25 * 3"
 PATHS = [["17 + 25 = 42", "42 * 3 = 126", "The answer is 126"], ["17 + 25 = 40"], [], ["17 + 25 = 42", "x"]]
@@ -165,9 +164,9 @@ def test_remote_code_prm_needs_consent(tmp_path):
 
 
 def test_missing_reward_models_are_readable_errors(tmp_path, monkeypatch):
-    with pytest.raises(ModelError, match="no model at .*missing.*no such folder"):
+    with pytest.raises(ModelError, match=r"no model at .*missing.*no such folder"):
         load_reward(str(tmp_path / "missing"))
-    with pytest.raises(ModelError, match="no model at .*missing"):
+    with pytest.raises(ModelError, match=r"no model at .*missing"):
         StepTagPRM(tmp_path / "missing")
     monkeypatch.setitem(checkpoints.DEFAULTS, "prm", tmp_path / "assets" / "prm")
     monkeypatch.setitem(checkpoints.DEFAULTS, "orm", tmp_path / "assets" / "orm")

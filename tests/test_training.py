@@ -179,8 +179,8 @@ def test_prm_and_orm_load(run_dir, cfg):
 
 
 def test_verifier_stage_scores_steps_through_the_core_loader(run_dir, cfg):
-    from reasoning_core.rewards import load as load_reward
     from reasoning_core.rewards import AgreementVerifier
+    from reasoning_core.rewards import load as load_reward
     metrics = pl.run_verifier(cfg, run_dir / "sft", run_dir / "verifier")
     _assert_clean_checkpoint(run_dir / "verifier", "verifier")
     assert metrics["heldout_steps"] > 0 and 0.0 <= metrics["val_greedy_acc"] <= 1.0
@@ -215,7 +215,7 @@ def test_grpo_sweep_reports_each_run(run_dir, monkeypatch):
     assert row["temperature"] == 0.3 and row["optim"] == "adamw_torch_fused"
     assert 0.0 <= row["val_sampled_before"] <= 1.0 and 0.0 <= row["val_sampled_after"] <= 1.0
     assert row["val_gained"] - row["val_lost"] == round(4 * (row["val_after"] - row["val_before"]))
-    with pytest.raises(ValueError, match="unknown GRPO setting.*valid: reward"):
+    with pytest.raises(ValueError, match=r"unknown GRPO setting.*valid: reward"):
         grpo_sweep.parse_run("correct:1e-5:2:1:temprature=0.3")
     monkeypatch.setattr(sys, "argv", sys.argv + ["--repeat", "2"])  # the 8-step micro model never solves one
     with pytest.raises(SystemExit, match="needs a parent that is sometimes right"):

@@ -44,4 +44,4 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 
 
 def test_the_cli_preset_list_matches_the_config():
-    assert cli.PRESETS == tuple(config.PRESETS)
+    assert tuple(config.PRESETS) == cli.PRESETS

@@ -133,7 +133,7 @@ def load_stepwise(path: str | Path, fmt: str | None = None) -> Dataset:
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"unknown stepwise format {fmt!r}; valid: {', '.join(FORMATS)}")
     rows = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
             rows.append(FORMATS[fmt or detect_format(row)](row))

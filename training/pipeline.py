@@ -108,7 +108,8 @@ def run_label(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
         shepherd.to_json(tmp / "math_shepherd.jsonl")
         omega.to_json(tmp / "omega_prm.jsonl")
         (tmp / "README.md").write_text("Stepwise process labels (TRL stepwise form: prompt, completions, "
-                                       f"labels, soft_labels, reference).\n\n```json\n{json.dumps(metrics, indent=2)}\n```\n")
+                                       "labels, soft_labels, reference).\n\n"
+                                       f"```json\n{json.dumps(metrics, indent=2)}\n```\n")
         (tmp / ckpt.META).write_text(json.dumps({"stage": "label", "parent": str(parent), "metrics": metrics,
                                                  "config": cfg.to_dict(), "git_commit": ckpt.git_commit()},
                                                 indent=2) + "\n")

@@ -20,9 +20,13 @@ import numpy as np
 import torch
 from datasets import Dataset
 from sklearn.metrics import roc_auc_score
-from transformers import (AutoModelForSequenceClassification, AutoModelForTokenClassification,
-                          DataCollatorWithPadding, Trainer,
-                          TrainingArguments)
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+)
 
 from reasoning_core.protocols import RewardModel
 

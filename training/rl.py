@@ -19,8 +19,8 @@ greedy accuracy here (see the README); per-step advantages blame only the wrong 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from datasets import Dataset

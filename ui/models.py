@@ -150,7 +150,7 @@ def warm_up(choice: ModelChoice) -> None:
         result = solve("greedy", Problem("12 + 7 * 2", get_task("arith"), "38"), generator, reward,
                        Budget(max_wall_s=20), make_config("greedy", None, max_steps=4))
         tree_figure(result.tree)
-    except Exception as err:  # noqa: BLE001 - only a speed-up
+    except Exception as err:
         log.warning("warm-up search failed: %s", err)
     log.info("warm-up took %.2f s", time.perf_counter() - t0)
 
@@ -169,7 +169,7 @@ def describe(choice: ModelChoice) -> str:
     for role, spec, loader in (("Generator", choice.generator, load_generator), ("PRM", choice.prm, load_reward)):
         try:
             model = loader(spec, choice.trust_remote_code)
-        except Exception as err:  # noqa: BLE001 - shown, not raised
+        except Exception as err:
             lines.append(f"- **{role}** `{spec}`: not loaded ({err})")
             continue
         if model is None:
@@ -200,7 +200,8 @@ def build(models: gr.State, initial: ModelChoice) -> None:
         gen = gr.Dropdown(GENERATOR_CHOICES, value=initial.generator, label="generator", allow_custom_value=True,
                           info="default | fake | folder | hub id")
         prm = gr.Dropdown(PRM_CHOICES, value=initial.prm, label="reward model (PRM / ORM)", allow_custom_value=True,
-                          info="default (verifier) | prm-default | orm-default | oracle | fake | none | folder | hub id")
+                          info="default (verifier) | prm-default | orm-default | oracle | fake | none | folder | "
+                               "hub id")
         trust = gr.Checkbox(initial.trust_remote_code, label="trust_remote_code",
                             info="run model code from the checkpoint (only for models you trust)")
     load_btn = gr.Button("Load models", variant="primary")

@@ -75,7 +75,7 @@ def load_csv(path: str | None):
         raise user_error(f"The file is larger than {MAX_CSV_BYTES // 1_000_000} MB.")
     try:
         summary = pd.read_csv(p)
-    except Exception as err:  # noqa: BLE001 - pandas raises many types on bad files
+    except Exception as err:
         raise user_error(f"Could not read the CSV: {err}") from None
     missing = [c for c in ("strategy", "budget", "accuracy", "mean_generated_tokens") if c not in summary.columns]
     if missing:

@@ -76,7 +76,7 @@ def node_sizes(tree: SearchTree) -> dict[int, float]:
     """Marker size grows with sqrt(visits) (MCTS); trees without visits use the minimum size."""
     top = max((n.visits for n in tree.nodes.values()), default=0)
     if top <= 0:
-        return {i: MIN_SIZE for i in tree.nodes}
+        return dict.fromkeys(tree.nodes, MIN_SIZE)
     return {i: MIN_SIZE + (MAX_SIZE - MIN_SIZE) * math.sqrt(n.visits / top) for i, n in tree.nodes.items()}
 
 

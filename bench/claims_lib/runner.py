@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 

@@ -7,8 +7,8 @@ for smaller n reranks the first n of them (they are independent draws)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -268,6 +268,7 @@ def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
                     *ratio_diff_ci(per.cc, per.c, per.ok, per["all"], n_boot=s.n_boot, seed=ctx.seed), len(per),
                     f"{len(tj)} trajectories on {len(per)} problems ({s.rstar_iterations} iterations); "
                     f"{int(per.c.sum())} judged consistent, precision {prec_c:.3f} vs {prec_all:.3f} for all; "
-                    f"rStar's own answer accuracy {tj.groupby('problem').rstar_correct.first().mean():.3f}; the recomputed "
+                    f"rStar's own answer accuracy {tj.groupby('problem').rstar_correct.first().mean():.3f}; "
+                    "the recomputed "
                     f"verdicts match rStar's reported consistent count on {agree} of {len(per)} problems."))
     return rows

@@ -1,7 +1,7 @@
 """Seeded bootstrap over problems: every effect in the report carries a 95% interval from here."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
-from transformers import (AutoModelForCausalLM, GenerationConfig, LogitsProcessor, PreTrainedModel,
-                          StoppingCriteria, TemperatureLogitsWarper)
+from transformers import (
+    AutoModelForCausalLM,
+    GenerationConfig,
+    LogitsProcessor,
+    PreTrainedModel,
+    StoppingCriteria,
+    TemperatureLogitsWarper,
+)
 
 from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer
 from ..protocols import Continuation, ModelError

@@ -10,8 +10,9 @@ path in one padded forward pass (`MarkedPRM`'s loop, with the reply tokens as th
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM

@@ -5,7 +5,7 @@ upper bounds, never a fair competitor to a learned PRM.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..tasks.arith import check_steps
 

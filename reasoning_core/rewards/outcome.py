@@ -4,8 +4,9 @@ Per the `RewardModel` contract, every step of a path gets that one score (kind "
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from transformers import AutoModelForSequenceClassification

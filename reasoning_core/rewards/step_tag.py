@@ -5,8 +5,9 @@ tag is read in the same forward pass, and all paths go in one padded batch.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM

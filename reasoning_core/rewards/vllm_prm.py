@@ -11,7 +11,8 @@ each is tried in turn, newest first.
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..lazy import import_vllm
 from ..protocols import ModelError

@@ -28,5 +28,14 @@ def held_out_examples(task: str, count: int = 500, seed: int = 0) -> list[Exampl
     return arith_examples("test", count, seed=seed)
 
 
-__all__ = ["TASKS", "Example", "ArithTask", "MathTask", "detect", "get_task", "arith_examples", "load_jsonl",
-           "held_out_examples"]
+__all__ = [
+    "TASKS",
+    "ArithTask",
+    "Example",
+    "MathTask",
+    "arith_examples",
+    "detect",
+    "get_task",
+    "held_out_examples",
+    "load_jsonl",
+]

@@ -1,0 +1,144 @@
+"""Mutation testing: how many one-line breaks of the engine the test suite notices (mutmut).
+
+    python -m bench.mutation                       # every group below (about an hour on 2 cores)
+    python -m bench.mutation --groups budget,eval  # some of them
+    python -m bench.mutation --out bench/results/mutation
+
+Each group mutates some modules and runs the tests that exercise them, in a scratch copy of the
+repository (mutmut writes its `mutants/` folder there, never in the work tree). Prints the kill rate
+per module and every surviving mutant as a diff, and writes `mutation.json`. A benchmark, not a CI
+gate: the suite's other tests do not depend on it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SEARCH_TESTS = ("tests/test_search.py", "tests/test_search_meaning.py", "tests/test_properties.py")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Modules mutated together, and the tests that should notice."""
+
+    name: str
+    mutate: tuple[str, ...]   # glob patterns of files, relative to the repository
+    tests: tuple[str, ...]
+
+
+GROUPS = {g.name: g for g in (
+    Group("search", ("reasoning_core/search/*.py",), SEARCH_TESTS),
+    Group("budget", ("reasoning_core/budget.py",), SEARCH_TESTS + ("tests/test_budget.py",)),
+    Group("eval", ("reasoning_core/eval.py",), ("tests/test_eval.py", "tests/test_cli.py")),
+    Group("rewards", ("reasoning_core/rewards/*.py",),
+          ("tests/test_rewards.py", "tests/test_reward_presets.py", "tests/test_agreement.py",
+           "tests/test_orm_recipe.py")),
+    Group("claims stats", ("bench/claims_lib/stats.py",), ("tests/test_claims.py", "tests/test_claims_meaning.py")),
+)}
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+NOT_COUNTED = {"skipped", "not checked", "check was interrupted by user"}
+
+
+def scratch_copy(work: Path) -> Path:
+    """The repository's files (tracked and new, not ignored) copied to `work`."""
+    if work.exists():
+        shutil.rmtree(work)
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                            capture_output=True, text=True).stdout.split("\0")
+    for name in filter(None, listed):
+        src = REPO / name
+        if src.is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, work / name)
+    return work
+
+
+def mutmut_config(group: Group) -> str:
+    """The [tool.mutmut] section for one group. The whole packages are copied so imports resolve;
+    only the group's files are mutated."""
+    return "\n".join([
+        "", "[tool.mutmut]",
+        'source_paths = ["reasoning_core", "bench"]',
+        f"only_mutate = {json.dumps(list(group.mutate))}",
+        'also_copy = ["training", "ui", "assets", "app.py"]',
+        f"pytest_add_cli_args_test_selection = {json.dumps([t for t in group.tests if (REPO / t).is_file()])}",
+        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider"]', ""])
+
+
+def run_group(group: Group, work: Path, log) -> list[dict]:
+    """Mutate, test, and read back one row per mutant: module, name, status (and the diff of survivors)."""
+    from mutmut.stats import status_by_exit_code
+
+    root = scratch_copy(work / group.name.replace(" ", "_"))
+    with open(root / "pyproject.toml", "a") as f:
+        f.write(mutmut_config(group))
+    subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                   check=False)
+    rows = []
+    for meta in sorted((root / "mutants").rglob("*.py.meta")):
+        module = str(meta.relative_to(root / "mutants")).removesuffix(".meta")
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            status = status_by_exit_code[code]
+            row = {"group": group.name, "module": module, "mutant": name, "status": status}
+            if status not in KILLED | NOT_COUNTED:
+                row["diff"] = mutant_diff(root, name)
+            rows.append(row)
+    return rows
+
+
+def mutant_diff(root: Path, name: str) -> str:
+    """The changed lines of one mutant, as mutmut shows them."""
+    shown = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=root, capture_output=True,
+                           text=True, check=False).stdout
+    return "\n".join(line for line in shown.splitlines()
+                     if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
+def summarise(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    counted = table[~table.status.isin(NOT_COUNTED)]
+    out = counted.groupby(["group", "module"]).agg(
+        mutants=("status", "size"), killed=("status", lambda s: int(s.isin(KILLED).sum())))
+    out["survived"] = out.mutants - out.killed
+    out["kill_rate"] = (out.killed / out.mutants).round(3)
+    return out.reset_index()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated, from: {', '.join(GROUPS)}")
+    p.add_argument("--out", type=Path, default=REPO / "bench/results/mutation", help="where mutation.json goes")
+    args = p.parse_args(argv)
+    names = [g.strip() for g in args.groups.split(",") if g.strip()]
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown or not names:
+        p.error(f"unknown group(s) {unknown}; valid: {', '.join(GROUPS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows, started = [], time.time()
+    with open(args.out / "mutmut.log", "w") as log:
+        for name in names:
+            print(f"mutating {name} ...", flush=True)
+            rows += run_group(GROUPS[name], args.out / "work", log)
+    table = summarise(rows)
+    print(table.to_string(index=False))
+    survivors = [r for r in rows if "diff" in r]
+    for r in survivors:
+        print(f"\n{r['status']}: {r['mutant']}\n{r['diff']}")
+    (args.out / "mutation.json").write_text(json.dumps(
+        {"wall_s": round(time.time() - started, 1), "modules": table.to_dict("records"), "survivors": survivors},
+        indent=2) + "\n")
+    print(f"\nwrote {args.out / 'mutation.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
