@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.claims_lib import search_claims
+from bench.claims_lib import search_claims, stats
 from bench.claims_lib.context import Context, Sizes
 
 # 5 problems x 4 chains. The PRM ranks a right chain first on problems 0-3, the ORM only on problem 0;
@@ -50,3 +50,60 @@ def test_prm_vs_orm_effect_is_prm_minus_orm(ctx):
     (row,) = search_claims.claim_prm_vs_orm(ctx)
     assert row.effect == pytest.approx(0.8 - 0.2)
     assert row.n == 5 and row.holds == "yes"
+
+
+# ----- the statistics every row carries -----------------------------------------------------------
+
+
+def by_hand(x: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float, float]:
+    """The percentile bootstrap of a mean, written out: what `stats.mean_ci` must return."""
+    rng = np.random.default_rng(seed)
+    draws = np.array([x[rng.integers(0, len(x), len(x))].mean() for _ in range(n_boot)])
+    tail = (1 - level) / 2 * 100
+    return float(x.mean()), float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
+
+
+def test_mean_ci_is_the_percentile_bootstrap_written_out():
+    x = np.random.default_rng(7).random(12)  # continuous, so every seed draws other percentiles
+    assert stats.mean_ci(x) == pytest.approx(by_hand(x, stats.N_BOOT, 0))
+    assert stats.mean_ci(x, n_boot=50, seed=3) == pytest.approx(by_hand(x, 50, 3))
+    assert stats.mean_ci(x, n_boot=50, seed=3) != stats.mean_ci(x, n_boot=50, seed=4)
+    assert stats.bootstrap(lambda i: float(x[i].mean()), len(x), level=0.5) == pytest.approx(by_hand(x, 1000, 0, 0.5))
+
+
+def test_the_point_estimate_uses_every_problem_once_and_undefined_draws_are_dropped():
+    assert stats.bootstrap(lambda i: float(i.sum()), 4, n_boot=10)[0] == 6.0  # 0 + 1 + 2 + 3
+    # a statistic undefined on some resamples (None or NaN, like an AUC with one class) ignores them
+    point, low, high = stats.bootstrap(lambda i: None if i.min() == i.max() else float(i.mean()), 2, n_boot=100)
+    assert point == 0.5 and (low, high) == (0.5, 0.5)
+
+
+def test_every_problem_can_be_drawn_and_one_problem_is_enough():
+    assert stats.mean_ci([1.0, 0.0], n_boot=200)[1:] == (0.0, 1.0)  # resamples of only the first, only the second
+    assert stats.mean_ci([1.0]) == (1.0, 1.0, 1.0)
+    assert all(np.isnan(stats.mean_ci([])))
+
+
+def test_paired_and_ratio_intervals_pass_their_settings_on():
+    a, b = np.array([1, 1, 0, 1, 0, 1], float), np.array([0, 1, 0, 0, 0, 1], float)
+    assert stats.paired_diff_ci(a, b, n_boot=50, seed=3) == pytest.approx(by_hand(a - b, 50, 3))
+    args = ([1, 2, 0, 1], [2, 2, 1, 1], [0, 1, 1, 0], [1, 2, 2, 1])
+    assert stats.ratio_diff_ci(*args, n_boot=50, seed=3) != stats.ratio_diff_ci(*args, n_boot=50, seed=4)
+    with pytest.raises(ValueError, match="paired arms differ in length: 2 vs 1"):
+        stats.paired_diff_ci([1, 0], [1])
+
+
+def test_a_ratio_with_no_denominator_is_undefined_not_infinite():
+    assert stats.ratio_diff_ci([1], [1], [1], [2]) == (0.5, 0.5, 0.5)  # one trajectory each is enough
+    assert stats.ratio_diff_ci([1], [2], [1], [1]) == (-0.5, -0.5, -0.5)
+    assert all(np.isnan(stats.ratio_diff_ci([1], [0], [1], [2])))
+    assert all(np.isnan(stats.ratio_diff_ci([1], [2], [1], [0])))
+
+
+@pytest.mark.parametrize("low, high, margin, expected", [
+    (-0.5, 0.5, None, "not shown"),          # no margin unless one is given
+    (np.nan, 0.1, 0.0, "not shown"), (0.1, np.nan, 0.0, "not shown"),
+    (-0.3, 0.0, 0.05, "not shown"),          # below -margin at one end only
+])
+def test_verdict_edges(low, high, margin, expected):
+    assert (stats.verdict(low, high) if margin is None else stats.verdict(low, high, margin)) == expected

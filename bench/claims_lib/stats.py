@@ -14,13 +14,13 @@ def bootstrap(stat: Callable[[np.ndarray], float], n: int, *, n_boot: int = N_BO
     the percentile interval of `stat` over `n_boot` resamples of the n problems with replacement.
     Resamples where `stat` is undefined (NaN, e.g. an AUC with one class) are dropped."""
     if n < 1:
-        return float("nan"), float("nan"), float("nan")
+        return np.nan, np.nan, np.nan
     point = float(stat(np.arange(n)))
     rng = np.random.default_rng(seed)
     draws = np.array([stat(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
     draws = draws[~np.isnan(draws)]
     if not len(draws):
-        return point, float("nan"), float("nan")
+        return point, np.nan, np.nan
     tail = (1 - level) / 2 * 100
     return point, float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
 
@@ -46,7 +46,7 @@ def ratio_diff_ci(num_a, den_a, num_b, den_b, **kw) -> tuple[float, float, float
 
     def stat(idx: np.ndarray) -> float:
         na, da, nb, db = (v[idx].sum() for v in arrays)
-        return float(na / da - nb / db) if da > 0 and db > 0 else float("nan")
+        return float(na / da - nb / db) if da > 0 and db > 0 else np.nan
     return bootstrap(stat, len(arrays[0]), **kw)
 
 
