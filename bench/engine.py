@@ -56,7 +56,7 @@ def raw_generate_tok_s(generator, prompt: str, rows: int, tokens: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", default="default")
-    parser.add_argument("--prm", default="default")
+    parser.add_argument("--reward", "--prm", dest="prm", default="default", help="the verifier spec (--prm: old name)")
     parser.add_argument("--problems", type=int, default=5)
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--out", default="bench/results/engine.json")
@@ -78,7 +78,7 @@ def main() -> None:
         search_tok_s = totals["generated_tokens"] / totals["wall_s"]
         raw = raw_generate_tok_s(generator, task.prompt(examples[0].problem), args.n,
                                  int(totals["generated_tokens"] / len(examples)))
-        rows.append({"strategy": name, "budget": args.n, "problems": len(examples),
+        rows.append({"strategy": name, "size": args.n, "problems": len(examples),
                      "model_share": totals["model_s"] / totals["wall_s"],
                      "overhead_share": 1 - totals["model_s"] / totals["wall_s"],
                      "wall_s_per_problem": totals["wall_s"] / len(examples),

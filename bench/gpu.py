@@ -114,7 +114,8 @@ def raw_vllm_tok_s(generator: Any, prompts: list[str], n: int, tokens: int, seed
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", default="Qwen/Qwen2.5-Math-1.5B-Instruct", help="HF folder or hub id")
-    parser.add_argument("--prm", default="none", help="a reward spec (e.g. qwen-prm:PATH), or 'none' for a constant")
+    parser.add_argument("--reward", "--prm", dest="prm", default="none",
+                        help="a reward spec (e.g. qwen-prm:PATH), or 'none' for a constant (--prm: old name)")
     parser.add_argument("--task", default=None, help="arith or math (default: math with --data, else arith)")
     parser.add_argument("--data", help="GSM8K / MATH-format JSONL (default: the built-in arith test split)")
     parser.add_argument("--limit", type=int, default=20)

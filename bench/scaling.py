@@ -1,8 +1,8 @@
-"""Test-time scaling on held-out arith problems: accuracy of every strategy at budgets 1..16 with
+"""Test-time scaling on held-out arith problems: accuracy of every strategy at sizes 1..16 with
 the default generator, PRM and ORM, overall and per difficulty (number of operations).
 
-    python -m bench.scaling                         # 500 problems, budgets 1,2,4,8,16 (long)
-    python -m bench.scaling --limit 100 --budgets 1,4,16 --out bench/results/scaling-quick
+    python -m bench.scaling                         # 500 problems, sizes 1,2,4,8,16 (long)
+    python -m bench.scaling --limit 100 --sizes 1,4,16 --out bench/results/scaling-quick
 
 Writes OUT/scaling.json (summary, per-difficulty table, claims checked), OUT/results.csv,
 OUT/runs.csv and OUT/accuracy_vs_tokens.html. `best_of_n/orm` is best-of-N reranked by the ORM on
@@ -29,7 +29,7 @@ PRM_STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search", "dvt
 def claims(summary: pd.DataFrame, top: int) -> dict[str, dict]:
     """What search should deliver at the top size (beam search well above greedy and majority vote, the PRM
     above the ORM), checked against this run's numbers."""
-    at = summary[summary.budget == top].set_index("strategy")["accuracy"]
+    at = summary[summary["size"] == top].set_index("strategy")["accuracy"]
     out = {}
 
     def check(name: str, a: str, b: str, margin: float = 0.0) -> None:
@@ -49,14 +49,15 @@ def main() -> None:
     parser.add_argument("--prm", default="default")
     parser.add_argument("--orm", default="orm-default")
     parser.add_argument("--strategies", default=",".join(PRM_STRATEGIES))
-    parser.add_argument("--budgets", default="1,2,4,8,16")
+    parser.add_argument("--sizes", "--budgets", dest="sizes", default="1,2,4,8,16",
+                        help="strategy sizes to sweep (N, iterations, rounds; --budgets is the old name)")
     parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/scaling")
     args = parser.parse_args()
 
     task = get_task("arith")
-    budgets = [int(b) for b in args.budgets.split(",")]
+    sizes = [int(b) for b in args.sizes.split(",")]
     strategies = args.strategies.split(",")
     examples = draw_problems("arith", args.limit, args.seed)
     generator, prm, orm = load_generator(args.generator), load_reward(args.prm), load_reward(args.orm)
@@ -64,22 +65,22 @@ def main() -> None:
     def bar(desc: str):
         return lambda jobs: tqdm(jobs, desc=desc, unit=" search")
 
-    _, prm_runs = evaluate(EvalSpec(strategies, budgets, args.seed), examples, task, generator, prm, bar("PRM"))
-    _, orm_runs = evaluate(EvalSpec(["best_of_n"], budgets, args.seed), examples, task, generator, orm, bar("ORM"))
+    _, prm_runs = evaluate(EvalSpec(strategies, sizes, args.seed), examples, task, generator, prm, bar("PRM"))
+    _, orm_runs = evaluate(EvalSpec(["best_of_n"], sizes, args.seed), examples, task, generator, orm, bar("ORM"))
     runs = pd.concat([prm_runs, orm_runs.assign(strategy="best_of_n/orm")], ignore_index=True)
     summary = summarise(runs)
-    by_difficulty = (runs[runs.budget == max(budgets)].groupby(["difficulty", "strategy"])["correct"].mean()
+    by_difficulty = (runs[runs["size"] == max(sizes)].groupby(["difficulty", "strategy"])["correct"].mean()
                      .unstack("strategy").round(3))
     paths = write_results(summary, runs, args.out)
-    result = {"problems": len(examples), "budgets": budgets,
+    result = {"problems": len(examples), "sizes": sizes,
               "models": {"generator": args.generator, "prm": args.prm, "orm": args.orm},
               "summary": summary.to_dict("records"),
-              f"accuracy_by_difficulty_at_{max(budgets)}": by_difficulty.reset_index().to_dict("records"),
-              "claims": claims(summary, max(budgets))}
+              f"accuracy_by_difficulty_at_{max(sizes)}": by_difficulty.reset_index().to_dict("records"),
+              "claims": claims(summary, max(sizes))}
     (Path(args.out) / "scaling.json").write_text(json.dumps(result, indent=2))
     pd.set_option("display.width", 200)
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"\naccuracy by difficulty (number of operations) at budget {max(budgets)}:")
+    print(f"\naccuracy by difficulty (number of operations) at size {max(sizes)}:")
     print(by_difficulty.to_string())
     print()
     for name, c in result["claims"].items():

@@ -1,11 +1,11 @@
-"""Command line: solve one problem with a search strategy, or evaluate strategies at several budgets.
+"""Command line: solve one problem with a search strategy, or evaluate strategies at several sizes.
 
     python -m reasoning_core solve --task arith --example 3 --strategy beam_search --n 8 --width 2
     python -m reasoning_core solve --problem "17 + 25 * 3 - 40" --reference 86 --strategy mcts --json
     python -m reasoning_core eval --task arith --strategies greedy,best_of_n,beam_search \\
-        --budgets 1,4,16 --limit 50 --out runs/eval
+        --sizes 1,4,16 --limit 50 --out runs/eval
     python -m reasoning_core eval --task math --data math500.jsonl --generator openai:http://localhost:8000/v1 \\
-        --prm qwen-prm:/models/Qwen2.5-Math-PRM-7B --strategies best_of_n,beam_search --budgets 4,16
+        --reward qwen-prm:/models/Qwen2.5-Math-PRM-7B --strategies best_of_n,beam_search --sizes 4,16
 """
 from __future__ import annotations
 
@@ -13,19 +13,17 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from .budget import Budget
-from .protocols import AGGREGATIONS, ModelError
-from .search import STRATEGIES, InputError, Problem, make_config
-from .tasks import TASKS, get_task, load_jsonl, held_out_examples
+from .cli_options import add_budget_args, add_search_args, budget_from, check_used, given_knobs
+from .protocols import ModelError
+from .search import STRATEGIES, InputError, Problem, get_strategy, make_config
+from .tasks import TASKS, get_task, held_out_examples, load_jsonl
 from .tasks.chat import chat_task
 
 logger = logging.getLogger("reasoning_core")
-KNOBS = ("n", "width", "iterations", "expansion_width", "c_puct", "rollout_depth", "temperature",
-         "aggregation", "weighted", "max_step_tokens", "max_steps", "rounds", "candidates", "per_action", "probe")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -36,11 +34,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="'default' (assets/generator), 'fake' (scripted, no weights), a local HF folder, "
                         "a hub id already in the local cache, 'vllm:MODEL' (GPU), or 'openai:URL[#MODEL]' "
                         "(an OpenAI-compatible server such as `vllm serve`; key from $STEPWISE_API_KEY)")
-    g.add_argument("--prm", default="default", metavar="SPEC",
-                   help="'default' (assets/verifier), 'prm-default' (assets/prm), 'orm-default' (assets/orm), 'oracle' (exact checker, arith "
-                        "only), 'fake', 'none', a local HF folder (kind detected from its config), "
-                        "'PRESET:PATH' for a public format (trl, qwen-prm, math-shepherd, rlhflow, agreement, orm), "
-                        "or 'vllm:PRESET:MODEL' (GPU)")
+    g.add_argument("--reward", "--prm", dest="reward", default="default", metavar="SPEC",
+                   help="the verifier: 'default' (the shipped step verifier, assets/verifier), 'prm-default' "
+                        "(the token-classification PRM, assets/prm), 'orm-default' (the outcome RM, assets/orm), "
+                        "'oracle' (exact checker, arith only), 'fake', 'none', a local HF folder (kind detected "
+                        "from its config), 'PRESET:PATH' for a public format (trl, qwen-prm, math-shepherd, "
+                        "rlhflow, agreement, orm), or 'vllm:PRESET:MODEL' (GPU); --prm is the old name")
     g.add_argument("--chat-template", default="auto", metavar="MODE",
                    help="pose problems through a chat template: 'auto' (math task and a generator whose "
                         "tokenizer has one; default), 'on', 'off', or a tokenizer folder / hub id to take "
@@ -48,44 +47,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
 
 
-def add_search_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("search knobs (each strategy uses the ones it knows)")
-    g.add_argument("--seed", type=int, default=0, help="sampling seed: same seed, same tree")
-    g.add_argument("--n", type=int, help="samples / beam candidates per step (default per strategy: 8)")
-    g.add_argument("--width", type=int, help="beam width M (beam_search, dvts; default 2)")
-    g.add_argument("--iterations", type=int, help="MCTS / rstar iterations (default 16)")
-    g.add_argument("--expansion-width", type=int, help="MCTS children per expansion (default 3)")
-    g.add_argument("--c-puct", type=float, help="MCTS exploration constant (default 1.0)")
-    g.add_argument("--rollout-depth", type=int, help="MCTS greedy rollout steps for values (default 0: PRM only)")
-    g.add_argument("--per-action", type=int, help="rstar: children per action at each expansion (default 2)")
-    g.add_argument("--rounds", type=int, help="revise: attempts, the first included (default 4)")
-    g.add_argument("--candidates", type=int, help="revise: replacements proposed for the weakest step (default 4)")
-    g.add_argument("--probe", type=int, help="compute_optimal: chains sampled to judge difficulty (default 2)")
-    g.add_argument("--temperature", type=float, help="sampling temperature (default 0.8; greedy uses 0)")
-    g.add_argument("--aggregation", choices=AGGREGATIONS, help="how step scores make a path value (default min)")
-    g.add_argument("--weighted", action="store_true", default=None,
-                   help="best_of_n/dvts: vote over answers weighted by PRM value instead of taking the argmax")
-    g.add_argument("--max-step-tokens", type=int, help="token cap per step (default 48)")
-    g.add_argument("--max-steps", type=int, help="depth cap of a chain (default 12)")
-
-
-def add_budget_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("budget caps (a search stops cleanly at the first one reached)")
-    g.add_argument("--max-tokens", type=int, help="generated tokens")
-    g.add_argument("--max-calls", type=int, help="generator calls")
-    g.add_argument("--max-nodes", type=int, help="tree nodes")
-    g.add_argument("--max-wall-s", type=float, help="wall-clock seconds")
-
-
-def knobs(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in KNOBS}
-
-
 def load_models(args: argparse.Namespace, need_reward: bool = True):
     from . import backends, rewards
 
     generator = backends.load(args.generator, trust_remote_code=args.trust_remote_code)
-    reward = rewards.load(args.prm, trust_remote_code=args.trust_remote_code) if need_reward else None
+    reward = rewards.load(args.reward, trust_remote_code=args.trust_remote_code) if need_reward else None
     return generator, reward
 
 
@@ -99,8 +65,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
         text, reference = examples[args.example].problem, examples[args.example].reference
     else:
         raise InputError("give a problem: --problem TEXT, or --task arith --example K")
-    config = make_config(args.strategy, None, seed=args.seed, **knobs(args))
-    budget = Budget(args.max_tokens, args.max_calls, None, args.max_nodes, args.max_wall_s)
+    get_strategy(args.strategy)
+    check_used([args.strategy], given_knobs(args))
+    config = make_config(args.strategy, None, **given_knobs(args))
+    budget = budget_from(args)
     from .run import collect, stream
 
     generator, reward = load_models(args, need_reward=args.strategy != "self_consistency")
@@ -141,7 +109,7 @@ def render_tree(result) -> str:
     s = result.stats
     lines += ["", f"Answer: {result.answer}{verdict}   [{result.strategy}, {result.status}]",
               f"Used: {s['generated_tokens']} tokens, {s['generator_calls']} generator calls, "
-              f"{s['reward_calls']} PRM calls, {s['nodes']} nodes, {s['wall_s']:.2f} s"]
+              f"{s['reward_calls']} reward calls, {s['nodes']} nodes, {s['wall_s']:.2f} s"]
     return "\n".join(lines)
 
 
@@ -150,13 +118,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     try:
-        budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
+        sizes = [int(b) for b in args.sizes.split(",") if b.strip()]
     except ValueError as err:
-        raise InputError(f"--budgets must be comma-separated integers, got {args.budgets!r}") from err
-    if not strategies or not budgets or min(budgets) < 1:
-        raise InputError("give at least one strategy and positive budgets, e.g. --budgets 1,4,16")
+        raise InputError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from err
+    if not strategies or not sizes or min(sizes) < 1:
+        raise InputError("give at least one strategy and positive sizes, e.g. --sizes 1,4,16")
+    if args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    knob_values = given_knobs(args)
+    for name in strategies:  # bad names, knobs and caps fail before any model loads
+        get_strategy(name)
+    check_used(strategies, knob_values)
     for name in strategies:
-        make_config(name, max(budgets))  # bad names or knobs fail before any model loads
+        make_config(name, max(sizes), **knob_values)
+    budget = budget_from(args)
     if not args.data and args.task != "arith":
         raise InputError(f"--task {args.task} has no built-in problems; pass --data FILE.jsonl (GSM8K or MATH format)")
     examples = load_jsonl(args.data)[: args.limit] if args.data else draw_problems(args.task, args.limit, args.seed)
@@ -164,7 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError(f"{args.data} holds no problems")
     generator, reward = load_models(args, need_reward=set(strategies) - {"greedy", "self_consistency"} != set())
     task = chat_task(get_task(args.task), args.chat_template, generator)
-    spec = EvalSpec(strategies, budgets, args.seed, knobs(args))
+    spec = EvalSpec(strategies, sizes, args.seed, knob_values, budget)
     summary, per_run = evaluate(spec, examples, task, generator, reward,
                                 progress=lambda jobs: tqdm(jobs, desc="eval", unit=" search"))
     paths = write_results(summary, per_run, args.out)
@@ -194,17 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_budget_args(solve)
     solve.set_defaults(func=cmd_solve)
 
-    ev = sub.add_parser("eval", help="accuracy of strategies at several budgets",
-                        description="Run strategies at several budgets (N, or MCTS iterations) on held-out "
-                                    "problems; write results.csv, runs.csv and an accuracy-vs-tokens plot.")
+    ev = sub.add_parser("eval", help="accuracy of strategies at several sizes",
+                        description="Run strategies at several sizes (N, MCTS iterations or revision rounds) on "
+                                    "held-out problems, each search under the same budget caps; write "
+                                    "results.csv, runs.csv and an accuracy-vs-tokens plot.")
     ev.add_argument("--strategies", default="greedy,self_consistency,best_of_n,beam_search",
                     help=f"comma-separated, from: {', '.join(STRATEGIES)}")
-    ev.add_argument("--budgets", default="1,4,16", help="comma-separated budgets (default 1,4,16)")
+    ev.add_argument("--sizes", "--budgets", dest="sizes", default="1,4,16",
+                    help="comma-separated strategy sizes (default 1,4,16; --budgets is the old name)")
     ev.add_argument("--limit", type=int, default=50, help="number of problems (default 50)")
     ev.add_argument("--data", help="a GSM8K- or MATH-format JSONL file instead of the built-in test split")
     ev.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
     add_model_args(ev)
     add_search_args(ev)
+    add_budget_args(ev)
     ev.set_defaults(func=cmd_eval)
     return parser
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 from .knobs import check_knobs, knob
 from .protocols import Continuation, Generator, ModelError, RewardModel, check_scores
@@ -72,13 +72,14 @@ class Meter:
         if self.budget.max_wall_s is not None and self.stats.wall_s >= self.budget.max_wall_s:
             raise BudgetExhausted("wall time")
 
-    def nodes_allowed(self, wanted: int) -> int:
-        """How many of `wanted` new nodes fit in the node budget (the root does not count)."""
-        if self.budget.max_nodes is None:
-            return wanted
-        return max(0, min(wanted, self.budget.max_nodes - self.stats.nodes))
+    def require_nodes(self, k: int) -> None:
+        """Raise before work whose `k` new tree nodes would break the node cap (the root does not count)."""
+        if self.budget.max_nodes is not None and self.stats.nodes + k > self.budget.max_nodes:
+            raise BudgetExhausted("nodes")
 
     def count_nodes(self, k: int) -> None:
+        """Count `k` nodes the tree is about to gain; the only place nodes are counted."""
+        self.require_nodes(k)
         self.stats.nodes += k
 
     @property

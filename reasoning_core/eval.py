@@ -1,32 +1,35 @@
-"""Batch evaluation: strategies x budgets over a problem set -> a pandas table of accuracy against
+"""Batch evaluation: strategies x sizes over a problem set -> a pandas table of accuracy against
 compute, and (optionally) a plotly HTML of accuracy against generated tokens."""
 from __future__ import annotations
 
 import logging
 import random
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
 from .budget import Budget
 from .protocols import Generator, RewardModel, Task
 from .run import solve
-from .search import CONFIGS, Problem, get_strategy, make_config
+from .search import Problem, get_strategy, make_config
 from .tasks import Example, held_out_examples
 
 logger = logging.getLogger(__name__)
-COLUMNS = ["strategy", "budget", "accuracy", "mean_generated_tokens", "mean_wall_s", "n"]
+COLUMNS = ["strategy", "size", "accuracy", "mean_generated_tokens", "mean_wall_s", "n"]
 
 
 @dataclass
 class EvalSpec:
+    """What to run: each strategy at each size (N, iterations or rounds), under one budget per search."""
+
     strategies: Sequence[str]
-    budgets: Sequence[int]
+    sizes: Sequence[int]
     seed: int = 0
     overrides: dict | None = None  # strategy knobs shared by all runs (temperature, width, ...)
+    budget: Budget = field(default_factory=Budget)  # the caps every search runs under
 
 
 def draw_problems(task: str, limit: int, seed: int, pool: int = 500) -> list[Example]:
@@ -41,26 +44,25 @@ def draw_problems(task: str, limit: int, seed: int, pool: int = 500) -> list[Exa
 def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator: Generator,
              reward: RewardModel | None, progress: Callable[[Iterable], Iterable] = iter,
              cancel: threading.Event | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Returns (summary per strategy and budget, one row per search). Strategies without a budget
-    knob (greedy) run once and are reported at every budget."""
-    for name in spec.strategies:
-        get_strategy(name)
+    """Returns (summary per strategy and size, one row per search). Strategies without a size knob
+    (greedy) run once and are reported at every size."""
+    sized = {name: get_strategy(name).config_cls.size_field is not None for name in spec.strategies}
     rows, cache = [], {}
-    jobs = [(s, b, i) for s in spec.strategies for b in spec.budgets for i in range(len(examples))]
-    for strategy, budget, i in progress(jobs):
+    jobs = [(s, size, i) for s in spec.strategies for size in spec.sizes for i in range(len(examples))]
+    for strategy, size, i in progress(jobs):
         if cancel is not None and cancel.is_set():
             break
-        key = (strategy, budget if CONFIGS[strategy].size_field else None, i)
+        key = (strategy, size if sized[strategy] else None, i)
         if key not in cache:
             ex = examples[i]
-            config = make_config(strategy, budget, **{"seed": spec.seed, **(spec.overrides or {})})
-            result = solve(strategy, Problem(ex.problem, task, ex.reference), generator, reward, Budget(),
+            config = make_config(strategy, size, **{"seed": spec.seed, **(spec.overrides or {})})
+            result = solve(strategy, Problem(ex.problem, task, ex.reference), generator, reward, spec.budget,
                            config, cancel)
             cache[key] = {"correct": bool(result.correct), "generated_tokens": result.stats["generated_tokens"],
                           "wall_s": result.stats["wall_s"], "difficulty": ex.difficulty,
                           "answer": result.answer, "reference": ex.reference}
-        rows.append({"strategy": strategy, "budget": budget, "problem": i, **cache[key]})
-    per_run = pd.DataFrame(rows, columns=["strategy", "budget", "problem", "correct", "generated_tokens",
+        rows.append({"strategy": strategy, "size": size, "problem": i, **cache[key]})
+    per_run = pd.DataFrame(rows, columns=["strategy", "size", "problem", "correct", "generated_tokens",
                                           "wall_s", "difficulty", "answer", "reference"])
     return summarise(per_run), per_run
 
@@ -68,7 +70,7 @@ def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator:
 def summarise(per_run: pd.DataFrame) -> pd.DataFrame:
     if per_run.empty:
         return pd.DataFrame(columns=COLUMNS)
-    grouped = per_run.groupby(["strategy", "budget"], sort=False)
+    grouped = per_run.groupby(["strategy", "size"], sort=False)
     return pd.DataFrame({
         "accuracy": grouped["correct"].mean(),
         "mean_generated_tokens": grouped["generated_tokens"].mean(),
@@ -83,7 +85,7 @@ def accuracy_figure(summary: pd.DataFrame):
     import plotly.express as px
 
     fig = px.line(summary.sort_values(["strategy", "mean_generated_tokens"]), x="mean_generated_tokens",
-                  y="accuracy", color="strategy", markers=True, hover_data=["budget", "n"], log_x=True,
+                  y="accuracy", color="strategy", markers=True, hover_data=["size", "n"], log_x=True,
                   labels={"mean_generated_tokens": "mean generated tokens per problem (log)"},
                   title="Accuracy against test-time compute")
     fig.update_yaxes(range=[0, 1.02])

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from .budget import Budget
 from .protocols import Generator, RewardModel

@@ -126,13 +126,13 @@ def test_race_compares_strategies_on_one_budget(app_url):
 
 def test_eval_runs_and_writes_results(app_url):
     client = Client(app_url, verbose=False)
-    _, summary, csv_path, status = client.predict(strategies=["greedy", "best_of_n"], budgets_text="1,4", limit=3,
+    _, summary, csv_path, status = client.predict(strategies=["greedy", "best_of_n"], sizes_text="1,4", limit=3,
                                                   api_name="/eval")
     assert len(summary["data"]) == 4 and "3 held-out" in status
     replot = client.predict(handle_file(csv_path), api_name="/plot_csv")
     assert len(replot[1]["data"]) == 4
-    with pytest.raises(AppError, match="Budgets are comma-separated"):
-        client.predict(strategies=["greedy"], budgets_text="1,lots", api_name="/eval")
+    with pytest.raises(AppError, match="Sizes are comma-separated"):
+        client.predict(strategies=["greedy"], sizes_text="1,lots", api_name="/eval")
 
 
 def test_a_saved_search_replays(app_url, tmp_path):

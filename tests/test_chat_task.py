@@ -77,8 +77,8 @@ def test_eval_math_jsonl_end_to_end(chat_folder, data, tmp_path, tmp_path_factor
     prm = save_tiny_qwen_prm(tmp_path_factory.mktemp("qwen_prm"))
     caplog.set_level(logging.INFO, logger="reasoning_core")
     code = main(["eval", "--task", "math", "--data", str(data), "--strategies", "greedy,best_of_n,beam_search",
-                 "--budgets", "1,2", "--max-step-tokens", "6", "--max-steps", "2", "--generator", str(chat_folder),
-                 "--prm", f"qwen-prm:{prm}", "--out", str(tmp_path)])
+                 "--sizes", "1,2", "--max-step-tokens", "6", "--max-steps", "2", "--generator", str(chat_folder),
+                 "--reward", f"qwen-prm:{prm}", "--out", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     assert "posing math problems through the generator's chat template" in caplog.text
     summary = pd.read_csv(tmp_path / "results.csv")
@@ -95,12 +95,12 @@ def test_eval_math_jsonl_end_to_end(chat_folder, data, tmp_path, tmp_path_factor
 ])
 def test_eval_math_errors_are_readable(args, message, data, capsys):
     args = [str(data) if a == "DATA" else a for a in args]
-    code = main(["eval", "--strategies", "greedy", "--budgets", "1", "--generator", "fake", "--prm", "fake", *args])
+    code = main(["eval", "--strategies", "greedy", "--sizes", "1", "--generator", "fake", "--reward", "fake", *args])
     assert code == 2 and message in capsys.readouterr().err
 
 
 def test_solve_math_with_the_template_off(chat_folder, capsys):
     code = main(["solve", "--task", "math", "--problem", "What is 2 + 2?", "--reference", "4", "--strategy",
                  "greedy", "--max-step-tokens", "4", "--max-steps", "2", "--generator", str(chat_folder),
-                 "--prm", "none", "--chat-template", "off", "--json"])
+                 "--reward", "none", "--chat-template", "off", "--json"])
     assert code == 0 and json.loads(capsys.readouterr().out)["problem"] == "What is 2 + 2?"

@@ -17,7 +17,7 @@ from bench.claims_lib import report, runner, search_claims, stats
 from bench.claims_lib.context import SIZES, Context, Sizes
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 
-MICRO = Sizes(name="micro", test_problems=4, val_problems=3, n_max=4, budget=3, co_problems=3, mcts_iterations=2,
+MICRO = Sizes(name="micro", test_problems=4, val_problems=3, n_max=4, size=3, co_problems=3, mcts_iterations=2,
               mcts_problems=3, rstar_problems=2, rstar_iterations=2, sft_steps=2, star_rounds=1, star_problems=3,
               star_steps=1, label_problems=2, label_rollouts=2, prm_steps=1, grpo_steps=1, grpo_prompts=2,
               grpo_generations=2, stage_eval=2, n_boot=200)

@@ -22,7 +22,7 @@ GREEDY = np.array([True, False, False, False, True])
 
 @pytest.fixture()
 def ctx(tmp_path):
-    sizes = Sizes(name="hand", test_problems=5, val_problems=1, n_max=4, budget=2, co_problems=1, mcts_iterations=1,
+    sizes = Sizes(name="hand", test_problems=5, val_problems=1, n_max=4, size=2, co_problems=1, mcts_iterations=1,
                   mcts_problems=1, rstar_problems=1, rstar_iterations=1, sft_steps=1, star_rounds=1, star_problems=1,
                   star_steps=1, label_problems=1, label_rollouts=1, prm_steps=1, grpo_steps=1, grpo_prompts=1,
                   grpo_generations=2, stage_eval=1, n_boot=200)

@@ -192,7 +192,7 @@ def test_greedy_repeats_one_decode(gen):
 @needs_server
 def test_search_runs_through_the_cli(server, capsys):
     code = main(["solve", "--problem", "17 + 25 * 3", "--strategy", "beam_search", "--n", "4", "--max-steps", "3",
-                 "--generator", f"openai:{server}/v1#tiny", "--prm", "fake", "--json"])
+                 "--generator", f"openai:{server}/v1#tiny", "--reward", "fake", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["stats"]["generator_calls"] >= 1 and out["stats"]["generated_tokens"] > 0
 

@@ -75,7 +75,7 @@ def test_budgets_are_never_exceeded(name, cap):
 def test_best_of_n_returns_argmax_of_the_aggregate():
     for agg in ("min", "last", "prod", "mean"):
         result = run("best_of_n", n=8, aggregation=agg)
-        leaves = [n for n in result.tree.terminals()]
+        leaves = result.tree.terminals()
         assert len(leaves) == 8
         best = max(leaves, key=lambda n: n.value)
         for leaf in leaves:  # value is the aggregate of the path's step scores
@@ -139,7 +139,7 @@ def test_mcts_with_rollouts_uses_more_tokens_and_stays_valid():
 
 
 def test_verifier_search_beats_greedy_with_a_good_prm():
-    wins = {name: 0 for name in ("greedy", "beam_search", "best_of_n")}
+    wins = dict.fromkeys(("greedy", "beam_search", "best_of_n"), 0)
     for i in range(len(EXAMPLES)):
         for name in wins:
             wins[name] += bool(run(name, problem(i), n=8).correct)

@@ -10,7 +10,7 @@ from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedGenerator, ScriptedReward
 from reasoning_core.run import solve
 from reasoning_core.search import STRATEGIES, Problem, Search, make_config
-from reasoning_core.search.mcts import puct_child
+from reasoning_core.search.puct import puct_child
 from reasoning_core.tasks import arith_examples, get_task
 from reasoning_core.tree import NodeScored, NodeUpdated, SearchTree
 
@@ -179,3 +179,13 @@ def test_the_live_tree_equals_the_tree_replayed_from_events(name, monkeypatch):
     result = run(name, n=4, iterations=6)
     assert live, "the strategy must run through a Search"
     assert SearchTree.from_events(result.events).to_dict() == live[0].tree.to_dict()
+
+
+def test_compute_optimal_hands_over_without_changing_its_own_config(monkeypatch):
+    live: list[Search] = []
+    init = Search.__post_init__
+    monkeypatch.setattr(Search, "__post_init__", lambda self: (init(self), live.append(self))[0])
+    config = make_config("compute_optimal", 6)
+    result = solve("compute_optimal", problem(1), FakeArithGenerator(0.75), FakeArithPRM(), Budget(), config)
+    assert result.info["chosen"] in STRATEGIES and live[0].config is config
+    assert result.stats["generated_tokens"] == sum(n.num_tokens for n in result.tree.nodes.values())

@@ -25,17 +25,17 @@ MAX_CSV_BYTES = 5_000_000
 PROBLEMS = Knob("limit", int, 10, "problems", "held-out arith problems", low=1, high=LIMITS.eval_problems)
 
 
-def parse_budgets(text: str) -> list[int]:
+def parse_sizes(text: str) -> list[int]:
     try:
-        budgets = sorted({int(b) for b in str(text).replace(" ", "").split(",") if b})
+        sizes = sorted({int(b) for b in str(text).replace(" ", "").split(",") if b})
     except ValueError:
-        raise user_error(f"Budgets are comma-separated whole numbers such as 1,4,16; got {text!r}") from None
-    if not budgets or budgets[0] < 1 or budgets[-1] > LIMITS.knobs["n"]:
-        raise user_error(f"Give budgets between 1 and {LIMITS.knobs['n']:g}, e.g. 1,4,16 (got {text!r}).")
-    return budgets
+        raise user_error(f"Sizes are comma-separated whole numbers such as 1,4,16; got {text!r}") from None
+    if not sizes or sizes[0] < 1 or sizes[-1] > LIMITS.knobs["n"]:
+        raise user_error(f"Give sizes between 1 and {LIMITS.knobs['n']:g}, e.g. 1,4,16 (got {text!r}).")
+    return sizes
 
 
-def run_eval(strategies, budgets_text, limit, seed, choice, request: gr.Request | None = None,
+def run_eval(strategies, sizes_text, limit, seed, choice, request: gr.Request | None = None,
              progress=gr.Progress()):  # noqa: B008 - gradio injects the progress tracker this way
     """Evaluate on held-out arith problems; returns (figure, summary table, results.csv, status)."""
     names = [s for s in (strategies or []) if s]
@@ -46,17 +46,17 @@ def run_eval(strategies, budgets_text, limit, seed, choice, request: gr.Request 
             get_strategy(name)
         limit = PROBLEMS.default if limit is None else PROBLEMS.check(limit)
         seed = STRATEGY_KNOBS["seed"].default if seed is None else STRATEGY_KNOBS["seed"].check(seed)
-    budgets = parse_budgets(budgets_text)
-    searches = sum(len(budgets) if CONFIGS[s].size_field else 1 for s in names) * limit
+    sizes = parse_sizes(sizes_text)
+    searches = sum(len(sizes) if CONFIGS[s].size_field else 1 for s in names) * limit
     if searches > LIMITS.eval_searches:
         raise user_error(f"That is {searches} searches; the limit here is {LIMITS.eval_searches}. "
-                         "Use fewer problems, budgets or strategies (or the command line).")
+                         "Use fewer problems, sizes or strategies (or the command line).")
     for name in names:
-        build_config(name, {"seed": seed}, max(budgets))  # bad combinations fail before any work
+        build_config(name, {"seed": seed}, max(sizes))  # bad combinations fail before any work
     generator, reward = models.load(choice or models.ModelChoice.from_env())
     with RUNS.run(request, TAB) as cancel, readable_errors():
         examples = draw_problems("arith", limit, seed)
-        spec = EvalSpec(names, budgets, seed)
+        spec = EvalSpec(names, sizes, seed)
         summary, per_run = evaluate(spec, examples, get_task("arith"), generator, reward,
                                     progress=lambda jobs: progress.tqdm(jobs, desc="searches"), cancel=cancel)
         stopped = cancel.is_set()
@@ -77,7 +77,8 @@ def load_csv(path: str | None):
         summary = pd.read_csv(p)
     except Exception as err:
         raise user_error(f"Could not read the CSV: {err}") from None
-    missing = [c for c in ("strategy", "budget", "accuracy", "mean_generated_tokens") if c not in summary.columns]
+    summary = summary.rename(columns={"budget": "size"})  # results written before sizes had their name
+    missing = [c for c in ("strategy", "size", "accuracy", "mean_generated_tokens") if c not in summary.columns]
     if missing:
         raise user_error(f"This is not a results.csv from `python -m reasoning_core eval`: missing columns "
                          f"{', '.join(missing)} (expected {', '.join(COLUMNS)}).")
@@ -93,16 +94,16 @@ def load_csv(path: str | None):
 
 
 def build(models_state: gr.State) -> None:
-    gr.Markdown("How accuracy grows with compute. Budgets are N (samples / beam candidates) or MCTS iterations; "
-                "greedy runs once. Bigger sweeps belong on the command line: "
-                "`python -m reasoning_core eval --strategies greedy,best_of_n,beam_search --budgets 1,4,16 "
+    gr.Markdown("How accuracy grows with compute. A strategy's size is its N (samples / beam candidates), MCTS "
+                "iterations or revision rounds; greedy runs once. Bigger sweeps belong on the command line: "
+                "`python -m reasoning_core eval --strategies greedy,best_of_n,beam_search --sizes 1,4,16 "
                 "--limit 50`.")
     with gr.Row():
         with gr.Column():
             strategies = gr.CheckboxGroup(list(STRATEGIES), value=["greedy", "best_of_n", "beam_search"],
                                           label="strategies")
             with gr.Row():
-                budgets = gr.Textbox("1,4,16", label="budgets", info=f"comma-separated, ≤ {LIMITS.knobs['n']:g}")
+                sizes = gr.Textbox("1,4,16", label="sizes", info=f"comma-separated, ≤ {LIMITS.knobs['n']:g}")
                 limit = knob_input(PROBLEMS, f"{TAB}-limit")
                 seed = knob_input(STRATEGY_KNOBS["seed"], f"{TAB}-seed")
             with gr.Row():
@@ -115,7 +116,7 @@ def build(models_state: gr.State) -> None:
     plot = gr.Plot(label="accuracy vs generated tokens")
     table = gr.Dataframe(label="summary", interactive=False)
     csv_out = gr.File(label="results.csv", interactive=False)
-    run_btn.click(run_eval, [strategies, budgets, limit, seed, models_state], [plot, table, csv_out, status],
+    run_btn.click(run_eval, [strategies, sizes, limit, seed, models_state], [plot, table, csv_out, status],
                   api_name="eval", concurrency_limit=LIMITS.concurrency, concurrency_id="search", trigger_mode="once")
     load_btn.click(load_csv, [upload], [plot, table, csv_out, status], api_name="plot_csv")
     stop_btn.click(RUNS.stopper(TAB), None, None, api_name="stop_eval", concurrency_limit=None, show_progress="hidden")

@@ -20,7 +20,7 @@ class Sizes:
     test_problems: int = 200     # the shared test problems (sample pool, greedy evaluations)
     val_problems: int = 100      # validation problems (claim 6 picks its per-bin policy here)
     n_max: int = 64              # largest best-of-N / majority vote (claims 3, 4, 5)
-    budget: int = 8              # claim 6: budget knob (n / rounds) of every strategy
+    size: int = 8                # claim 6: the size (n / rounds) of every strategy
     co_problems: int = 100       # claim 6: test problems per strategy
     mcts_iterations: int = 16    # claim 7
     mcts_problems: int = 100
@@ -40,7 +40,7 @@ class Sizes:
     n_boot: int = 1000
 
 
-QUICK = Sizes(name="quick", test_problems=60, val_problems=30, n_max=16, budget=4, co_problems=30,
+QUICK = Sizes(name="quick", test_problems=60, val_problems=30, n_max=16, size=4, co_problems=30,
               mcts_iterations=6, mcts_problems=30, rstar_problems=10, rstar_iterations=3, sft_steps=120,
               star_rounds=2, star_problems=40, star_steps=15, label_problems=16, label_rollouts=3, prm_steps=40,
               grpo_steps=3, grpo_prompts=2, grpo_generations=4, stage_eval=16)

@@ -156,9 +156,9 @@ def claim_difficulty(ctx: Context, progress: Progress = iter) -> list[Row]:
     bin (on validation) beats the best single strategy at the same budget."""
     s, gen, prm, task = ctx.sizes, ctx.model("generator"), ctx.model("prm"), ctx.task
     val, test = ctx.problems("validation", s.val_problems), ctx.problems("test", s.co_problems)
-    spec = EvalSpec(list(STRATEGIES_6), [s.budget], ctx.seed)
+    spec = EvalSpec(list(STRATEGIES_6), [s.size], ctx.seed)
     _, val_runs = evaluate(spec, val, task, gen, prm, progress)
-    _, test_runs = evaluate(EvalSpec(list(STRATEGIES_6) + ["compute_optimal"], [s.budget], ctx.seed), test, task,
+    _, test_runs = evaluate(EvalSpec(list(STRATEGIES_6) + ["compute_optimal"], [s.size], ctx.seed), test, task,
                             gen, prm, progress)
     val_acc = val_runs.groupby(["difficulty", "strategy"])["correct"].mean().unstack("strategy")
     fixed = val_runs.groupby("strategy")["correct"].mean().reindex(STRATEGIES_6).idxmax()
@@ -177,7 +177,7 @@ def claim_difficulty(ctx: Context, progress: Progress = iter) -> list[Row]:
     table["policy_choice"] = [policy.get(int(d)) == st for d, st in zip(table.difficulty, table.strategy)]
     fig = px.bar(table[table.split == "test"], x="difficulty", y="accuracy", color="strategy", barmode="group",
                  hover_data=["mean_tokens", "problems"],
-                 title=f"Claim 6: test accuracy per difficulty (operations) at budget {s.budget}")
+                 title=f"Claim 6: test accuracy per difficulty (operations) at size {s.size}")
     save_claim(ctx.out, "claim6_compute_vs_difficulty", table, fig)
     tokens = test_runs.groupby("strategy")["generated_tokens"].mean().round(1).to_dict()
     detail = (f"policy chosen on {len(val)} validation problems (ops -> strategy): {policy}; best fixed strategy "
@@ -186,11 +186,11 @@ def claim_difficulty(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"per problem on test: {tokens}.")
     paper = "Snell et al. 2024"
     return [Row("6a compute-optimal per difficulty", paper, "per-bin best strategy > best fixed strategy",
-                f"test accuracy, per-bin policy - {fixed} (budget {s.budget})",
+                f"test accuracy, per-bin policy - {fixed} (size {s.size})",
                 *paired_diff_ci(adaptive.astype(float), fixed_hits, n_boot=s.n_boot, seed=ctx.seed),
                 len(adaptive), detail),
             Row("6b compute_optimal strategy", paper, "compute_optimal > best fixed strategy",
-                f"test accuracy, compute_optimal - {fixed} (budget {s.budget})",
+                f"test accuracy, compute_optimal - {fixed} (size {s.size})",
                 *paired_diff_ci(co_hits, fixed_hits, n_boot=s.n_boot, seed=ctx.seed), len(co_hits), detail)]
 
 

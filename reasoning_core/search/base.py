@@ -2,10 +2,12 @@
 one `SearchTree` through metered, batched model calls and turns each change into an event."""
 from __future__ import annotations
 
+import copy
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 from ..budget import Budget, BudgetExhausted, Cancelled, Meter
 from ..knobs import check_knobs, knob
@@ -40,6 +42,20 @@ class SearchConfig:
     def validate(self) -> None:
         """Every knob within its range; strategies add the checks that relate two knobs."""
         check_knobs(self)
+
+
+@dataclass
+class WidthConfig(SearchConfig):
+    """N candidates scored per depth, M of them kept: what beam search and DVTS share."""
+
+    n: int = knob(8, "N", "candidate steps scored per depth", low=1)
+    width: int = knob(2, "beam width", "candidates M kept per depth (each proposes N/M steps)", low=1)
+    size_field: ClassVar[str] = "n"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.width > self.n:
+            raise InputError(f"beam width ({self.width}) cannot exceed the number of candidates n ({self.n})")
 
 
 @dataclass
@@ -97,8 +113,7 @@ class Search:
         `prefixes` replaces the usual generator inputs (actions that ask something other than the next
         step). Raises BudgetExhausted, adding nothing, when the new nodes would not all fit."""
         parent_ids = list(parent_ids)
-        if self.meter.nodes_allowed(len(parent_ids) * n) < len(parent_ids) * n:
-            raise BudgetExhausted("nodes")
+        self.meter.require_nodes(len(parent_ids) * n)
         temp = self.config.temperature if temperature is None else temperature
         inputs = list(prefixes) if prefixes is not None else [self.prefix(p) + lead for p in parent_ids]
         rows = self.meter.propose(inputs, n, stop=self.delimiter, max_new_tokens=self.config.max_step_tokens,
@@ -109,11 +124,16 @@ class Search:
             for cont in row:
                 text = lead + cont.text
                 answer = self.problem.task.extract_answer(text) if kind != "rephrase" else None
-                terminal = kind != "rephrase" and (cont.finished or answer is not None or depth >= self.config.max_steps)
-                events.append(self.tree.add(parent_id, text, logprob=cont.logprob, num_tokens=cont.num_tokens,
+                ended = cont.finished or answer is not None or depth >= self.config.max_steps
+                terminal = kind != "rephrase" and ended
+                events.append(self.add_node(parent_id, text, logprob=cont.logprob, num_tokens=cont.num_tokens,
                                             terminal=terminal, answer=answer, kind=kind))
-        self.meter.count_nodes(len(events))
         return events
+
+    def add_node(self, parent_id: int, text: str, **fields) -> NodeAdded:
+        """The one way a strategy grows the tree: the Meter counts (and caps) every node."""
+        self.meter.count_nodes(1)
+        return self.tree.add(parent_id, text, **fields)
 
     def rollout(self, node_ids: Sequence[int], max_steps: int, *, temperature: float = 0.0,
                 model: Generator | None = None) -> dict[int, list[Continuation]]:
@@ -167,6 +187,13 @@ class Search:
             extended = {self.tree[a.node_id].parent: a.node_id for a in added}
             leaves = [extended.get(i, i) for i in leaves]
 
+    def handover(self, config: SearchConfig) -> Search:
+        """The same run (tree, meter, facts) under another strategy's config, for handing a search
+        over to that strategy; this search's own config is left as it was."""
+        child = copy.copy(self)
+        child.config = config
+        return child
+
     def next_seed(self) -> int:
         """A fresh, reproducible seed per model call."""
         return self.config.seed * 1_000_003 + self.meter.stats.generator_calls
@@ -178,7 +205,6 @@ class Search:
             yield self.tree.select(leaf_id)
         answer = self.tree[leaf_id].answer if leaf_id is not None else None
         stats = self.meter.finish()
-        stats.nodes = len(self.tree) - 1
         yield SearchFinished(answer=answer, leaf_id=leaf_id, status=status, stats=stats.to_dict(),
                              info=dict(self.info))
 
@@ -222,17 +248,39 @@ def majority(nodes: Sequence[Node], weights: Sequence[float] | None = None) -> N
     return max(group, key=lambda nw: (nw[1], nw[0].logprob, -nw[0].id))[0]
 
 
+# ----- choosers: which finished chain a strategy answers with -----------------------------------
+
+
+def best_scored(search: Search) -> int | None:
+    """The best verifier-valued chain that was not pruned."""
+    node = search.best([n for n in search.tree.terminals() if n.value is not None and n.status != "pruned"])
+    return node.id if node else None
+
+
+def weighted_vote(search: Search) -> int | None:
+    """The answer with the largest summed verifier value over the chains that were not pruned."""
+    done = [n for n in search.tree.terminals() if n.value is not None and n.status != "pruned"]
+    node = majority(done, [n.value for n in done])  # type: ignore[misc]
+    return node.id if node else None
+
+
+def verifier_choice(search: Search) -> int | None:
+    """The weighted vote when the config asks for one (`weighted`), else the best scored chain."""
+    return weighted_vote(search) if getattr(search.config, "weighted", False) else best_scored(search)
+
+
 def run_guarded(search: Search, explore: Iterator[Event], choose: Callable[[], int | None]) -> Iterator[Event]:
-    """Drive a search, turning budget exhaustion and cancellation into a clean finish; `choose()`
-    names the leaf to report once the search ends (normally or not)."""
-    status = "done"
+    """Drive a search, turning budget exhaustion and cancellation into a clean finish. The leaf to
+    report is the one `explore` returns when it ends by choosing (rStar's final vote), else `choose()`."""
+    status, leaf = "done", None
     try:
-        yield from explore
+        leaf = yield from explore
     except BudgetExhausted:
         status = "budget"
     except Cancelled:
         status = "cancelled"
-    leaf = choose()
+    if leaf is None:
+        leaf = choose()
     if leaf is None and status != "done":
         leaf = search.fallback_leaf()
     yield from search.finish(leaf, status)
@@ -253,11 +301,32 @@ class Strategy:
     choose: Callable[[Search], int | None]
     reward: str = "required"
     doc: str = ""
+    check: Callable[[SearchConfig], None] | None = None  # checks that need more than the config itself
+
+    def configure(self, size: int | None = None, **overrides: Any) -> SearchConfig:
+        """This strategy's config with `overrides` applied (unknown or None values are ignored, so one
+        set of CLI/UI knobs serves every strategy) and its size knob (`size_field`) set to `size`."""
+        cls = self.config_cls
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in overrides.items() if k in names and v is not None}
+        if size is not None and cls.size_field is not None:
+            kwargs[cls.size_field] = size
+            if "width" in names:  # a beam cannot be wider than its candidates at small sizes
+                kwargs["width"] = min(kwargs.get("width", cls.width), size)  # type: ignore[attr-defined]
+        config = cls(**kwargs)
+        self.validate(config)
+        return config
+
+    def validate(self, config: SearchConfig) -> None:
+        config.validate()
+        if self.check is not None:
+            self.check(config)
 
     def __call__(self, problem: Problem, generator: Generator, reward: RewardModel | None, budget: Budget,
                  config: SearchConfig | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
         if self.reward == "required":
             require_reward(reward, self.name)
-        search = Search(problem, generator, None if self.reward == "unused" else reward, budget,
-                        config or self.config_cls(), cancel)
+        config = config or self.config_cls()
+        self.validate(config)
+        search = Search(problem, generator, None if self.reward == "unused" else reward, budget, config, cancel)
         return run_guarded(search, self.explore(search), lambda: self.choose(search))

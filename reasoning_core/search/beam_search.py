@@ -2,25 +2,16 @@
 kept beams proposes N/M next steps, the PRM scores all of them, and only the best M survive."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
 
-from ..knobs import knob
 from ..tree import Event, Node
-from .base import InputError, Search, SearchConfig, Strategy
-from .best_of_n import choose
+from .base import Search, Strategy, WidthConfig, verifier_choice
 
 
 @dataclass
-class BeamSearchConfig(SearchConfig):
-    n: int = knob(8, "N", "candidate steps scored per depth", low=1)
-    width: int = knob(2, "beam width", "beams M kept per depth (each proposes N/M steps)", low=1)
-    size_field: ClassVar[str] = "n"
-
-    def validate(self) -> None:
-        super().validate()
-        if self.width > self.n:
-            raise InputError(f"beam width ({self.width}) cannot exceed the number of candidates n ({self.n})")
+class BeamSearchConfig(WidthConfig):
+    """N candidate steps per depth from M beams; the verifier keeps the best M."""
 
 
 def distinct(ranked: list[Node], width: int) -> list[Node]:
@@ -54,4 +45,4 @@ def explore(search: Search) -> Iterator[Event]:
         beams = [node.id for node in kept if not node.terminal]
 
 
-beam_search = Strategy("beam_search", BeamSearchConfig, explore, choose, doc=__doc__)
+beam_search = Strategy("beam_search", BeamSearchConfig, explore, verifier_choice, doc=__doc__)

@@ -9,13 +9,14 @@ default, which follows the paper's qualitative finding.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator
+from functools import partial
+from typing import ClassVar
 
 from ..knobs import knob
 from ..tree import Event
-from .base import InputError, Search, SearchConfig, Strategy
-from .best_of_n import choose as best_chain
+from .base import InputError, Search, SearchConfig, Strategy, best_scored
 
 BINS = ("easy", "medium", "hard")
 
@@ -40,15 +41,17 @@ class ComputeOptimalConfig(SearchConfig):
         super().validate()
         if self.probe >= self.n:
             raise InputError(f"the probe ({self.probe} chains) must be smaller than the budget n ({self.n})")
-        from . import STRATEGIES
-
         unknown = set(self.policy) - set(BINS)
         if unknown or not 0 <= self.hard_below <= self.easy_above <= 1:
             raise InputError(f"policy bins must be {', '.join(BINS)} and 0 <= hard_below <= easy_above <= 1")
-        for level, name in self.policy.items():
-            if name not in STRATEGIES or name == "compute_optimal":
-                raise InputError(f"policy[{level!r}] = {name!r} is not a strategy to hand over to; "
-                                 f"valid: {', '.join(s for s in STRATEGIES if s != 'compute_optimal')}")
+
+
+def check_policy(handover: Mapping[str, Strategy], config: ComputeOptimalConfig) -> None:
+    """Every bin hands over to a strategy of `handover`."""
+    for level, name in config.policy.items():
+        if name not in handover:
+            raise InputError(f"policy[{level!r}] = {name!r} is not a strategy to hand over to; "
+                             f"valid: {', '.join(handover)}")
 
 
 def difficulty_bin(mean_value: float, config: ComputeOptimalConfig) -> str:
@@ -57,9 +60,15 @@ def difficulty_bin(mean_value: float, config: ComputeOptimalConfig) -> str:
     return "hard" if mean_value < config.hard_below else "medium"
 
 
-def explore(search: Search) -> Iterator[Event]:
-    from . import STRATEGIES, make_config  # the registry imports this module
+def handover_config(handover: Mapping[str, Strategy], config: ComputeOptimalConfig, name: str) -> SearchConfig:
+    """The chosen strategy's config for the rest of the size, with the shared knobs carried over."""
+    rest = config.n - config.probe
+    return handover[name].configure(rest, seed=config.seed, temperature=config.temperature,
+                                    max_step_tokens=config.max_step_tokens, max_steps=config.max_steps,
+                                    aggregation=config.aggregation, width=min(config.width, rest))
 
+
+def explore(handover: Mapping[str, Strategy], search: Search) -> Iterator[Event]:
     config: ComputeOptimalConfig = search.config  # type: ignore[assignment]
     first = search.expand([0], config.probe)
     yield from first
@@ -68,20 +77,20 @@ def explore(search: Search) -> Iterator[Event]:
     mean_value = sum(search.tree[i].value or 0.0 for i in leaves) / len(leaves)
     level = difficulty_bin(mean_value, config)
     name = config.policy.get(level, default_policy()[level])
-    rest = config.n - config.probe
-    search.info.update(difficulty=level, probe_value=round(mean_value, 4), chosen=name, chosen_budget=rest)
-    # hand the same tree and meter over to the chosen strategy, with its own knobs
-    search.config = make_config(name, rest, seed=config.seed, temperature=config.temperature,
-                                max_step_tokens=config.max_step_tokens, max_steps=config.max_steps,
-                                aggregation=config.aggregation, width=min(config.width, rest))
-    yield from STRATEGIES[name].explore(search)
+    search.info.update(difficulty=level, probe_value=round(mean_value, 4), chosen=name,
+                       chosen_budget=config.n - config.probe)
+    # the same tree and meter go on under the chosen strategy's own knobs
+    return (yield from handover[name].explore(search.handover(handover_config(handover, config, name))))
 
 
-def choose(search: Search) -> int | None:
-    from . import STRATEGIES
+def choose(handover: Mapping[str, Strategy], search: Search) -> int | None:
+    name = search.info.get("chosen")
+    if name is None:
+        return best_scored(search)
+    return handover[name].choose(search.handover(handover_config(handover, search.config, name)))  # type: ignore[arg-type]
 
-    chosen = search.info.get("chosen")
-    return STRATEGIES[chosen].choose(search) if chosen else best_chain(search)
 
-
-compute_optimal = Strategy("compute_optimal", ComputeOptimalConfig, explore, choose, doc=__doc__)
+def build(handover: Mapping[str, Strategy]) -> Strategy:
+    """The strategy, handing over to the strategies of `handover` (the search package builds it)."""
+    return Strategy("compute_optimal", ComputeOptimalConfig, partial(explore, handover), partial(choose, handover),
+                    check=partial(check_policy, handover), doc=__doc__)  # type: ignore[arg-type]

@@ -3,18 +3,17 @@ PRM-guided search that proposes M steps and keeps the best one, so the N samples
 captured by one high-scoring prefix as in beam search."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 from ..knobs import knob
 from ..tree import Event
-from .base import Search, Strategy
-from .beam_search import BeamSearchConfig
-from .best_of_n import choose
+from .base import Search, Strategy, WidthConfig, verifier_choice
 
 
 @dataclass
-class DVTSConfig(BeamSearchConfig):
+class DVTSConfig(WidthConfig):
     weighted: bool = knob(False, "weighted vote", "vote over the subtrees' answers weighted by verifier value")
     size_field: ClassVar[str] = "n"
 
@@ -36,4 +35,4 @@ def explore(search: Search) -> Iterator[Event]:
             heads[i] = best.id  # type: ignore[union-attr]
 
 
-dvts = Strategy("dvts", DVTSConfig, explore, choose, doc=__doc__)
+dvts = Strategy("dvts", DVTSConfig, explore, verifier_choice, doc=__doc__)

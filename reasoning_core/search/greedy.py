@@ -1,8 +1,8 @@
 """Greedy chain of thought: one chain, the most likely step each time (temperature 0)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from ..knobs import knob
 from ..tree import Event

@@ -1,21 +1,22 @@
 """Sequential self-revision (Snell et al. 2024): write a chain, then revise it R-1 times, each round
 conditioned on the earlier attempts, and answer with the verifier's favourite attempt.
 
-A revision keeps the previous attempt up to its weakest step (lowest PRM score), proposes `candidates` replacements for that step in one call, takes the first
-one that no earlier attempt already tried at that point (the rejected duplicates stay visible,
-pruned), and writes the rest of the chain from there. This needs no model trained to revise, so it
+A revision keeps the previous attempt up to its weakest step (lowest PRM score), proposes
+`candidates` replacements for that step in one call, takes the first one that no earlier attempt
+already tried at that point (the rejected duplicates stay visible, pruned), and writes the rest of
+the chain from there. This needs no model trained to revise, so it
 works with the tiny default as well as with instruct models. Drawn, it is a chain of attempts,
 each branching off where the previous one went wrong.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 from ..knobs import knob
 from ..tree import Event, Node
-from .base import Search, SearchConfig, Strategy
-from .best_of_n import choose
+from .base import Search, SearchConfig, Strategy, verifier_choice
 
 
 @dataclass
@@ -63,4 +64,4 @@ def explore(search: Search) -> Iterator[Event]:
         leaf = yield from revise_from(search, leaf)
 
 
-revise = Strategy("revise", ReviseConfig, explore, choose, doc=__doc__)
+revise = Strategy("revise", ReviseConfig, explore, verifier_choice, doc=__doc__)

@@ -19,14 +19,15 @@ answer frequency x process score (PRM value) among the consistent ones (all, if 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from ..budget import BudgetExhausted
 from ..knobs import knob
 from ..tree import Event, Node
-from .base import InputError, Search, SearchConfig, Strategy
-from .best_of_n import choose as best_chain
-from .mcts import search_loop
+from .base import InputError, Search, SearchConfig, Strategy, best_scored
+from .puct import search_loop
 
 ACTIONS = ("step", "complete", "subquestion", "reanswer", "rephrase")
 
@@ -116,18 +117,18 @@ def expand_actions(search: Search, leaf: Node) -> Iterator[Event]:
 
 def complete(search: Search, leaf: Node) -> list[Event]:
     """A2: the rest of the chain as one node, written greedily step by step."""
-    if search.meter.nodes_allowed(1) < 1:
+    try:
+        search.meter.require_nodes(1)
+    except BudgetExhausted:  # the other actions may still fit: skip this one, as a full tree would
         return []
     rest = search.rollout([leaf.id], search.config.max_steps - leaf.depth, temperature=0.0)[leaf.id]
     if not rest:
         return []
     text = search.delimiter.join(c.text for c in rest)
     answer = search.problem.task.extract_answer(rest[-1].text)
-    event = search.tree.add(leaf.id, text, logprob=sum(c.logprob for c in rest),
+    return [search.add_node(leaf.id, text, logprob=sum(c.logprob for c in rest),
                             num_tokens=sum(c.num_tokens for c in rest), terminal=True, answer=answer,
-                            kind="complete")
-    search.meter.count_nodes(1)
-    return [event]
+                            kind="complete")]
 
 
 def discriminate(search: Search, leaves: list[Node]) -> dict[int, bool]:
@@ -149,10 +150,11 @@ def discriminate(search: Search, leaves: list[Node]) -> dict[int, bool]:
 
 
 def explore(search: Search) -> Iterator[Event]:
+    """MCTS over the actions, then the discriminator's vote; returns the chosen leaf."""
     yield from search_loop(search, expand_actions)
     leaves = [n for n in search.tree.terminals() if n.answer is not None]
     if not leaves:
-        return
+        return None
     consistent = discriminate(search, leaves)
     votes = Counter(n.answer for n in leaves)
     pool = [n for n in leaves if consistent[n.id]] or leaves
@@ -160,13 +162,9 @@ def explore(search: Search) -> Iterator[Event]:
     def final_score(n: Node) -> tuple[float, float, int]:
         return (votes[n.answer] / len(leaves) * (n.value if n.value is not None else 0.5), n.logprob, -n.id)
 
-    best = max(pool, key=final_score)
-    search.info.update(trajectories=len(leaves), consistent=sum(consistent.values()), choice=best.id,
+    search.info.update(trajectories=len(leaves), consistent=sum(consistent.values()),
                        kinds=dict(Counter(n.kind for n in search.tree.nodes.values() if n.id)))
+    return max(pool, key=final_score).id
 
 
-def choose(search: Search) -> int | None:
-    return search.info.get("choice") or best_chain(search)
-
-
-rstar = Strategy("rstar", RStarConfig, explore, choose, doc=__doc__)
+rstar = Strategy("rstar", RStarConfig, explore, best_scored, doc=__doc__)

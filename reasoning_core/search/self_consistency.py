@@ -1,8 +1,9 @@
 """Self-consistency (Wang et al. 2022): sample N chains, answer by majority vote. No verifier."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 from ..knobs import knob
 from ..tree import Event

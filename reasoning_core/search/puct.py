@@ -1,0 +1,76 @@
+"""The MCTS machinery that `mcts` and `rstar` share: PUCT selection over one SearchTree, rollout
+values, the backup of the best new value, and the most-visited path (AlphaZero-style; rStar, OpenR).
+Not a strategy itself: each strategy brings its own expansion."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+from ..protocols import aggregate
+from ..tree import Event, Node
+from .base import Search
+
+
+def priors(children: list[Node]) -> list[float]:
+    """Softmax over per-token log-probs, so long steps are not penalised for their length."""
+    logits = [c.logprob / max(1, c.num_tokens) for c in children]
+    top = max(logits)
+    weights = [math.exp(x - top) for x in logits]
+    return [w / sum(weights) for w in weights]
+
+
+def puct_child(search: Search, node: Node, c_puct: float) -> Node:
+    """argmax Q + c * P * sqrt(N_parent) / (1 + N_child); unvisited children use their PRM value as Q."""
+    children = [c for c in search.tree.children(node.id) if c.status != "pruned"]
+    sqrt_n = math.sqrt(max(1, node.visits))
+
+    def puct(child: Node, prior: float) -> tuple[float, int]:
+        q = child.value if child.value is not None else 0.0
+        return (q + c_puct * prior * sqrt_n / (1 + child.visits), -child.id)
+
+    return max(zip(children, priors(children)), key=lambda cp: puct(*cp))[0]
+
+
+def rollout_values(search: Search, node_ids: list[int], depth: int) -> list[float]:
+    """Value each node by a greedy rollout of up to `depth` steps, PRM-scored as one chain.
+    Nodes that have ended (or hold no step yet and roll out to nothing) keep their own value."""
+    chains = search.rollout(node_ids, depth)
+    ids = [i for i in chains if search.steps(i) or chains[i]]
+    rows = search.meter.score(search.problem.text, [search.steps(i) + [c.text for c in chains[i]] for i in ids])
+    by_id = {i: aggregate(row, search.config.aggregation) for i, row in zip(ids, rows)}
+    return [by_id.get(i, search.tree[i].value or 0.0) for i in node_ids]
+
+
+def most_visited_leaf(search: Search) -> Node:
+    node = search.tree.root
+    while node.children:
+        node = max(search.tree.children(node.id), key=lambda c: (c.visits, c.value or 0.0, -c.id))
+    return node
+
+
+def search_loop(search: Search, expand: Callable[[Search, Node], Iterator[Event]]) -> Iterator[Event]:
+    """The MCTS skeleton both `mcts` and `rstar` share: select by PUCT, expand, value the new nodes
+    (by rollouts when `rollout_depth` > 0), back the best new value up the selected path."""
+    config, tree = search.config, search.tree
+    totals: dict[int, float] = {}  # summed backed-up value per node (Q = total / visits)
+    for _ in range(config.iterations):
+        search.meter.check()
+        path = [tree.root]
+        while path[-1].children and not path[-1].terminal:
+            path.append(puct_child(search, path[-1], config.c_puct))
+        leaf = path[-1]
+        if leaf.terminal:
+            value = leaf.value if leaf.value is not None else 0.0
+        else:
+            new_ids = yield from expand(search, leaf)
+            if config.rollout_depth > 0:
+                for i, v in zip(new_ids, rollout_values(search, new_ids, config.rollout_depth)):
+                    yield tree.update(i, value=v, visits=0)
+            value = max((tree[i].value or 0.0 for i in new_ids), default=0.0)
+        for node in path:
+            totals[node.id] = totals.get(node.id, 0.0) + value
+            yield tree.update(node.id, value=totals[node.id] / (node.visits + 1), visits=node.visits + 1)
+    leaf = most_visited_leaf(search)
+    if not leaf.terminal and leaf.id != 0:  # iterations ran out mid-chain: finish it greedily
+        leaves = yield from search.extend_chains([leaf.id], temperature=0.0)
+        yield from search.score(leaves, whole_path=True)
