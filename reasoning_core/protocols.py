@@ -84,6 +84,13 @@ class Task(Protocol):
     def is_correct(self, answer: str | None, reference: str) -> bool: ...
 
 
+def nothing_to_propose(prefixes: Sequence[str], n: int, max_new_tokens: int, stop: str, temperature: float) -> bool:
+    """Whether a `propose` call has no prefixes; raises on settings every backend refuses."""
+    if n < 1 or max_new_tokens < 1 or not stop or temperature < 0:
+        raise ValueError("propose needs n >= 1, max_new_tokens >= 1, a non-empty stop and temperature >= 0")
+    return not prefixes
+
+
 def aggregate(scores: Sequence[float], how: str = "min") -> float:
     """Collapse per-step scores of one path into a single value (empty path -> 0.5, no evidence)."""
     if how not in AGGREGATIONS:

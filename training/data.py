@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 from datasets import Dataset
 
-from reasoning_core.tasks import arith
 from reasoning_core.tasks.arith import ArithTask
-from reasoning_core.tasks.loaders import Example, arith_examples, load_jsonl
+from reasoning_core.tasks.loaders import Example, arith_examples
 
 if TYPE_CHECKING:  # config imports the stages, which import this module
     from .config import Difficulty
@@ -53,13 +52,6 @@ def arith_sft_dataset(split: str, count: int, *, seed: int = 0, **difficulty) ->
              "problem": ex.problem, "reference": ex.reference}
             for ex in arith_problems(split, count, seed=seed, **difficulty)]
     return Dataset.from_list(rows)
-
-
-def problems_dataset(path_or_split: str, count: int = 500, seed: int = 0) -> list[Example]:
-    """Problems from an arith split name (train/validation/test) or a GSM8K/MATH JSONL file."""
-    if path_or_split in arith.SPLITS:
-        return arith_problems(path_or_split, count, seed=seed)
-    return load_jsonl(path_or_split)[:count]
 
 
 # ---------------------------------------------------------------- stepwise supervision formats

@@ -108,21 +108,20 @@ def startup_choice(choice: ModelChoice | None = None) -> ModelChoice:
     """Load the env's models now (so the first search is quick). A missing default checkpoint falls
     back to the fake models with a notice the app shows; any other failure is raised."""
     choice = choice or ModelChoice.from_env()
-    gen, prm, notes = choice.generator, choice.prm, []
-    try:
-        load_generator(gen, choice.trust_remote_code)
-    except (ModelError, ImportError) as err:
-        if gen not in FALLBACK_SPECS:
-            raise
-        notes.append(f"generator {gen!r} unavailable ({err})")
-        gen = "fake"
-    try:
-        load_reward(prm, choice.trust_remote_code)
-    except (ModelError, ImportError) as err:
-        if prm not in FALLBACK_SPECS:
-            raise
-        notes.append(f"PRM {prm!r} unavailable ({err})")
-        prm = "fake"
+    notes: list[str] = []
+
+    def usable(role: str, spec: str, loader) -> str:
+        try:
+            loader(spec, choice.trust_remote_code)
+        except (ModelError, ImportError) as err:
+            if spec not in FALLBACK_SPECS:
+                raise
+            notes.append(f"{role} {spec!r} unavailable ({err})")
+            return "fake"
+        return spec
+
+    gen = usable("generator", choice.generator, load_generator)
+    prm = usable("PRM", choice.prm, load_reward)
     notice = ""
     if notes:
         notice = ("⚠️ Using the scripted **fake** models instead: " + "; ".join(notes) + ". "

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from ..protocols import Continuation, ModelError
+from ..protocols import Continuation, ModelError, nothing_to_propose
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +156,7 @@ class OpenAIGenerator:
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
                 temperature: float, seed: int,
                 cancel: threading.Event | None = None) -> list[list[Continuation]]:
-        if n < 1 or max_new_tokens < 1 or not stop or temperature < 0:
-            raise ValueError("propose needs n >= 1, max_new_tokens >= 1, a non-empty stop and temperature >= 0")
-        if not prefixes:
+        if nothing_to_propose(prefixes, n, max_new_tokens, stop, temperature):
             return []
         per = n if temperature > 0 else 1  # greedy: one decode per prefix, repeated n times
         body = {"model": self.model, "max_tokens": max_new_tokens, "temperature": temperature, "stop": [stop],

@@ -23,7 +23,7 @@ from transformers import (
 )
 
 from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer
-from ..protocols import Continuation, ModelError
+from ..protocols import Continuation, ModelError, nothing_to_propose
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,7 @@ class TransformersGenerator:
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
                 temperature: float, seed: int,
                 cancel: threading.Event | None = None) -> list[list[Continuation]]:
-        if n < 1 or max_new_tokens < 1 or not stop or temperature < 0:
-            raise ValueError("propose needs n >= 1, max_new_tokens >= 1, a non-empty stop and temperature >= 0")
-        if not prefixes:
+        if nothing_to_propose(prefixes, n, max_new_tokens, stop, temperature):
             return []
         device = self.model.device
         batch = self.tokenizer(list(prefixes), return_tensors="pt", padding=True, padding_side="left").to(device)
