@@ -5,7 +5,7 @@ throughput compares with one raw batched `generate` of the same number of tokens
     python -m bench.engine --problems 10 --n 16 --out bench/results/engine.json
 
 For beam search (N candidates, width 4) and MCTS (N iterations) on held-out arith problems it reports:
-model share = time inside generator + PRM calls / wall time; overhead = the rest (tree, events,
+model share = time inside generator + reward calls / wall time; overhead = the rest (tree, events,
 scheduling); search tok/s vs raw tok/s = tokens per second of the search vs a single
 `model.generate` producing the same number of tokens in one batch of N rows.
 """
@@ -84,7 +84,7 @@ def main() -> None:
                      "wall_s_per_problem": totals["wall_s"] / len(examples),
                      "tokens_per_problem": totals["generated_tokens"] / len(examples),
                      "gen_calls_per_problem": totals["generator_calls"] / len(examples),
-                     "prm_calls_per_problem": totals["reward_calls"] / len(examples),
+                     "reward_calls_per_problem": totals["reward_calls"] / len(examples),
                      "search_tok_s": search_tok_s, "raw_generate_tok_s": raw, "search_vs_raw": search_tok_s / raw})
     table = pd.DataFrame(rows)
     print(f"model: {label}; threads: {torch.get_num_threads()}")

@@ -71,7 +71,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     budget = budget_from(args)
     from .run import collect, stream
 
-    generator, reward = load_models(args, need_reward=args.strategy != "self_consistency")
+    generator, reward = load_models(args, need_reward=STRATEGIES[args.strategy].reward != "unused")
     problem = Problem(text, chat_task(get_task(args.task), args.chat_template, generator), reference)
     events = stream(args.strategy, problem, generator, reward, budget, config)
     bar = tqdm(events, desc=args.strategy, unit=" events", disable=args.json or not sys.stderr.isatty())
@@ -126,20 +126,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
     knob_values = given_knobs(args)
-    for name in strategies:  # bad names, knobs and caps fail before any model loads
-        get_strategy(name)
+    for name in strategies:  # bad names, knobs, sizes and caps fail before any model loads
+        field = get_strategy(name).config_cls.size_field
+        if field is not None and knob_values.get(field) is not None:
+            raise InputError(f"--{field.replace('_', '-')} is the size of {name}, which eval sweeps: use --sizes")
     check_used(strategies, knob_values)
-    for name in strategies:
-        make_config(name, max(sizes), **knob_values)
-    budget = budget_from(args)
+    spec = EvalSpec(strategies, sizes, args.seed, knob_values, budget_from(args))
+    spec.configs()
     if not args.data and args.task != "arith":
         raise InputError(f"--task {args.task} has no built-in problems; pass --data FILE.jsonl (GSM8K or MATH format)")
     examples = load_jsonl(args.data)[: args.limit] if args.data else draw_problems(args.task, args.limit, args.seed)
     if not examples:
         raise InputError(f"{args.data} holds no problems")
-    generator, reward = load_models(args, need_reward=set(strategies) - {"greedy", "self_consistency"} != set())
+    generator, reward = load_models(args, need_reward=any(STRATEGIES[s].reward == "required" for s in strategies))
     task = chat_task(get_task(args.task), args.chat_template, generator)
-    spec = EvalSpec(strategies, sizes, args.seed, knob_values, budget)
     summary, per_run = evaluate(spec, examples, task, generator, reward,
                                 progress=lambda jobs: tqdm(jobs, desc="eval", unit=" search"))
     paths = write_results(summary, per_run, args.out)

@@ -14,7 +14,7 @@ import pandas as pd
 from .budget import Budget
 from .protocols import Generator, RewardModel, Task
 from .run import solve
-from .search import Problem, get_strategy, make_config
+from .search import Problem, SearchConfig, get_strategy, make_config
 from .tasks import Example, held_out_examples
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,11 @@ class EvalSpec:
     seed: int = 0
     overrides: dict | None = None  # strategy knobs shared by all runs (temperature, width, ...)
     budget: Budget = field(default_factory=Budget)  # the caps every search runs under
+
+    def configs(self) -> dict[tuple[str, int], SearchConfig]:
+        """Every (strategy, size) config of the run, built (and so checked) before any search starts."""
+        knobs = {"seed": self.seed, **(self.overrides or {})}
+        return {(s, size): make_config(s, size, **knobs) for s in self.strategies for size in self.sizes}
 
 
 def draw_problems(task: str, limit: int, seed: int, pool: int = 500) -> list[Example]:
@@ -47,7 +52,7 @@ def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator:
     """Returns (summary per strategy and size, one row per search). Strategies without a size knob
     (greedy) run once and are reported at every size."""
     sized = {name: get_strategy(name).config_cls.size_field is not None for name in spec.strategies}
-    rows, cache = [], {}
+    configs, rows, cache = spec.configs(), [], {}
     jobs = [(s, size, i) for s in spec.strategies for size in spec.sizes for i in range(len(examples))]
     for strategy, size, i in progress(jobs):
         if cancel is not None and cancel.is_set():
@@ -55,9 +60,8 @@ def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator:
         key = (strategy, size if sized[strategy] else None, i)
         if key not in cache:
             ex = examples[i]
-            config = make_config(strategy, size, **{"seed": spec.seed, **(spec.overrides or {})})
             result = solve(strategy, Problem(ex.problem, task, ex.reference), generator, reward, spec.budget,
-                           config, cancel)
+                           configs[strategy, size], cancel)
             cache[key] = {"correct": bool(result.correct), "generated_tokens": result.stats["generated_tokens"],
                           "wall_s": result.stats["wall_s"], "difficulty": ex.difficulty,
                           "answer": result.answer, "reference": ex.reference}

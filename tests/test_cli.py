@@ -139,6 +139,8 @@ def test_old_spellings_still_work(tmp_path: Path, capsys):
     (["--strategies", "nope"], "unknown strategy 'nope'"),
     (["--strategies", "greedy", "--limit", "0"], "--limit must be at least 1"),
     (["--strategies", "greedy", "--max-nodes", "0"], "max nodes must be at least 1"),
+    (["--strategies", "compute_optimal", "--sizes", "2,8"], "the probe (2 chains) must be smaller"),
+    (["--strategies", "best_of_n", "--n", "5"], "--n is the size of best_of_n, which eval sweeps: use --sizes"),
 ])
 def test_eval_bad_input_exits_2_before_any_model_loads(args, message, capsys):
     code, _, err = cli("eval", "--generator", "/no/such/model", *args, capsys=capsys)

@@ -1,4 +1,5 @@
-"""Files handed to the browser (downloads) live in one scratch folder per process, pruned by age."""
+"""Files handed to the browser (downloads) live in one scratch folder per process, pruned by age; files a
+person uploads are checked before they are read."""
 from __future__ import annotations
 
 import contextlib
@@ -6,6 +7,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from .errors import user_error
 
 _SCRATCH: Path | None = None
 
@@ -22,3 +25,13 @@ def scratch_file(name: str, max_age_s: float = 3600.0) -> Path:
             if now - old.stat().st_mtime > max_age_s:
                 old.unlink()
     return _SCRATCH / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}-{name}"
+
+
+def uploaded(path: str | None, what: str, max_bytes: int) -> Path:
+    """The uploaded file, or one readable error: none chosen, or larger than `max_bytes`."""
+    if not path:
+        raise user_error(f"Choose {what} first.")
+    p = Path(path)
+    if p.stat().st_size > max_bytes:
+        raise user_error(f"The file is larger than {max_bytes // 1_000_000} MB.")
+    return p

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,7 +16,7 @@ from reasoning_core.tree import SearchFinished, SearchTree, event_from_dict
 
 from . import inspector
 from .errors import readable_errors, user_error
-from .files import scratch_file
+from .files import scratch_file, uploaded
 from .summary import summary_markdown
 from .tree_figure import tree_figure
 
@@ -55,11 +54,7 @@ def result_from_dict(data: Any) -> SearchResult:
 
 
 def load_result(path: str | None) -> SearchResult:
-    if not path:
-        raise user_error("Choose a saved search (.json) first.")
-    p = Path(path)
-    if p.stat().st_size > MAX_JSON_BYTES:
-        raise user_error(f"The file is larger than {MAX_JSON_BYTES // 1_000_000} MB.")
+    p = uploaded(path, "a saved search (.json)", MAX_JSON_BYTES)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

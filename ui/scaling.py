@@ -3,8 +3,6 @@ or load the results.csv that `python -m reasoning_core eval` wrote; both plot ac
 generated tokens per strategy with `reasoning_core.eval.accuracy_figure`."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 import pandas as pd
 
@@ -15,7 +13,7 @@ from reasoning_core.tasks import get_task
 
 from . import models
 from .errors import readable_errors, user_error
-from .files import scratch_file
+from .files import scratch_file, uploaded
 from .inputs import STRATEGY_KNOBS, build_config, knob_input
 from .limits import LIMITS
 from .sessions import RUNS
@@ -68,11 +66,7 @@ def run_eval(strategies, sizes_text, limit, seed, choice, request: gr.Request | 
 
 
 def load_csv(path: str | None):
-    if not path:
-        raise user_error("Choose a results.csv first.")
-    p = Path(path)
-    if p.stat().st_size > MAX_CSV_BYTES:
-        raise user_error(f"The file is larger than {MAX_CSV_BYTES // 1_000_000} MB.")
+    p = uploaded(path, "a results.csv", MAX_CSV_BYTES)
     try:
         summary = pd.read_csv(p)
     except Exception as err:
