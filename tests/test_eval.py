@@ -1,0 +1,95 @@
+"""Batch evaluation: the numbers in results.csv are the means of the runs they summarise, a strategy
+without a size runs once, and the budget reaches every search."""
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import pytest
+
+from reasoning_core import eval as ev
+from reasoning_core.budget import Budget
+from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
+from reasoning_core.tasks import get_task
+
+TASK = get_task("arith")
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return ev.draw_problems("arith", 6, seed=1)
+
+
+def run(examples, spec, **kw):
+    return ev.evaluate(spec, examples, TASK, FakeArithGenerator(0.6), FakeArithPRM(), **kw)
+
+
+def test_drawn_problems_depend_on_the_seed_only():
+    assert ev.draw_problems("arith", 5, 1) == ev.draw_problems("arith", 5, 1)
+    assert ev.draw_problems("arith", 5, 1) != ev.draw_problems("arith", 5, 2)
+    assert ev.draw_problems("arith", 5, 1) == ev.draw_problems("arith", 5, 1, pool=500)
+    assert len(ev.draw_problems("arith", 600, 0)) == 600  # more than the default pool
+    with pytest.raises(ValueError, match="--limit must be at least 1, got 0"):
+        ev.draw_problems("arith", 0, 0)
+
+
+def test_accuracy_is_the_mean_of_the_runs_it_summarises(examples):
+    summary, runs = run(examples, ev.EvalSpec(["greedy", "best_of_n", "beam_search"], [1, 4], seed=2))
+    assert list(summary.columns) == ev.COLUMNS and len(runs) == 3 * 2 * len(examples)
+    grouped = runs.groupby(["strategy", "size"], sort=False)
+    expected = pd.DataFrame({"accuracy": grouped["correct"].mean(), "mean_generated_tokens":
+                             grouped["generated_tokens"].mean(), "mean_wall_s": grouped["wall_s"].mean(),
+                             "n": grouped["correct"].size()}).reset_index()
+    pd.testing.assert_frame_equal(summary, expected[ev.COLUMNS])
+    assert 0 < runs["correct"].mean() < 1, "the fake generator must get some right and some wrong"
+    assert list(summary.strategy) == ["greedy", "greedy", "best_of_n", "best_of_n", "beam_search", "beam_search"]
+    assert (runs["reference"] == [e.reference for e in examples] * 6).all()
+
+
+def test_a_strategy_without_a_size_runs_once_and_is_reported_at_every_size(examples, monkeypatch):
+    calls = []
+    solve = ev.solve
+    monkeypatch.setattr(ev, "solve", lambda name, *a, **k: calls.append(name) or solve(name, *a, **k))
+    _, runs = run(examples, ev.EvalSpec(["greedy", "best_of_n"], [1, 2, 4]))
+    assert calls.count("greedy") == len(examples) and calls.count("best_of_n") == 3 * len(examples)
+    greedy = runs[runs.strategy == "greedy"]
+    assert sorted(set(greedy["size"])) == [1, 2, 4]
+    assert (greedy.groupby("problem")["answer"].nunique() == 1).all()
+
+
+def test_the_budget_and_the_knobs_reach_every_search(examples):
+    _, capped = run(examples, ev.EvalSpec(["best_of_n"], [8], budget=Budget(max_tokens=30)))
+    assert (capped["generated_tokens"] <= 30).all()
+    _, short = run(examples, ev.EvalSpec(["best_of_n"], [2], overrides={"max_steps": 1}))
+    _, full = run(examples, ev.EvalSpec(["best_of_n"], [2]))
+    assert short["generated_tokens"].sum() < full["generated_tokens"].sum()
+
+
+def test_a_cancelled_evaluation_stops_and_keeps_what_it_has(examples):
+    cancel = threading.Event()
+    seen = []
+
+    def progress(jobs):
+        for job in jobs:
+            seen.append(job)
+            if len(seen) == 3:
+                cancel.set()
+            yield job
+
+    _, runs = run(examples, ev.EvalSpec(["best_of_n"], [2]), progress=progress, cancel=cancel)
+    assert len(runs) == 2
+
+
+def test_an_empty_run_summarises_to_an_empty_table():
+    empty = ev.summarise(pd.DataFrame(columns=["strategy", "size", "correct", "generated_tokens", "wall_s"]))
+    assert empty.empty and list(empty.columns) == ev.COLUMNS
+
+
+def test_results_are_written_and_plotted(examples, tmp_path):
+    summary, runs = run(examples, ev.EvalSpec(["greedy", "best_of_n"], [1, 4]))
+    paths = ev.write_results(summary, runs, tmp_path / "out")
+    assert [p.name for p in paths] == ["results.csv", "runs.csv", "accuracy_vs_tokens.html"]
+    pd.testing.assert_frame_equal(pd.read_csv(paths[0]), summary, check_dtype=False)
+    fig = ev.accuracy_figure(summary)
+    assert {t.name for t in fig.data} == {"greedy", "best_of_n"}
+    assert list(fig.layout.yaxis.range) == [0, 1.02]
