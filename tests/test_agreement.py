@@ -5,11 +5,12 @@ import json
 
 import pytest
 import torch
-from tiny_models import save_tiny_generator
 
 from reasoning_core.rewards import AgreementVerifier
 from reasoning_core.rewards import load as load_reward
 from reasoning_core.tasks.arith import ArithTask
+
+from tiny_models import save_tiny_generator
 
 PROBLEM = "Compute left to right: 17 + 25 * 3"
 

@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-from app_server import running_app
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -15,6 +14,8 @@ from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 from reasoning_core.run import solve
 from reasoning_core.search import Problem, make_config
 from reasoning_core.tasks import get_task, held_out_examples
+
+from app_server import running_app
 
 EXAMPLES = held_out_examples("arith", 8)
 KNOBS = {"n": 8, "width": 2, "iterations": 16, "expansion_width": 3, "c_puct": 1.0}

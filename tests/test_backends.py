@@ -6,13 +6,14 @@ import threading
 
 import pytest
 import torch
-from tiny_models import save_tiny_generator
 
 from reasoning_core import checkpoints
 from reasoning_core.backends import TransformersGenerator, VLLMGenerator
 from reasoning_core.backends import load as load_generator
 from reasoning_core.protocols import Generator, ModelError
 from reasoning_core.tasks.arith import ArithTask
+
+from tiny_models import save_tiny_generator
 
 TASK = ArithTask()
 PREFIXES = [TASK.prompt("17 + 25 * 3"), TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n", TASK.prompt("40 * 2")]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from app_server import REPO, running_app
 from optional import missing
 

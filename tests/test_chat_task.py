@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tiny_models import save_tiny_chat_generator, save_tiny_generator, save_tiny_qwen_prm
 
 from reasoning_core.__main__ import main
 from reasoning_core.backends import TransformersGenerator
@@ -15,6 +14,8 @@ from reasoning_core.fakes import FakeArithGenerator
 from reasoning_core.protocols import ModelError
 from reasoning_core.tasks import ArithTask, MathTask
 from reasoning_core.tasks.chat import MATH_SYSTEM, ChatTask, chat_task
+
+from tiny_models import save_tiny_chat_generator, save_tiny_generator, save_tiny_qwen_prm
 
 ROWS = [  # GSM8K, MATH with a boxed solution, MATH with an explicit answer
     {"question": "Tom has 3 apples and buys 4 more. How many apples does he have?",

@@ -15,8 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from optional import missing, needs
-from tiny_models import one_thread, save_tiny_generator, save_tiny_gguf
 
 from reasoning_core.__main__ import main
 from reasoning_core.backends import TransformersGenerator
@@ -24,6 +22,9 @@ from reasoning_core.backends import load as load_generator
 from reasoning_core.backends.openai_lm import OpenAIGenerator
 from reasoning_core.protocols import Generator, ModelError
 from reasoning_core.tasks.arith import ArithTask
+
+from optional import missing, needs
+from tiny_models import one_thread, save_tiny_generator, save_tiny_gguf
 
 TASK = ArithTask()
 PREFIXES = [TASK.prompt("17 + 25 * 3"), TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n", TASK.prompt("40 * 2")]

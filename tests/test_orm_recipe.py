@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import save_tiny_orm
 
 from reasoning_core.rewards import OutcomeRM
+
+from tiny_models import save_tiny_orm
 
 PROBLEM = "17 + 25 * 3"
 PATHS = [["17 + 25 = 42", "42 * 3 = 126", "The answer is 126"], ["17 + 25 = 40", "40 * 3 = 120"], ["The answer is 7"]]

@@ -7,14 +7,6 @@ import json
 
 import pytest
 import torch
-from tiny_models import (
-    save_tiny_generator,
-    save_tiny_orm,
-    save_tiny_qwen_prm,
-    save_tiny_rlhflow_prm,
-    save_tiny_step_tag_prm,
-    save_tiny_token_prm,
-)
 
 from reasoning_core.protocols import ModelError
 from reasoning_core.rewards import (
@@ -29,6 +21,15 @@ from reasoning_core.rewards import (
 from reasoning_core.rewards import load as load_reward
 from reasoning_core.rewards.qwen_prm import Qwen2ForProcessRewardModel
 from reasoning_core.tasks.chat import MATH_SYSTEM
+
+from tiny_models import (
+    save_tiny_generator,
+    save_tiny_orm,
+    save_tiny_qwen_prm,
+    save_tiny_rlhflow_prm,
+    save_tiny_step_tag_prm,
+    save_tiny_token_prm,
+)
 
 PROBLEM = "17 + 25 * 3"
 PATHS = [["17 + 25 = 42", "42 * 3 = 126", "The answer is 126"], ["17 + 25 = 40"], [], ["17 + 25 = 42", "x"]]
