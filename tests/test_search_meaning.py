@@ -9,7 +9,7 @@ import pytest
 from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedGenerator, ScriptedReward
 from reasoning_core.run import solve
-from reasoning_core.search import STRATEGIES, Problem, Search, make_config
+from reasoning_core.search import STRATEGIES, InputError, Problem, Search, make_config
 from reasoning_core.search.puct import puct_child
 from reasoning_core.tasks import arith_examples, get_task
 from reasoning_core.tree import NodeScored, NodeUpdated, SearchTree
@@ -189,3 +189,57 @@ def test_compute_optimal_hands_over_without_changing_its_own_config(monkeypatch)
     result = solve("compute_optimal", problem(1), FakeArithGenerator(0.75), FakeArithPRM(), Budget(), config)
     assert result.info["chosen"] in STRATEGIES and live[0].config is config
     assert result.stats["generated_tokens"] == sum(n.num_tokens for n in result.tree.nodes.values())
+
+
+# ----- compute_optimal: the bin, the hand-over and what it carries over ---------------------------------
+
+
+def constant(value: float) -> ScriptedReward:
+    return ScriptedReward(lambda p, steps: [value] * len(steps))
+
+
+@pytest.mark.parametrize("value, level, chosen", [
+    (0.7, "easy", "revise"), (0.69, "medium", "best_of_n"), (0.3, "medium", "best_of_n"), (0.29, "hard", "beam_search"),
+])
+def test_compute_optimal_bins_the_probe_value_at_its_thresholds(value, level, chosen):
+    result = run("compute_optimal", reward=constant(value), n=6)
+    assert result.info == {"difficulty": level, "probe_value": value, "chosen": chosen, "chosen_budget": 4}
+
+
+def test_compute_optimal_hands_its_shared_knobs_to_the_chosen_strategy(monkeypatch):
+    handed = []
+    handover = Search.handover
+    monkeypatch.setattr(Search, "handover", lambda self, config: handed.append(config) or handover(self, config))
+    policy = {"easy": "beam_search", "medium": "beam_search", "hard": "beam_search"}
+    result = run("compute_optimal", n=7, probe=3, width=3, seed=5, temperature=0.4, max_step_tokens=20, max_steps=9,
+                 aggregation="last", policy=policy)
+    first = handed[0]
+    assert type(first).__name__ == "BeamSearchConfig"
+    assert (first.n, first.width, first.seed, first.temperature, first.max_step_tokens, first.max_steps,
+            first.aggregation) == (4, 3, 5, 0.4, 20, 9, "last")
+    assert all(vars(c) == vars(first) for c in handed)  # choose() rebuilds the same config
+    assert result.leaf_id == max((n for n in result.tree.terminals() if n.status != "pruned"),
+                                 key=lambda n: (n.value, n.logprob, -n.id)).id
+
+
+def test_compute_optimal_width_never_exceeds_what_is_left():
+    policy = {"easy": "beam_search", "medium": "beam_search", "hard": "beam_search"}
+    result = run("compute_optimal", n=4, probe=3, width=2, policy=policy)  # one chain left: a beam of one
+    assert result.status == "done" and result.info["chosen_budget"] == 1
+
+
+def test_compute_optimal_stopped_while_probing_answers_with_its_best_probe():
+    result = run("compute_optimal", n=6, budget=Budget(max_generator_calls=3))
+    assert result.status == "budget" and "chosen" not in result.info
+
+
+@pytest.mark.parametrize("knobs, message", [
+    ({"n": 4, "probe": 4}, r"the probe \(4 chains\) must be smaller than the budget n \(4\)"),
+    ({"policy": {"trivial": "greedy"}}, "policy bins must be easy, medium, hard"),
+    ({"easy_above": 0.2, "hard_below": 0.5}, "0 <= hard_below <= easy_above <= 1"),
+    ({"policy": {"easy": "compute_optimal"}}, r"policy\['easy'\] = 'compute_optimal' is not a strategy to hand over to"
+                                              "; valid: greedy, self_consistency, best_of_n"),
+])
+def test_compute_optimal_refuses_impossible_settings_in_words(knobs, message):
+    with pytest.raises(InputError, match=message):
+        make_config("compute_optimal", None, **knobs)
