@@ -243,3 +243,39 @@ def test_compute_optimal_stopped_while_probing_answers_with_its_best_probe():
 def test_compute_optimal_refuses_impossible_settings_in_words(knobs, message):
     with pytest.raises(InputError, match=message):
         make_config("compute_optimal", None, **knobs)
+
+
+# ----- the smaller strategies, each on the number it reports ---------------------------------------
+
+
+def test_greedy_shows_the_verifier_score_of_every_step_it_took():
+    result = run("greedy")
+    path = result.tree.path(result.leaf_id)
+    assert len(path) > 2 and all(n.score is not None for n in path)
+    assert path[-1].value == pytest.approx(min(n.score for n in path))
+
+
+def test_a_search_whose_chains_state_no_answer_reports_none():
+    gen = ScriptedGenerator(lambda prefix, k, seed: f"step {prefix.count(chr(10))}")  # never an answer line
+    for name in ("mcts", "best_of_n", "greedy"):
+        result = run(name, generator=gen, max_steps=3, iterations=4, n=2)
+        assert result.status == "done" and result.answer is None, name
+    # MCTS names no leaf rather than an unanswered one; best-of-N still shows its best-scored chain
+    assert run("mcts", generator=gen, max_steps=3, iterations=4).leaf_id is None
+
+
+@pytest.mark.parametrize("n, width", [(4, 3), (8, 2), (6, 4)])
+def test_each_beam_proposes_n_over_width_steps_after_the_first_depth(n, width):
+    result = run("beam_search", n=n, width=width)
+    tree = result.tree
+    assert len(tree.children(0)) == n
+    for node in tree.nodes.values():
+        if node.depth >= 1 and node.children:
+            assert len(node.children) == max(1, n // width)
+    ended = [t for t in tree.terminals() if t.status != "pruned"]
+    assert len(ended) <= width  # the search stops once `width` kept chains have ended
+
+
+def test_dvts_with_n_equal_to_width_is_one_subtree():
+    result = run("dvts", n=2, width=2)
+    assert len(result.tree.children(0)) == 2 and len(first_steps(result)) == 1
