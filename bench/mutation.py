@@ -23,7 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-SEARCH_TESTS = ("tests/test_search.py", "tests/test_search_meaning.py", "tests/test_properties.py")
+SEARCH_TESTS = ("tests/test_search.py", "tests/test_search_meaning.py", "tests/test_properties.py",
+                "tests/test_golden_trees.py", "tests/test_search_context.py")
 
 
 @dataclass(frozen=True)

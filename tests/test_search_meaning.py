@@ -2,6 +2,7 @@
 code and a one-line break of it give different numbers (Q values, votes, subtrees, caps, replay)."""
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedGenerator, ScriptedReward
 from reasoning_core.run import solve
 from reasoning_core.search import STRATEGIES, InputError, Problem, Search, make_config
-from reasoning_core.search.puct import puct_child
+from reasoning_core.search.puct import priors, puct_child
 from reasoning_core.tasks import arith_examples, get_task
 from reasoning_core.tree import NodeScored, NodeUpdated, SearchTree
 
@@ -279,3 +280,55 @@ def test_each_beam_proposes_n_over_width_steps_after_the_first_depth(n, width):
 def test_dvts_with_n_equal_to_width_is_one_subtree():
     result = run("dvts", n=2, width=2)
     assert len(result.tree.children(0)) == 2 and len(first_steps(result)) == 1
+
+
+# ----- PUCT details: priors, pruned and unscored children, rollout values ---------------------------
+
+
+def test_priors_are_a_softmax_of_per_token_log_probs():
+    search = puct_search([(0.5, 0, -1.0), (0.5, 0, -2.0)], parent_visits=0)
+    search.tree[2].num_tokens = 2  # -2.0 over 2 tokens is -1.0 per token: the same prior
+    assert priors(search.tree.children(0)) == pytest.approx([0.5, 0.5])
+    search.tree[2].num_tokens = 1
+    expected = [math.exp(-1.0) / (math.exp(-1.0) + math.exp(-2.0)), math.exp(-2.0) / (math.exp(-1.0) + math.exp(-2.0))]
+    assert priors(search.tree.children(0)) == pytest.approx(expected)
+    search.tree[2].num_tokens = 0  # an empty step counts as one token
+    assert priors(search.tree.children(0)) == pytest.approx(expected)
+
+
+def test_puct_never_selects_a_pruned_child_and_counts_an_unscored_one_as_zero():
+    search = puct_search([(0.9, 0, -1.0), (0.2, 0, -1.0)], parent_visits=1)
+    search.tree.prune(1)
+    assert puct_child(search, search.tree.root, c_puct=1.0).id == 2
+    search = puct_search([(None, 0, -1.0), (0.1, 0, -1.0)], parent_visits=1)
+    assert puct_child(search, search.tree.root, c_puct=1.0).id == 2
+
+
+def test_puct_exploration_of_a_fresh_parent_counts_one_visit():
+    # Q 0.2 with prior ~0.98 against Q 0.6 with prior ~0.02: at c_puct 0.35 the bonus wins only if the
+    # parent's visits counted as more than one
+    search = puct_search([(0.2, 0, -1.0), (0.6, 0, -5.0)], parent_visits=0)
+    assert puct_child(search, search.tree.root, c_puct=0.35).id == 2
+    search.tree.update(0, value=None, visits=4)
+    assert puct_child(search, search.tree.root, c_puct=0.35).id == 1
+
+
+def test_rollout_values_are_the_verifier_aggregate_of_the_path_and_its_greedy_rollout():
+    gen, prm = FakeArithGenerator(0.75), FakeArithPRM()
+    result = solve("mcts", problem(1), gen, prm, Budget(), make_config("mcts", None, iterations=5, rollout_depth=2,
+                                                                           aggregation="mean"))
+    rolled = [e for e in result.events if isinstance(e, NodeUpdated) and e.visits == 0]
+    assert rolled
+    tree, text = result.tree, problem(1).text
+    for event in rolled:
+        steps = tree.steps(event.node_id)
+        rest: list[str] = []
+        if not tree[event.node_id].terminal:
+            for _ in range(2):
+                prefix = TASK.prompt(text) + "".join(s + "\n" for s in steps + rest)
+                (cont,) = gen.propose([prefix], 1, stop="\n", max_new_tokens=48, temperature=0.0, seed=0)[0]
+                rest.append(cont.text)
+                if TASK.extract_answer(cont.text):
+                    break
+        expected = sum(prm.score(text, [steps + rest])[0]) / len(steps + rest)
+        assert event.value == pytest.approx(expected), event
