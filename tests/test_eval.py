@@ -29,6 +29,7 @@ def test_drawn_problems_depend_on_the_seed_only():
     assert ev.draw_problems("arith", 5, 1) != ev.draw_problems("arith", 5, 2)
     assert ev.draw_problems("arith", 5, 1) == ev.draw_problems("arith", 5, 1, pool=500)
     assert len(ev.draw_problems("arith", 600, 0)) == 600  # more than the default pool
+    assert len(ev.draw_problems("arith", 1, 0)) == 1
     with pytest.raises(ValueError, match="--limit must be at least 1, got 0"):
         ev.draw_problems("arith", 0, 0)
 
@@ -44,6 +45,11 @@ def test_accuracy_is_the_mean_of_the_runs_it_summarises(examples):
     assert 0 < runs["correct"].mean() < 1, "the fake generator must get some right and some wrong"
     assert list(summary.strategy) == ["greedy", "greedy", "best_of_n", "best_of_n", "beam_search", "beam_search"]
     assert (runs["reference"] == [e.reference for e in examples] * 6).all()
+    assert list(runs.columns) == ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s",
+                                  "difficulty", "answer", "reference"]
+    assert list(runs["problem"][:len(examples)]) == list(range(len(examples)))
+    assert list(runs["difficulty"][:len(examples)]) == [e.difficulty for e in examples]
+    assert (runs["wall_s"] > 0).all()
 
 
 def test_a_strategy_without_a_size_runs_once_and_is_reported_at_every_size(examples, monkeypatch):
@@ -63,6 +69,23 @@ def test_the_budget_and_the_knobs_reach_every_search(examples):
     _, short = run(examples, ev.EvalSpec(["best_of_n"], [2], overrides={"max_steps": 1}))
     _, full = run(examples, ev.EvalSpec(["best_of_n"], [2]))
     assert short["generated_tokens"].sum() < full["generated_tokens"].sum()
+
+
+def test_a_cancel_reaches_the_running_search(examples):
+    cancel = threading.Event()
+    cancel.set()
+    _, runs = run(examples, ev.EvalSpec(["best_of_n"], [2]), progress=lambda jobs: iter(jobs[:1]), cancel=cancel)
+    assert runs.empty  # set before the first search: nothing runs
+
+    class CancelOnFirstCall(FakeArithGenerator):
+        def propose(self, *args, **kw):
+            cancel.set()
+            return super().propose(*args, **kw)
+
+    cancel.clear()
+    _, runs = ev.evaluate(ev.EvalSpec(["best_of_n"], [4]), examples[:1], TASK, CancelOnFirstCall(0.6),
+                          FakeArithPRM(), cancel=cancel)
+    assert len(runs) == 1 and runs["generated_tokens"][0] > 0 and not runs["correct"][0]  # stopped mid-search
 
 
 def test_a_cancelled_evaluation_stops_and_keeps_what_it_has(examples):
@@ -87,9 +110,17 @@ def test_an_empty_run_summarises_to_an_empty_table():
 
 def test_results_are_written_and_plotted(examples, tmp_path):
     summary, runs = run(examples, ev.EvalSpec(["greedy", "best_of_n"], [1, 4]))
-    paths = ev.write_results(summary, runs, tmp_path / "out")
+    paths = ev.write_results(summary, runs, tmp_path / "new" / "out")  # missing parents are made
     assert [p.name for p in paths] == ["results.csv", "runs.csv", "accuracy_vs_tokens.html"]
     pd.testing.assert_frame_equal(pd.read_csv(paths[0]), summary, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(paths[1], dtype={"answer": str, "reference": str}), runs,
+                                  check_dtype=False)
+    assert (paths[2].parent / "plotly.min.js").is_file()  # one copy per folder, beside the HTML
     fig = ev.accuracy_figure(summary)
     assert {t.name for t in fig.data} == {"greedy", "best_of_n"}
-    assert list(fig.layout.yaxis.range) == [0, 1.02]
+    assert all(t.mode == "lines+markers" for t in fig.data)
+    assert list(fig.data[0].x) == sorted(fig.data[0].x) and fig.data[0].y is not None
+    assert "size" in fig.data[0].hovertemplate and "n=" in fig.data[0].hovertemplate
+    assert fig.layout.xaxis.type == "log" and fig.layout.title.text == "Accuracy against test-time compute"
+    assert fig.layout.xaxis.title.text == "mean generated tokens per problem (log)"
+    assert fig.layout.yaxis.title.text == "accuracy" and list(fig.layout.yaxis.range) == [0, 1.02]
