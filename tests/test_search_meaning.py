@@ -13,7 +13,7 @@ from reasoning_core.run import solve
 from reasoning_core.search import STRATEGIES, InputError, Problem, Search, make_config
 from reasoning_core.search.puct import priors, puct_child
 from reasoning_core.tasks import arith_examples, get_task
-from reasoning_core.tree import NodeScored, NodeUpdated, SearchTree
+from reasoning_core.tree import NodeAdded, NodeScored, NodeUpdated, SearchTree
 
 TASK = get_task("arith")
 EXAMPLES = arith_examples("test", 40, min_ops=3, max_ops=5, digits=2)
@@ -332,3 +332,55 @@ def test_rollout_values_are_the_verifier_aggregate_of_the_path_and_its_greedy_ro
                     break
         expected = sum(prm.score(text, [steps + rest])[0]) / len(steps + rest)
         assert event.value == pytest.approx(expected), event
+
+
+# ----- revise: where a revision branches off and which replacement it keeps ---------------------------
+
+
+def revise_run(rounds: int, candidates: int = 3, **knobs):
+    """revise with the fake generator and the exact checker, whose zero marks the weakest step exactly."""
+    return run("revise", i=2, generator=FakeArithGenerator(0.5), reward=ORACLE, rounds=rounds,
+               candidates=candidates, **knobs)
+
+
+def attempts(result) -> list[list[int]]:
+    """Each attempt's path (node ids), in the order they were written."""
+    tree = result.tree
+    ends = sorted((n for n in tree.terminals() if n.status != "pruned"), key=lambda n: n.id)
+    return [[n.id for n in tree.path(e.id)] for e in ends]
+
+
+def test_revise_writes_a_greedy_first_attempt_then_one_attempt_per_round():
+    result = revise_run(3)
+    chains = attempts(result)
+    assert len(chains) == 3
+    greedy = run("greedy", i=2, generator=FakeArithGenerator(0.5), reward=ORACLE)
+    assert [result.tree[i].text for i in chains[0]] == [greedy.tree[i].text for i in attempts(greedy)[0]]
+    for chain in chains:  # every attempt is scored step by step
+        assert all(result.tree[i].score is not None for i in chain)
+
+
+def test_each_revision_branches_off_at_the_weakest_step_and_keeps_the_likeliest_fresh_replacement():
+    result = revise_run(4, candidates=3)
+    tree, chains = result.tree, attempts(result)
+    added = [e for e in result.events if isinstance(e, NodeAdded) and e.kind == "revision"]
+    groups = [added[k:k + 3] for k in range(0, len(added), 3)]
+    assert len(groups) == 3 == len(chains) - 1
+    for before, group in zip(chains, groups):
+        weakest = min((tree[i] for i in before), key=lambda n: (n.score, n.depth))
+        parent = group[0].parent_id
+        assert parent == (weakest.parent or 0) and all(e.parent_id == parent for e in group)
+        tried = {c.text for c in tree.children(parent) if c.id < group[0].node_id}
+        nodes = [tree[e.node_id] for e in group]
+        fresh = [n for n in nodes if n.text not in tried]
+        pick = max(fresh or nodes, key=lambda n: (n.logprob, -n.id))
+        assert [n.status != "pruned" for n in nodes] == [n is pick for n in nodes]
+
+
+def test_revise_handed_a_finished_chain_revises_it_instead_of_starting_over():
+    assert len(attempts(revise_run(1))) == 1  # one round: the greedy attempt alone
+    s = Search(problem(2), FakeArithGenerator(0.5), ORACLE, Budget(), make_config("revise", None, rounds=1))
+    list(STRATEGIES["greedy"].explore(s))
+    list(STRATEGIES["revise"].explore(s))
+    first_steps = [c for c in s.tree.children(0) if c.kind == "step"]
+    assert len(first_steps) == 1 and any(n.kind == "revision" for n in s.tree.nodes.values())
