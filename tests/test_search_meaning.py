@@ -384,3 +384,102 @@ def test_revise_handed_a_finished_chain_revises_it_instead_of_starting_over():
     list(STRATEGIES["revise"].explore(s))
     first_steps = [c for c in s.tree.children(0) if c.kind == "step"]
     assert len(first_steps) == 1 and any(n.kind == "revision" for n in s.tree.nodes.values())
+
+
+# ----- rStar: its checks, the discriminator's cut, the final vote ------------------------------------
+
+
+class Recording(FakeArithGenerator):
+    """The fake generator, remembering every prefix it was asked to continue."""
+
+    def __init__(self, accuracy: float) -> None:
+        super().__init__(accuracy)
+        self.prefixes: list[str] = []
+
+    def propose(self, prefixes, n, **kw):
+        self.prefixes += list(prefixes)
+        return super().propose(prefixes, n, **kw)
+
+
+@pytest.mark.parametrize("knobs, message", [
+    ({"actions": ("step", "teleport")}, r"unknown rStar actions \['teleport'\]; valid: step, complete, subquestion"),
+    ({"actions": ()}, r"unknown rStar actions \[\]"),
+    ({"mask_ratio": 0.0}, "mask_ratio must be between 0 and 1, got 0.0"),
+    ({"mask_ratio": 1.0}, "mask_ratio must be between 0 and 1, got 1.0"),
+])
+def test_rstar_refuses_impossible_settings_in_words(knobs, message):
+    with pytest.raises(InputError, match=message):
+        make_config("rstar", None, **knobs)
+
+
+def test_rstar_keeps_the_question_part_of_a_step_and_picks_the_tasks_moves():
+    from reasoning_core.search.rstar import ACTION_FORMATS, action_format, question_part
+
+    arith = ACTION_FORMATS["arith"]
+    assert question_part("42 * 3 = 126", arith) == "42 * 3 ="
+    assert question_part("no equation", arith) is None and question_part(" = 5", arith) is None
+    s = Search(problem(0), FakeArithGenerator(), None, Budget(), make_config("rstar"))
+    assert action_format(s) is arith
+    assert [a for a in ("step", "complete", "subquestion", "reanswer", "rephrase") if arith.supports(a)] == \
+        ["step", "complete", "reanswer"]
+    math = Search(Problem("What is 2 + 2?", get_task("math")), FakeArithGenerator(), None, Budget(),
+                  make_config("rstar"))
+    assert action_format(math) is ACTION_FORMATS["math"] and ACTION_FORMATS["math"].supports("rephrase")
+
+
+def test_the_discriminator_sees_the_first_mask_ratio_of_each_trajectory():
+    from reasoning_core.search.rstar import discriminate
+
+    judge = Recording(1.0)
+    s = Search(problem(1), FakeArithGenerator(1.0), None, Budget(),
+               make_config("rstar", None, mask_ratio=0.5, discriminator=judge))
+    leaves = list(s.extend_chains([0]))
+    leaf = s.tree[max(s.tree.nodes)]
+    path = s.tree.path(leaf.id)
+    assert leaves and len(path) >= 4
+    wrong = s.add_node(path[-2].id, "The answer is 12345", terminal=True, answer="12345")
+    verdicts = discriminate(s, [leaf, s.tree[wrong.node_id]])
+    keep = max(1, min(len(path) - 1, round(len(path) * 0.5)))
+    assert judge.prefixes[0] == s.prefix(path[keep - 1].id)  # the first half of the steps, then it finishes
+    assert verdicts == {leaf.id: True, wrong.node_id: False}  # a right judge disagrees with the wrong answer
+
+
+def test_rstar_answers_with_the_best_vote_times_value_among_consistent_trajectories():
+    from reasoning_core.search.rstar import discriminate
+
+    result = run("rstar", iterations=8)
+    tree = result.tree
+    leaves = [n for n in tree.terminals() if n.answer is not None]
+    s = Search(problem(1), FakeArithGenerator(0.75), FakeArithPRM(), Budget(), make_config("rstar", None,
+                                                                                            iterations=8))
+    s.tree = tree
+    consistent = discriminate(s, leaves)
+    votes = {a: sum(n.answer == a for n in leaves) for a in {n.answer for n in leaves}}
+    pool = [n for n in leaves if consistent[n.id]] or leaves
+    best = max(pool, key=lambda n: (votes[n.answer] / len(leaves) * (n.value if n.value is not None else 0.5),
+                                    n.logprob, -n.id))
+    assert result.leaf_id == best.id
+    assert result.info["trajectories"] == len(leaves) and result.info["consistent"] == sum(consistent.values())
+    kinds = {}
+    for n in tree.nodes.values():
+        if n.id:
+            kinds[n.kind] = kinds.get(n.kind, 0) + 1
+    assert result.info["kinds"] == kinds
+
+
+def test_rstar_complete_and_reanswer_moves_build_the_nodes_they_say():
+    result = run("rstar", iterations=6)
+    tree = result.tree
+    complete = [n for n in tree.nodes.values() if n.kind == "complete"]
+    assert complete and all(n.terminal for n in complete)
+    for n in complete:
+        last = n.text.split("\n")[-1]
+        assert n.answer == TASK.extract_answer(last)
+    reanswers = [n for n in tree.nodes.values() if n.kind == "reanswer"]
+    assert reanswers
+    from reasoning_core.search.rstar import ACTION_FORMATS, question_part
+
+    for n in reanswers:  # a re-answer keeps the question part of a sibling step and writes its result again
+        siblings = [c for c in tree.children(n.parent) if c.id < n.id and c.kind != "reanswer"]
+        questions = {question_part(c.text, ACTION_FORMATS["arith"]) for c in siblings} - {None}
+        assert any(n.text.startswith(q) for q in questions), (n.text, questions)
