@@ -24,7 +24,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 SEARCH_TESTS = ("tests/test_search.py", "tests/test_search_meaning.py", "tests/test_properties.py",
-                "tests/test_golden_trees.py", "tests/test_search_context.py")
+                "tests/test_golden_trees.py", "tests/test_search_context.py", "tests/test_golden_knobs.py")
 
 
 @dataclass(frozen=True)
