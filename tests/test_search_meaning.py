@@ -483,3 +483,23 @@ def test_rstar_complete_and_reanswer_moves_build_the_nodes_they_say():
         siblings = [c for c in tree.children(n.parent) if c.id < n.id and c.kind != "reanswer"]
         questions = {question_part(c.text, ACTION_FORMATS["arith"]) for c in siblings} - {None}
         assert any(n.text.startswith(q) for q in questions), (n.text, questions)
+
+
+@pytest.mark.parametrize("knobs", [{"hard_below": 0.0}, {"hard_below": 0.5, "easy_above": 0.5}, {"easy_above": 1.0}])
+def test_compute_optimal_thresholds_may_touch_their_bounds_and_each_other(knobs):
+    assert make_config("compute_optimal", None, **knobs)
+
+
+def test_compute_optimal_falls_back_to_the_default_policy_for_a_missing_bin_and_rounds_the_probe():
+    result = run("compute_optimal", reward=constant(0.123456), n=6, policy={"easy": "best_of_n"})
+    assert (result.info["chosen"], result.info["probe_value"]) == ("beam_search", 0.1235)
+
+
+def test_compute_optimal_answers_the_way_the_chosen_strategy_does():
+    # the verifier loves wrong answers; self-consistency ignores it and votes, so the answer is the majority
+    ref = EXAMPLES[1].reference
+    reward = ScriptedReward(lambda p, steps: [0.01 if TASK.extract_answer(steps[-1]) == ref else 1.0] * len(steps))
+    policy = dict.fromkeys(("easy", "medium", "hard"), "self_consistency")
+    result = run("compute_optimal", reward=reward, n=12, policy=policy)
+    answers = [n.answer for n in result.tree.terminals() if n.answer is not None]
+    assert result.answer == max(set(answers), key=answers.count) == ref
