@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown group(s) {unknown}; valid: {', '.join(GROUPS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     rows, started = [], time.time()
-    with open(args.out / "mutmut.log", "w") as log:
+    (args.out / "work").mkdir(exist_ok=True)
+    with open(args.out / "work" / "mutmut.log", "w") as log:  # mutmut's own progress, beside its scratch copies
         for name in names:
             print(f"mutating {name} ...", flush=True)
             rows += run_group(GROUPS[name], args.out / "work", log)

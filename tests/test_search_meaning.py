@@ -503,3 +503,14 @@ def test_compute_optimal_answers_the_way_the_chosen_strategy_does():
     result = run("compute_optimal", reward=reward, n=12, policy=policy)
     answers = [n.answer for n in result.tree.terminals() if n.answer is not None]
     assert result.answer == max(set(answers), key=answers.count) == ref
+
+
+def test_mcts_whose_most_visited_chain_states_no_answer_answers_with_the_best_answered_one():
+    # the verifier loves a first step that ends the chain (depth cap 1) without an answer, so MCTS visits it
+    # most; the answer must still come from a chain that states one
+    gen = ScriptedGenerator(lambda prefix, k, seed: "2 + 2 = 4" if k == 0 else "The answer is 7")
+    reward = ScriptedReward(lambda p, steps: [1.0 if steps[-1] == "2 + 2 = 4" else 0.5] * len(steps))
+    result = run("mcts", generator=gen, reward=reward, iterations=6, expansion_width=2, max_steps=1)
+    unanswered, answered = result.tree.children(0)
+    assert unanswered.visits > answered.visits and unanswered.answer is None
+    assert (result.answer, result.leaf_id) == ("7", answered.id)
