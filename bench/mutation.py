@@ -43,7 +43,8 @@ GROUPS = {g.name: g for g in (
     Group("eval", ("reasoning_core/eval.py",), ("tests/test_eval.py", "tests/test_cli.py")),
     Group("rewards", ("reasoning_core/rewards/*.py",),
           ("tests/test_rewards.py", "tests/test_reward_presets.py", "tests/test_agreement.py",
-           "tests/test_orm_recipe.py", "tests/test_reward_settings.py", "tests/test_reward_reading.py")),
+           "tests/test_orm_recipe.py", "tests/test_reward_settings.py", "tests/test_reward_reading.py",
+           "tests/test_vllm_prm.py")),
     Group("claims stats", ("bench/claims_lib/stats.py",), ("tests/test_claims.py", "tests/test_claims_meaning.py"),
           skip="quick_runner or search_claims_return_rows"),
 )}
