@@ -1,6 +1,6 @@
 """Mutation testing: how many one-line breaks of the engine the test suite notices (mutmut).
 
-    python -m bench.mutation                       # every group below (about an hour on 2 cores)
+    python -m bench.mutation                       # every group below (about 21 minutes on 2 cores)
     python -m bench.mutation --groups budget,eval  # some of them
     python -m bench.mutation --out bench/results/mutation
 
