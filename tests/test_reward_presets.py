@@ -87,8 +87,11 @@ def test_qwen_prm_follows_the_model_cards_recipe(loaded):
     assert max(scores) - min(scores) > 1e-3  # the positions matter: steps do not all score alike
 
 
-def test_qwen_prm_built_in_class_equals_the_shipped_remote_code(folders):
-    ours = load_reward(f"qwen-prm:{folders['qwen-remote']}", device="cpu")
+def test_qwen_prm_built_in_class_equals_the_shipped_remote_code(folders, caplog):
+    with caplog.at_level("INFO", logger="reasoning_core.rewards.token_classification"):
+        ours = load_reward(f"qwen-prm:{folders['qwen-remote']}", device="cpu")
+    built_in = f"{folders['qwen-remote']}: using the built-in Qwen2ForProcessRewardModel (no remote code)"
+    assert built_in in caplog.messages
     theirs = load_reward(f"qwen-prm:{folders['qwen-remote']}", device="cpu", trust_remote_code=True)
     assert type(ours.model) is Qwen2ForProcessRewardModel
     assert type(theirs.model).__module__.startswith("transformers_modules")
@@ -137,7 +140,8 @@ def test_rlhflow_follows_its_recipe_step_by_step(loaded):
 
 
 def test_rlhflow_needs_a_chat_template(folders):
-    with pytest.raises(ModelError, match="no chat template"):
+    with pytest.raises(ModelError, match=r"has no chat template, and a chat PRM reads a conversation; load it as a "
+                                         r"step-tag PRM \(math-shepherd:PATH\) if it expects tagged steps$"):
         load_reward(f"rlhflow:{folders['math-shepherd']}")
 
 

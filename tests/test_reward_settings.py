@@ -40,8 +40,16 @@ def test_explicit_settings_and_dtype_reach_the_adapter(name, tmp_path):
     assert len(scores[0]) == 2 and all(0.0 <= s <= 1.0 for s in scores[0])
 
 
-@pytest.mark.parametrize("name", ["token", "orm", "agreement"])
+@pytest.mark.parametrize("name", CASES)
 def test_the_task_setting_poses_the_problem_as_that_task_does(name, tmp_path):
     cls, save, _ = CASES[name]
     adapter = cls(save(tmp_path / name), device="cpu", task="arith")
     assert adapter.format.task == "arith" and adapter.format.prompt("1 + 2").startswith("Question:")
+
+
+def test_the_qwen_preset_is_the_base_that_settings_and_stepwise_json_refine(tmp_path):
+    from reasoning_core.rewards import PRM_PRESETS
+
+    folder = save_tiny_token_prm(tmp_path / "qwen")
+    assert TokenClassificationPRM(folder, preset="qwen-prm", device="cpu").format == PRM_PRESETS["qwen-prm"]
+    assert TokenClassificationPRM(folder, device="cpu").format == PRM_PRESETS["trl"]

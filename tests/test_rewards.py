@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -160,7 +161,8 @@ def test_remote_code_prm_needs_consent(tmp_path):
     folder = save_tiny_token_prm(tmp_path)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(config | {"architectures": ["InternLM2ForProcessRewardModel"]}))
-    with pytest.raises(ModelError, match="trust_remote_code=True"):
+    with pytest.raises(ModelError, match=re.escape(f"{folder} is a InternLM2ForProcessRewardModel that ships its own "
+                                                   "code; load it with trust_remote_code=True if you trust it")):
         load_reward(str(folder))
 
 
@@ -182,7 +184,11 @@ def test_unrecognised_architecture_is_explained(tmp_path):
     folder = save_tiny_generator(tmp_path, train_steps=0)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(config | {"architectures": ["LlamaModel"]}))
-    with pytest.raises(ModelError, match="cannot tell what kind of reward model"):
+    with pytest.raises(ModelError, match=re.escape(
+            f"cannot tell what kind of reward model {str(folder)!r} is (architectures=['LlamaModel']); expected "
+            "*ForTokenClassification (PRM), *ForSequenceClassification (ORM) or *ForCausalLM (step-tag PRM), or "
+            "name its format: <preset>:PATH with a preset from trl, qwen-prm, math-shepherd, rlhflow, agreement, orm; "
+            "or use 'oracle' or 'none'")):
         load_reward(str(folder))
 
 

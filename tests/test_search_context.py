@@ -152,3 +152,10 @@ def test_choosers_pick_by_value_skip_pruned_chains_and_vote_by_weight():
     assert majority([s.tree[i] for i in (1, 2, 3)]).answer == "2"
     assert majority([s.tree[1], s.tree[2]]).id == 1  # a tie goes to the answer seen first
     assert majority([]) is None and best_scored(search(Script())) is None
+
+
+def test_an_unknown_strategy_lists_every_valid_one():
+    from reasoning_core.search import STRATEGIES, get_strategy
+
+    with pytest.raises(InputError, match=f"^unknown strategy 'astar'; valid: {', '.join(STRATEGIES)}$"):
+        get_strategy("astar")

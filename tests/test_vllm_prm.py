@@ -125,3 +125,27 @@ def test_wrong_step_counts_and_unknown_presets_are_refused(fake_vllm, monkeypatc
         prm.score("2 + 3", PATHS[:1])
     with pytest.raises(ValueError, match=re.escape("unknown vLLM reward preset 'trl'; valid: qwen-prm, math-shepherd")):
         vllm_prm.VLLMPRM("m", preset="trl")
+
+
+def test_the_default_preset_is_qwen_prm_and_each_engine_start_is_logged(fake_vllm, caplog):
+    with caplog.at_level("INFO", logger="reasoning_core.rewards.vllm_prm"):
+        prm = vllm_prm.VLLMPRM("m")
+    assert prm.format == vllm_prm.VLLM_PRESETS["qwen-prm"][0] and prm.good_column == 1
+    assert caplog.messages == ["starting a vLLM pooling engine for m (runner)"]
+
+
+def test_the_step_tag_tokenizer_is_read_with_the_callers_trust(fake_vllm, tmp_path, monkeypatch):
+    seen = []
+    real = vllm_prm._tokenizer
+    monkeypatch.setattr(vllm_prm, "_tokenizer", lambda model, trust: seen.append(trust) or real(model, trust))
+    folder = save_tiny_step_tag_prm(tmp_path / "shepherd")
+    vllm_prm.VLLMPRM(str(folder), preset="math-shepherd")
+    vllm_prm.VLLMPRM(str(folder), preset="math-shepherd", trust_remote_code=True)
+    assert seen == [False, True] and Engine.made[-1]["trust_remote_code"] is True
+
+
+def test_without_vllm_the_message_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # an import of vllm now fails as if it were absent
+    with pytest.raises(ModelError, match=re.escape("the vLLM reward backend needs vLLM: pip install -r "
+                                                   "requirements-gpu.txt (GPU only)")):
+        vllm_prm.VLLMPRM("m")
