@@ -1,9 +1,9 @@
 """GPU benchmark: best-of-N and beam search on a small real-architecture model, with the transformers
 backend and with vLLM, against raw vLLM generation of the same number of tokens.
 
-    python -m bench.gpu --generator Qwen/Qwen2.5-Math-1.5B-Instruct --prm qwen-prm:Qwen/Qwen2.5-Math-PRM-7B \\
+    python -m bench.gpu --generator Qwen/Qwen2.5-Math-1.5B-Instruct --reward qwen-prm:Qwen/Qwen2.5-Math-PRM-7B \\
         --data math500.jsonl --limit 20 --n 8 --download
-    python -m bench.gpu --generator /models/qwen --prm none --strategies best_of_n   # generation only
+    python -m bench.gpu --generator /models/qwen --reward none --strategies best_of_n   # generation only
 
 Needs a CUDA GPU and vLLM (pip install -r requirements-gpu.txt); without them it says so and exits 2.
 With `--prm none`, candidates are scored by a constant reward (0.5 for every step), so both strategies run
