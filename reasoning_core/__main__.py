@@ -66,8 +66,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     else:
         raise InputError("give a problem: --problem TEXT, or --task arith --example K")
     get_strategy(args.strategy)
-    check_used([args.strategy], given_knobs(args))
-    config = make_config(args.strategy, None, **given_knobs(args))
+    knob_values = given_knobs(args)
+    check_used([args.strategy], knob_values)
+    config = make_config(args.strategy, None, **knob_values)
     budget = budget_from(args)
     from .run import collect, stream
 

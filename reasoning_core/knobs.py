@@ -3,6 +3,7 @@ UI inputs are generated from, and that `check_knobs` validates. A new knob is on
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from collections.abc import Callable
@@ -65,7 +66,7 @@ class Knob:
         return number
 
     def range_text(self) -> str:
-        low, high = _number(self.low), _number(self.high)
+        low, high = (None if b is None else format_number(b) for b in (self.low, self.high))
         if low and high:
             return f"between {low} and {high}"
         if low:
@@ -73,11 +74,9 @@ class Knob:
         return f"at most {high}" if high else "a number"
 
 
-def _number(x: float | None) -> str:
-    """A bound as a person writes it: 2147483647, not 2.14748e+09; 0.5, not 0.500000."""
-    if x is None:
-        return ""
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+def format_number(x: float) -> str:
+    """A bound as a person writes it: 2,147,483,647, not 2.14748e+09; 0.5, not 0.500000."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
 
 
 def knob(default: Any = None, label: str = "", help: str = "", *, low: float | None = None,
@@ -90,8 +89,10 @@ def knob(default: Any = None, label: str = "", help: str = "", *, low: float | N
     return dataclasses.field(default=default, metadata=meta)
 
 
-def knobs(cls: type) -> list[Knob]:
-    """The knobs of a dataclass config, in field order (fields without knob metadata are internal)."""
+@functools.cache
+def knobs(cls: type) -> tuple[Knob, ...]:
+    """The knobs of a dataclass config, in field order (fields without knob metadata are internal).
+    Read once per class: every config validation walks them."""
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
@@ -99,7 +100,7 @@ def knobs(cls: type) -> list[Knob]:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         out.append(Knob(f.name, _base_type(hints[f.name]), default, **f.metadata[KNOB]))
-    return out
+    return tuple(out)
 
 
 def _base_type(hint: Any) -> type:

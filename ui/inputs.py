@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from reasoning_core.budget import Budget
-from reasoning_core.knobs import Knob, knobs
+from reasoning_core.knobs import Knob, format_number, knobs
 from reasoning_core.protocols import InputError
 from reasoning_core.search import CONFIGS, Problem, SearchConfig, get_strategy, make_config
 from reasoning_core.tasks import TASKS, detect, get_task
@@ -62,13 +62,9 @@ def _varying_defaults() -> set[str]:
 VARYING_DEFAULTS = _varying_defaults()
 
 
-def _number(x: float) -> str:
-    return f"{int(x):,}" if x == int(x) else f"{x:g}"
-
-
 def range_hint(k: Knob) -> str:
     """A number knob's range here in short: `1–64`, `≥ 0`, or blank where it has none."""
-    low, high = (None if b is None else _number(b) for b in (k.low, k.high))
+    low, high = (None if b is None else format_number(b) for b in (k.low, k.high))
     return f"{low}–{high}" if low and high else f"≥ {low}" if low else f"≤ {high}" if high else ""
 
 
@@ -127,8 +123,10 @@ def knob_updates(strategy: str) -> dict[str, dict]:
 
 def budget_inputs(prefix: str) -> dict[str, gr.Component]:
     """A number per Budget knob; 0 means this Space's cap, or no cap where it has none."""
-    return {name: gr.Number(0, label=k.label, info=f"{k.help}; 0: {'no cap' if k.high is None else _number(k.high)}",
-                            min_width=110, elem_id=f"{prefix}-{name}")
+    def zero(k: Knob) -> str:
+        return "no cap" if k.high is None else format_number(k.high)
+
+    return {name: gr.Number(0, label=k.label, info=f"{k.help}; 0: {zero(k)}", min_width=110, elem_id=f"{prefix}-{name}")
             for name, k in BUDGET_KNOBS.items()}
 
 

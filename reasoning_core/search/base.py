@@ -327,6 +327,7 @@ class Strategy:
         if self.reward == "required":
             require_reward(reward, self.name)
         config = config or self.config_cls()
-        self.validate(config)
+        if self.check is not None:  # the Search validates the config itself
+            self.check(config)
         search = Search(problem, generator, None if self.reward == "unused" else reward, budget, config, cancel)
         return run_guarded(search, self.explore(search), lambda: self.choose(search))
