@@ -8,7 +8,7 @@ import torch
 
 from reasoning_core.rewards import AgreementVerifier
 from reasoning_core.rewards import load as load_reward
-from reasoning_core.tasks.arith import ArithTask
+from reasoning_core.tasks.arith import TASK as ARITH
 
 from tiny_models import save_tiny_generator
 
@@ -29,7 +29,7 @@ def verifier(folder):
 def own_chain(verifier):
     """The verifier's own greedy solution, split into steps (it ends with EOS, not a newline)."""
     tok = verifier.tokenizer
-    ids = tok(ArithTask().prompt(PROBLEM), return_tensors="pt")["input_ids"]  # as the verifier reads it
+    ids = tok(ARITH.prompt(PROBLEM), return_tensors="pt")["input_ids"]  # as the verifier reads it
     with torch.no_grad():
         out = verifier.model.generate(ids, max_new_tokens=60, do_sample=False, eos_token_id=tok.eos_token_id,
                                       pad_token_id=tok.eos_token_id)

@@ -11,11 +11,11 @@ from reasoning_core import checkpoints
 from reasoning_core.backends import TransformersGenerator, VLLMGenerator
 from reasoning_core.backends import load as load_generator
 from reasoning_core.protocols import Generator, ModelError
-from reasoning_core.tasks.arith import ArithTask
+from reasoning_core.tasks.arith import TASK as ARITH
 
 from tiny_models import save_tiny_generator
 
-TASK = ArithTask()
+TASK = ARITH
 PREFIXES = [TASK.prompt("17 + 25 * 3"), TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n", TASK.prompt("40 * 2")]
 DONE = TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n2 + 8 = 10\nThe answer is"  # only the number is left
 NO_VLLM = importlib.util.find_spec("vllm") is None

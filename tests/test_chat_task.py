@@ -12,7 +12,7 @@ from reasoning_core.__main__ import main
 from reasoning_core.backends import TransformersGenerator
 from reasoning_core.fakes import FakeArithGenerator
 from reasoning_core.protocols import ModelError
-from reasoning_core.tasks import ArithTask, MathTask
+from reasoning_core.tasks import MathTask, StepTask, arith
 from reasoning_core.tasks.chat import MATH_SYSTEM, ChatTask, chat_task
 
 from tiny_models import save_tiny_chat_generator, save_tiny_generator, save_tiny_qwen_prm
@@ -54,10 +54,10 @@ def test_chat_task_wraps_only_the_prompt(chat_gen):
 
 def test_chat_template_modes(chat_gen, chat_folder, tmp_path):
     assert isinstance(chat_task(MathTask(), "auto", chat_gen), ChatTask)
-    assert isinstance(chat_task(ArithTask(), "auto", chat_gen), ArithTask)  # arith prompts stay plain
+    assert isinstance(chat_task(arith.TASK, "auto", chat_gen), StepTask)  # arith prompts stay plain
     assert isinstance(chat_task(MathTask(), "auto", FakeArithGenerator()), MathTask)  # no tokenizer: plain
     assert isinstance(chat_task(MathTask(), "off", chat_gen), MathTask)
-    assert isinstance(chat_task(ArithTask(), "on", chat_gen), ChatTask)
+    assert isinstance(chat_task(arith.TASK, "on", chat_gen), ChatTask)
     with pytest.raises(ModelError, match="--chat-template PATH"):
         chat_task(MathTask(), "on", FakeArithGenerator())
     borrowed = chat_task(MathTask(), str(chat_folder), FakeArithGenerator())  # e.g. for an openai: generator

@@ -14,10 +14,10 @@ from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 from reasoning_core.run import solve
 from reasoning_core.search import STRATEGIES, Problem, make_config
-from reasoning_core.tasks import arith_examples, get_task
+from reasoning_core.tasks import arith, get_task
 
 GOLDEN = Path(__file__).parent / "golden" / "trees.json"
-EXAMPLES = arith_examples("test", 3, min_ops=2, max_ops=5, digits=2)
+EXAMPLES = arith.problems("test", 3, min_ops=2, max_ops=5, digits=2)
 CASES = [(name, i, seed, cap) for name in STRATEGIES for i in range(len(EXAMPLES)) for seed, cap in
          ((0, {}), (7, {}), (1, {"max_nodes": 9}), (2, {"max_tokens": 150}))]
 

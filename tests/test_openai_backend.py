@@ -21,12 +21,12 @@ from reasoning_core.backends import TransformersGenerator
 from reasoning_core.backends import load as load_generator
 from reasoning_core.backends.openai_lm import OpenAIGenerator
 from reasoning_core.protocols import Generator, ModelError
-from reasoning_core.tasks.arith import ArithTask
+from reasoning_core.tasks.arith import TASK as ARITH
 
 from optional import missing, needs
 from tiny_models import one_thread, save_tiny_generator, save_tiny_gguf
 
-TASK = ArithTask()
+TASK = ARITH
 PREFIXES = [TASK.prompt("17 + 25 * 3"), TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n", TASK.prompt("40 * 2")]
 DONE = TASK.prompt("5 - 3 + 8") + "5 - 3 = 2\n2 + 8 = 10\nThe answer is"  # only the number is left
 SERVER_HINT = "pip install -r requirements-dev.txt (llama-cpp-python[server])"

@@ -11,11 +11,11 @@ from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 from reasoning_core.run import solve
 from reasoning_core.search import STRATEGIES, Problem, make_config
-from reasoning_core.tasks import arith_examples, get_task
+from reasoning_core.tasks import arith, get_task
 from reasoning_core.tree import SearchTree, event_from_dict, event_to_dict
 
 TASK = get_task("arith")
-EXAMPLES = arith_examples("test", 8, min_ops=2, max_ops=4, digits=2)
+EXAMPLES = arith.problems("test", 8, min_ops=2, max_ops=4, digits=2)
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 unit = st.floats(0.0, 1.0, allow_nan=False)

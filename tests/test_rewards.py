@@ -9,7 +9,7 @@ import torch
 
 from reasoning_core import checkpoints
 from reasoning_core.protocols import ModelError, RewardModel
-from reasoning_core.rewards import ArithOracle, OutcomeRM, StepTagPRM, TokenClassificationPRM
+from reasoning_core.rewards import OutcomeRM, StepTagPRM, TaskOracle, TokenClassificationPRM
 from reasoning_core.rewards import load as load_reward
 
 from tiny_models import save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
@@ -140,7 +140,7 @@ def test_orm_repeats_the_whole_path_score(name, request):
 
 
 def test_oracle_labels_right_and_wrong_steps():
-    oracle = ArithOracle()
+    oracle = TaskOracle()
     assert oracle.kind == "oracle"
     assert oracle.score(PROBLEM, PATHS) == [[1.0, 1.0, 1.0], [0.0], [], [1.0, 0.0]]
     assert oracle.score("Compute left to right: 17 + 25 * 3", [["17 + 25 = 42", "42 * 3 = 125"]]) == [[1.0, 0.0]]
@@ -151,7 +151,7 @@ def test_load_reward_picks_the_adapter_from_the_architecture(tmp_path, arith_prm
     assert isinstance(load_reward(str(arith_prm_folder), **kw), TokenClassificationPRM)
     assert isinstance(load_reward(str(save_tiny_orm(tmp_path / "orm")), **kw), OutcomeRM)
     assert isinstance(load_reward(str(save_tiny_step_tag_prm(tmp_path / "tag")), **kw), StepTagPRM)
-    assert isinstance(load_reward("oracle"), ArithOracle)
+    assert isinstance(load_reward("oracle"), TaskOracle)
     assert load_reward("none") is None
     assert load_reward(str(arith_prm_folder), **kw) is load_reward(str(arith_prm_folder), **kw)
 

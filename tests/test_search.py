@@ -12,11 +12,11 @@ from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedRewar
 from reasoning_core.protocols import ModelError, aggregate
 from reasoning_core.run import collect, solve, stream
 from reasoning_core.search import STRATEGIES, InputError, Problem, make_config
-from reasoning_core.tasks import arith_examples, get_task
+from reasoning_core.tasks import arith, get_task
 from reasoning_core.tree import NodeAdded, NodePruned, SearchFinished, SearchTree
 
 TASK = get_task("arith")
-EXAMPLES = arith_examples("test", 12, min_ops=2, max_ops=5, digits=2)  # long enough chains to search
+EXAMPLES = arith.problems("test", 12, min_ops=2, max_ops=5, digits=2)  # long enough chains to search
 
 
 def problem(i: int = 1) -> Problem:

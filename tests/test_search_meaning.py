@@ -12,11 +12,11 @@ from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedGener
 from reasoning_core.run import solve
 from reasoning_core.search import STRATEGIES, InputError, Problem, Search, make_config
 from reasoning_core.search.puct import priors, puct_child
-from reasoning_core.tasks import arith_examples, get_task
+from reasoning_core.tasks import arith, get_task
 from reasoning_core.tree import NodeAdded, NodeScored, NodeUpdated, SearchTree
 
 TASK = get_task("arith")
-EXAMPLES = arith_examples("test", 40, min_ops=3, max_ops=5, digits=2)
+EXAMPLES = arith.problems("test", 40, min_ops=3, max_ops=5, digits=2)
 ORACLE = FakeArithPRM(noise=0.0, high=1.0, low=0.0)  # the exact step checker
 
 

@@ -141,7 +141,7 @@ def test_star_ablation_reports_both_arms(run_dir, monkeypatch):
 
 def test_star_keeps_only_chains_the_verifier_passes_step_by_step(monkeypatch):
     """A right answer reached through wrong steps ("3 + 6 = 8" ... right total) is refused."""
-    from reasoning_core.rewards import ArithOracle
+    from reasoning_core.rewards import TaskOracle
     from training import star
     from training.sampling import Chain
     problem = "Compute left to right: 3 + 6 + 6"
@@ -152,7 +152,7 @@ def test_star_keeps_only_chains_the_verifier_passes_step_by_step(monkeypatch):
     cfg = preset("micro").star
     rows, stats = star.collect(None, None, [problem], ["15"], cfg, seed=0)
     assert len(rows) == 2 and stats["refused_by_verifier"] == 0
-    rows, stats = star.collect(None, None, [problem], ["15"], cfg, seed=0, verifier=ArithOracle())
+    rows, stats = star.collect(None, None, [problem], ["15"], cfg, seed=0, verifier=TaskOracle())
     assert [r["completion"].split("\n")[0] for r in rows] == ["3 + 6 = 9"] and stats["refused_by_verifier"] == 1
 
 

@@ -25,7 +25,7 @@ from transformers import (
     Qwen2ForTokenClassification,
 )
 
-from reasoning_core.tasks.arith import ArithTask, generate
+from reasoning_core.tasks import arith
 
 CHARS = string.digits + string.ascii_letters + " \n+-*=:.,?!()"
 SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -63,9 +63,8 @@ def char_tokenizer(*, extra_tokens: tuple[str, ...] = (), extra_special: tuple[s
 
 def arith_texts(count: int, seed: int = 0) -> list[str]:
     """Gold arith chains as the generator sees them: prompt, one step per line (EOS appended by caller)."""
-    task = ArithTask()
-    problems = generate("train", count, seed=seed, min_ops=2, max_ops=3, digits=2)  # fixed: tests rely on it
-    return [task.prompt(p.text) + "\n".join(p.steps()) for p in problems]
+    problems = arith.problems("train", count, seed=seed, min_ops=2, max_ops=3, digits=2)  # fixed: tests rely on it
+    return [arith.TASK.prompt(p.problem) + "\n".join(p.steps) for p in problems]
 
 
 def save_tiny_generator(folder: Path, *, train_steps: int = 150, seed: int = 0) -> Path:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from reasoning_core.tasks import arith
-
 from .label_steps import LabelConfig
 from .prm import RewardConfig
 from .rl import GRPOSettings
@@ -21,9 +19,9 @@ from .star import StarConfig
 class Difficulty:
     """The problem mix every stage trains and evaluates on (see `reasoning_core.tasks.arith`)."""
 
-    min_ops: int = arith.DEFAULT_MIN_OPS
-    max_ops: int = arith.DEFAULT_MAX_OPS
-    digits: int = arith.DEFAULT_DIGITS
+    min_ops: int = 1
+    max_ops: int = 4
+    digits: int = 1
 
 
 @dataclass

@@ -18,20 +18,19 @@ from typing import TYPE_CHECKING
 
 from datasets import Dataset
 
-from reasoning_core.tasks.arith import ArithTask
-from reasoning_core.tasks.loaders import Example, arith_examples
+from reasoning_core.tasks import Example, arith
 
 if TYPE_CHECKING:  # config imports the stages, which import this module
     from .config import Difficulty
 
-TASK = ArithTask()
+TASK = arith.TASK
 SHEPHERD_TAG = "ки"
 
 
 def arith_problems(split: str, count: int, *, seed: int = 0, **difficulty: int) -> list[Example]:
     """Problems of one split with reference answers and gold steps (same on every machine); the
     difficulty defaults to the task's (`reasoning_core.tasks.arith.DEFAULT_*`)."""
-    return arith_examples(split, count, seed=seed, **difficulty)
+    return arith.problems(split, count, seed=seed, **difficulty)
 
 
 def split_problems(split: str, count: int, difficulty: Difficulty | None = None, *,

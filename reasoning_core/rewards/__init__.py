@@ -13,7 +13,7 @@ from typing import Any
 from ..checkpoints import default_folder, find_model, looks_like_path
 from ..lazy import exports
 from ..protocols import RewardModel
-from .oracle import ArithOracle
+from .oracle import TaskOracle
 from .presets import ADAPTERS, REWARD_PRESETS, RewardPreset, detect_preset, get_preset
 
 __getattr__ = exports(__name__, {**ADAPTERS, "PRM_PRESETS": "token_classification", "VLLMPRM": "vllm_prm"})
@@ -22,11 +22,11 @@ __all__ = [
     "REWARD_PRESETS",
     "VLLMPRM",
     "AgreementVerifier",
-    "ArithOracle",
     "ChatPRM",
     "OutcomeRM",
     "RewardPreset",
     "StepTagPRM",
+    "TaskOracle",
     "TokenClassificationPRM",
     "get_preset",
     "load",
@@ -46,7 +46,7 @@ def load(spec: str, **kw: Any) -> RewardModel | None:
     if spec == "none":
         return None
     if spec == "oracle":
-        return ArithOracle()
+        return TaskOracle()
     if spec == "fake":
         from ..fakes import FakeArithPRM
 

@@ -1,4 +1,4 @@
-"""An exact step checker for the built-in arith task, shaped like a reward model.
+"""The exact step checker of the generated tasks, shaped like a reward model.
 
 It is an oracle (kind "oracle"): it knows the true answer, so it is for ground-truth comparisons and
 upper bounds, never a fair competitor to a learned PRM.
@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..tasks.arith import check_steps
+from ..tasks import check_steps
 
 
-class ArithOracle:
-    """1.0 for each correct arith step, 0.0 from the first wrong one on (see `check_steps`)."""
+class TaskOracle:
+    """1.0 for each correct step (checked by the generated task that reads the problem), 0.0 from the
+    first wrong one on (see `tasks.check_steps`)."""
 
     kind: str = "oracle"
 

@@ -1,12 +1,23 @@
-"""Tasks: prompt formats, answer extraction and grading, and where problems come from."""
+"""Tasks: prompt formats, answer extraction and grading, and where problems come from.
+
+The generated tasks (`arith` so far; see `generated` for their contract) come with splits, gold chains,
+difficulty levels and an exact step checker; `math` is the GSM8K / MATH prompt format for files and real
+models.
+"""
 from __future__ import annotations
 
+from types import ModuleType
+
 from ..protocols import Task
-from .arith import ArithTask, parse_problem
-from .loaders import Example, arith_examples, load_jsonl
+from . import arith
+from .example import Example
+from .generated import StepTask
+from .loaders import load_jsonl
 from .math_task import MathTask
 
-TASKS: dict[str, Task] = {"arith": ArithTask(), "math": MathTask()}
+# detect() asks them in this order: the strictest readers first
+GENERATED: dict[str, ModuleType] = {"arith": arith}
+TASKS: dict[str, Task] = {**{name: module.TASK for name, module in GENERATED.items()}, "math": MathTask()}
 
 
 def get_task(name: str) -> Task:
@@ -15,27 +26,48 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
+def generated(name: str) -> ModuleType:
+    """The module of a generated task (splits, levels, `check_steps`)."""
+    if name not in GENERATED:
+        raise ValueError(f"task {name!r} has no built-in problems; valid: {', '.join(GENERATED)} "
+                         "(or pass a JSONL file)")
+    return GENERATED[name]
+
+
+def recognised(text: str) -> str | None:
+    """The generated task that can read a free-form problem, or None."""
+    return next((name for name, module in GENERATED.items() if module.recognise(text)), None)
+
+
 def detect(text: str) -> str:
-    """The built-in task a free-form problem belongs to: arith when it parses as a left-to-right
-    arithmetic problem, else math (the GSM8K / MATH format)."""
-    return "arith" if parse_problem(text.strip()) is not None else "math"
+    """The task a free-form problem belongs to: the generated task that reads it, else math (the GSM8K /
+    MATH format)."""
+    return recognised(text) or "math"
+
+
+def check_steps(problem: str, steps: list[str]) -> list[bool]:
+    """Exact step labels from the generated task that reads `problem` (all False when none does)."""
+    name = recognised(problem)
+    return generated(name).check_steps(problem, steps) if name else [False] * len(steps)
 
 
 def held_out_examples(task: str, count: int = 500, seed: int = 0) -> list[Example]:
-    """The held-out problems of a built-in task (what `--example K` and `eval` draw from)."""
-    if task != "arith":
-        raise ValueError(f"task {task!r} has no built-in problems; pass a JSONL file instead")
-    return arith_examples("test", count, seed=seed)
+    """The held-out test problems of a generated task (what `--example K` and `eval` draw from)."""
+    return generated(task).generate("test", count, seed=seed)
 
 
 __all__ = [
+    "GENERATED",
     "TASKS",
-    "ArithTask",
     "Example",
     "MathTask",
-    "arith_examples",
+    "StepTask",
+    "arith",
+    "check_steps",
     "detect",
+    "generated",
     "get_task",
     "held_out_examples",
     "load_jsonl",
+    "recognised",
 ]

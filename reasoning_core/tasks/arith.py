@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from .answers import extract_answer, is_equivalent
+from .example import Example
+from .generated import StepTask, draw
 
 OPS = ("+", "-", "*")
 _STEP = re.compile(r"^\s*(-?\d+)\s*([+\-*])\s*(-?\d+)\s*=\s*(-?\d+)\s*$")
 _PROBLEM = re.compile(r"^\s*(?:Compute left to right:\s*)?(\d+(?:\s*[+\-*]\s*\d+)+)\s*$")
-SPLITS = {"train": 1, "validation": 2, "test": 3}
 
 
 @dataclass(frozen=True)
@@ -65,18 +67,35 @@ def make_problem(rng: random.Random, num_ops: int, digits: int) -> ArithProblem:
     return ArithProblem(start=rng.randint(1, hi), ops=tuple(ops))
 
 
-# The mix the default checkpoints are trained on, and what `--example K` and `eval` draw from.
-DEFAULT_MIN_OPS, DEFAULT_MAX_OPS, DEFAULT_DIGITS = 1, 4, 1
+# Level L: 1-4 operations (L mod 4) on one-digit operands (levels 1-4) or up to two digits (5-8).
+LEVELS = tuple(range(1, 9))
+DEFAULT_LEVELS = LEVELS
 
 
-def generate(split: str, count: int, *, seed: int = 0, min_ops: int = DEFAULT_MIN_OPS,
-             max_ops: int = DEFAULT_MAX_OPS, digits: int = DEFAULT_DIGITS) -> list[ArithProblem]:
-    """`count` problems of one split; splits draw from disjoint seed streams, so never overlap by design
-    of the seed (and test problems are the same on every machine)."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+def level_shape(level: int) -> tuple[int, int]:
+    """(operations, digits) of a difficulty level."""
+    if level not in LEVELS:
+        raise ValueError(f"arith has levels {LEVELS[0]}-{LEVELS[-1]}, not {level}")
+    return (level - 1) % 4 + 1, 1 if level <= 4 else 2
+
+
+def _example(problem: ArithProblem, level: int | None = None) -> Example:
+    return Example(problem.text, problem.answer, tuple(problem.steps()), level or problem.difficulty)
+
+
+def generate(split: str, count: int, *, seed: int = 0, levels: Collection[int] | None = None) -> list[Example]:
+    """`count` problems of one split (see `generated.draw`); difficulty is the level (operations x digits)."""
+    def make(rng: random.Random, level: int) -> Example:
+        return _example(make_problem(rng, *level_shape(level)), level)
+
+    return draw(split, count, make, task="arith", seed=seed, levels=levels or DEFAULT_LEVELS)
+
+
+def problems(split: str, count: int, *, seed: int = 0, min_ops: int = 1, max_ops: int = 4,
+             digits: int = 1) -> list[Example]:
+    """An explicit operations/digits mix, drawn without the split partition (the seeded test fixtures)."""
     rng = random.Random(f"arith/{split}/{seed}")
-    return [make_problem(rng, rng.randint(min_ops, max_ops), digits) for _ in range(count)]
+    return [_example(make_problem(rng, rng.randint(min_ops, max_ops), digits)) for _ in range(count)]
 
 
 def parse_problem(text: str) -> ArithProblem | None:
@@ -118,22 +137,14 @@ def check_steps(problem_text: str, steps: list[str]) -> list[bool]:
     return labels
 
 
-@dataclass(frozen=True)
-class ArithTask:
-    """Prompt format and grading for the built-in task."""
+def recognise(text: str) -> bool:
+    return parse_problem(text.strip()) is not None
 
-    name: str = "arith"
-    step_delimiter: str = "\n"
 
-    def prompt(self, problem: str) -> str:
-        text = problem.strip()
-        parsed = parse_problem(text)
-        if parsed is not None:
-            text = parsed.text  # "17 + 25" and "Compute left to right: 17 + 25" read the same
-        return f"Question: {text}\nAnswer:\n"
+def canonical(text: str) -> str:
+    """"17 + 25" and "Compute left to right: 17 + 25" read the same."""
+    parsed = parse_problem(text)
+    return parsed.text if parsed is not None else text
 
-    def extract_answer(self, text: str) -> str | None:
-        return extract_answer(text)
 
-    def is_correct(self, answer: str | None, reference: str) -> bool:
-        return answer is not None and is_equivalent(answer, reference)
+TASK = StepTask("arith", canonical)

@@ -1,27 +1,11 @@
-"""Problem sources: the built-in task's splits and GSM8K-/MATH-format JSONL files."""
+"""Problem files: GSM8K- and MATH-format JSONL."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import arith
 from .answers import extract_answer, last_boxed
-
-
-@dataclass(frozen=True)
-class Example:
-    """One problem with its reference answer (and gold steps and difficulty when known)."""
-
-    problem: str
-    reference: str
-    steps: tuple[str, ...] = ()
-    difficulty: int | None = None
-
-
-def arith_examples(split: str = "test", count: int = 500, seed: int = 0, **kwargs) -> list[Example]:
-    return [Example(p.text, p.answer, tuple(p.steps()), p.difficulty)
-            for p in arith.generate(split, count, seed=seed, **kwargs)]
+from .example import Example
 
 
 def load_jsonl(path: str | Path) -> list[Example]:
