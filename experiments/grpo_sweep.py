@@ -97,7 +97,7 @@ def main() -> None:
 
     cfg = preset(args.preset)
     cfg.eval_problems = args.val
-    problems, refs = split_problems("train", 2000, cfg.difficulty, seed=cfg.seed + 400)
+    problems, refs = split_problems("train", 2000, cfg.mix, seed=cfg.seed + 400)
     parent = load_generator(args.parent)
     if args.repeat:
         problems, refs = sometimes_solved(*parent, problems[:20 * args.repeat], refs[:20 * args.repeat], args.repeat)
@@ -110,7 +110,7 @@ def main() -> None:
 
     if args.repeat:
         repeat_before = {"trained_on": len(problems), "trained_on_sampled_before": trained_on(*parent)}
-    val_problems, val_refs = split_problems("validation", cfg.eval_problems, cfg.difficulty)
+    val_problems, val_refs = split_problems("validation", cfg.eval_problems, cfg.mix)
     greedy = functools.partial(greedy_solved, problems=val_problems, references=val_refs, desc="greedy validation")
     before = greedy(*parent)
     sampled_before = functools.cache(lambda temperature: evaluate_sampled(*parent, cfg, temperature))

@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = preset(args.preset)
-    problems, refs = split_problems("test", args.test, cfg.difficulty)
+    problems, refs = split_problems("test", args.test, cfg.mix)
     rows, result = [], {"parent": str(args.parent), "verifier": str(args.verifier), "preset": args.preset,
                         "star": dataclasses.asdict(cfg.star), "test_problems": args.test,
                         "test_greedy_acc": {"parent (round 0)": test_accuracy(args.parent, problems, refs)}}

@@ -202,7 +202,7 @@ def line_search(model, tok, cfg, args) -> list[dict]:
     rows = []
     for kind, count in zip(args.states.split(","), map(int, args.problems.split(","))):
         t0 = time.time()
-        problems, _ = split_problems("train", count, cfg.difficulty, seed=cfg.seed + 900)
+        problems, _ = split_problems("train", count, cfg.mix, seed=cfg.seed + 900)
         states = collect_states(model, tok, problems, kind, args.temperature)
         seqs = grpo_sequences(gen, tok, states, args.siblings, args.temperature)
         if not seqs:
@@ -235,7 +235,7 @@ def training(cfg, args) -> list[dict]:
     """Each arm trained from the parent on the same fresh train problems."""
     arms = [Arm.parse(a) for a in args.train.split(",")]
     count = max(a.problems_per_update * a.updates for a in arms)
-    problems, _ = split_problems("train", count, cfg.difficulty, seed=cfg.seed + 400)
+    problems, _ = split_problems("train", count, cfg.mix, seed=cfg.seed + 400)
     rows = [{"arm": "parent", **held_out(*load_generator(args.parent), cfg, args.temperature)}]
     for arm in arms:
         t0 = time.time()

@@ -20,7 +20,7 @@ import torch
 from training import checkpoint as ckpt
 from training import pipeline as pl
 from training.config import preset
-from training.data import arith_sft_dataset, from_math_shepherd, from_prm800k, load_stepwise, stepwise_row
+from training.data import from_math_shepherd, from_prm800k, load_stepwise, mix_problems, sft_dataset, stepwise_row
 from training.tokenizer import build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def test_tokenizer_roundtrip_and_autoload(tmp_path):
 
 
 def test_sft_dataset_is_prompt_completion():
-    ds = arith_sft_dataset("train", 3)
+    ds = sft_dataset(mix_problems(preset("tiny").mix, "train", 3))
     row = ds[0]
     assert row["prompt"].startswith("Question: Compute left to right:") and row["prompt"].endswith("Answer:\n")
     assert row["completion"].split("\n")[-1] == f"The answer is {row['reference']}"
@@ -87,8 +87,8 @@ def _assert_clean_checkpoint(path: Path, kind: str):
     assert "training_args.bin" not in names and not any(p.is_dir() for p in path.iterdir())
     meta = json.loads((path / "meta.json").read_text())
     assert meta["kind"] == kind and "git_commit" in meta and "config" in meta
-    if kind in ckpt.STEPWISE:
-        assert json.loads((path / "stepwise.json").read_text()) == ckpt.STEPWISE[kind]
+    settings = ckpt.STEPWISE.get(kind, {"kind": kind})  # with what it was trained on, for the CLI's notice
+    assert json.loads((path / "stepwise.json").read_text()) == settings | {"tasks": ["arith"]}
 
 
 def test_sft_checkpoint_loads(run_dir):

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from reasoning_core.fakes import FakeArithGenerator
-from reasoning_core.tasks.arith import check_steps
+from reasoning_core.tasks import arith, check_steps
 from training import checkpoint as ckpt
 from training import pipeline as pl
 from training.config import preset
-from training.data import arith_problems, arith_sft_dataset
+from training.data import mix_problems, sft_dataset
 from training.label_steps import LabelConfig, math_shepherd
 from training.sampling import Chain
 from training.sft import build_generator, train_sft
@@ -38,9 +38,9 @@ def test_micro_sft_lowers_the_loss_on_held_out_gold_chains(tmp_path):
     cfg = preset("micro")
     torch.manual_seed(cfg.seed)
     model, tok = build_generator(cfg.model)
-    held_out = list(arith_sft_dataset("validation", 16, seed=3, **vars(cfg.difficulty)))
+    held_out = list(sft_dataset(mix_problems(cfg.mix, "validation", 16, seed=3)))
     before = completion_nll(model, tok, held_out)
-    data = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
+    data = sft_dataset(mix_problems(cfg.mix, "train", cfg.sft_problems, seed=cfg.seed))
     stats = train_sft(model, tok, data, cfg.sft, str(tmp_path))
     after = completion_nll(model, tok, held_out)
     assert after < before - 0.3, (before, after)  # an untrained char model starts near log(vocab)
@@ -52,7 +52,7 @@ def corrupted_chains(count: int, seed: int = 0) -> tuple[list[Chain], list[str]]
     the chain carried on from the wrong value, as a model's would be)."""
     rng = random.Random(seed)
     chains, refs = [], []
-    for i, ex in enumerate(arith_problems("validation", count, seed=seed, min_ops=2, max_ops=4, digits=1)):
+    for i, ex in enumerate(arith.problems("validation", count, seed=seed, min_ops=2, max_ops=4, digits=1)):
         gen = FakeArithGenerator(1.0)  # always right: the gold chain
         chain = Chain(ex.problem, [], True)
         wrong_at = rng.randrange(len(ex.steps) - 1) if i % 2 else None  # never the answer line itself

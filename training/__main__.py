@@ -22,7 +22,7 @@ from pathlib import Path
 # with another process running); passive waiting costs nothing when the machine is idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 GRPO_REWARDS = ("correct", "orm", "prm", "process")  # training.rl.REWARDS, without importing torch for --help
-PRESETS = ("micro", "tiny", "small")  # training.config.PRESETS, likewise (a test keeps both lists true)
+PRESETS = ("micro", "tiny", "small", "default")  # training.config.PRESETS, likewise (a test keeps both lists true)
 LABEL_FILES = ("math_shepherd.jsonl", "omega_prm.jsonl")
 
 
@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, help_: str, parent: bool = True, labels: bool = False) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help_, description=help_)
         s.add_argument("--out", required=True, type=Path, help="output folder (written atomically)")
-        s.add_argument("--preset", default="tiny", choices=PRESETS, help="micro (tests) | tiny (default) | small")
+        s.add_argument("--preset", default="tiny", choices=PRESETS,
+                       help="micro (tests) | tiny (quick reproduction; the default) | small | default (shipped)")
         s.add_argument("--seed", type=int, default=0, help="global seed (default 0)")
         s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
         if parent:

@@ -18,9 +18,9 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 META = "meta.json"
 # how the core reads each reward checkpoint (`reasoning_core.rewards.step_format`)
-STEPWISE = {"prm": {"kind": "prm", "task": "arith", "step_separator": "\n", "good_label": 1},
-            "orm": {"kind": "orm", "task": "arith", "step_separator": "\n", "good_label": 1},
-            "verifier": {"kind": "agreement", "task": "arith", "step_separator": "\n"}}
+STEPWISE = {"prm": {"kind": "prm", "task": "steps", "step_separator": "\n", "good_label": 1},
+            "orm": {"kind": "orm", "task": "steps", "step_separator": "\n", "good_label": 1},
+            "verifier": {"kind": "agreement", "task": "steps", "step_separator": "\n"}}
 KEEP_SUFFIXES = (".json", ".safetensors", ".md", ".txt", ".jsonl", ".jinja")
 
 
@@ -54,6 +54,7 @@ def git_commit() -> str:
 
 def _card(stage: str, kind: str, parent: str | None, metrics: dict, config: dict) -> str:
     rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items()) or "| (none) | |"
+    tasks = list(config.get("mix", {}).get("weights", {})) or ["arith"]
     use = {
         "generator": "a causal LM generator: `AutoModelForCausalLM` + `AutoTokenizer`",
         "prm": "a process reward model: `AutoModelForTokenClassification`; the step score is "
@@ -65,12 +66,12 @@ def _card(stage: str, kind: str, parent: str | None, metrics: dict, config: dict
     }[kind]
     return f"""---
 library_name: transformers
-tags: [stepwise, arith, {kind}]
+tags: [stepwise, {", ".join(tasks)}, {kind}]
 ---
 # stepwise `{stage}` ({kind})
 
-Trained on CPU by `python -m training` (stage `{stage}`) for the built-in multi-step arithmetic task
-(`reasoning_core.tasks.arith`). Load it as {use}.
+Trained on CPU by `python -m training` (stage `{stage}`) for the built-in generated tasks
+{", ".join(f"`{t}`" for t in tasks)} (`reasoning_core.tasks`). Load it as {use}.
 
 Input format: `Question: Compute left to right: 17 + 25 * 3\\nAnswer:\\n` followed by the steps,
 each ending in `\\n`; the last step is `The answer is N`. Tokenizer: one token per character.
@@ -96,8 +97,9 @@ def save_checkpoint(path: str | Path, model, tokenizer, *, stage: str, kind: str
     path = Path(path)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
-    if kind in STEPWISE:
-        (path / "stepwise.json").write_text(json.dumps(STEPWISE[kind], indent=2) + "\n")
+    tasks = {"tasks": list(config.get("mix", {}).get("weights", {}))}
+    settings = STEPWISE.get(kind, {"kind": kind})
+    (path / "stepwise.json").write_text(json.dumps(settings | tasks, indent=2) + "\n")
     for junk in path.iterdir():  # anything a trainer may have left behind
         if junk.is_dir():
             shutil.rmtree(junk)

@@ -16,19 +16,20 @@ from .star import StarConfig
 
 
 @dataclass
-class Difficulty:
-    """The problem mix every stage trains and evaluates on (see `reasoning_core.tasks.arith`)."""
+class TaskMix:
+    """The problems every stage trains and evaluates on: generated tasks (`reasoning_core.tasks.GENERATED`)
+    with their share of the training problems and their difficulty levels (a task absent from `levels`
+    takes its `DEFAULT_LEVELS`). Evaluation takes `eval_problems` of each task."""
 
-    min_ops: int = 1
-    max_ops: int = 4
-    digits: int = 1
+    weights: dict[str, float] = field(default_factory=lambda: {"arith": 1.0})
+    levels: dict[str, list[int]] = field(default_factory=lambda: {"arith": [1, 2, 3, 4]})  # one digit
 
 
 @dataclass
 class PipelineConfig:
     preset: str = "tiny"
     seed: int = 0
-    difficulty: Difficulty = field(default_factory=Difficulty)
+    mix: TaskMix = field(default_factory=TaskMix)
     model: ModelConfig = field(default_factory=ModelConfig)
     sft_problems: int = 40000
     sft: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=1200, batch_size=32, learning_rate=3e-3))
@@ -51,7 +52,7 @@ class PipelineConfig:
     verifier: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=1000, batch_size=32,
                                                                       learning_rate=1e-3))
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings(max_steps=30))
-    eval_problems: int = 200     # validation problems (model selection) and test problems (reporting)
+    eval_problems: int = 200     # validation (model selection) and test (reporting) problems per task
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,7 +92,29 @@ def _small() -> PipelineConfig:
         eval_problems=500)
 
 
-PRESETS = {"micro": _micro, "tiny": _tiny, "small": _small}
+def _default() -> PipelineConfig:
+    """The shipped models: one generator for arith, word problems and letter counting, within 2 hours on
+    2 CPU cores (the stage times are in each model card). Sized by measurement on that CPU
+    (experiments/model_size.py): a 6-layer, 192-wide Llama over characters."""
+    long = {"max_length": 512, "group_by_length": True}
+    return PipelineConfig(
+        preset="default",
+        mix=TaskMix(weights={"arith": 1.0, "word": 2.0, "letters": 1.0}, levels={}),
+        model=ModelConfig(hidden_size=192, num_layers=6, num_heads=6, intermediate_size=768, max_positions=512),
+        sft_problems=64000, sft=TrainConfig(max_steps=2000, batch_size=32, learning_rate=2e-3, **long),
+        star=StarConfig(rounds=2, problems=1200, samples=4, rationalize=False, replay_rows=4800,
+                        train=TrainConfig(max_steps=200, batch_size=32, learning_rate=5e-4, **long)),
+        label=LabelConfig(problems=1200, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True),
+        prm=RewardConfig(max_steps=600, learning_rate=3e-4, eval_problems=200, label_source="both"),
+        orm=RewardConfig(max_steps=300, eval_problems=200),
+        verifier=TrainConfig(max_steps=400, batch_size=32, learning_rate=5e-4, **long),
+        # 1024 chains per update: the setting that raised accuracy on the tiny model (experiments/results/grpo-big)
+        grpo=GRPOSettings(reward="process", prompts_per_step=128, num_generations=8, max_steps=12, problems=1536,
+                          max_completion_length=256, learning_rate=1e-4),
+        eval_problems=200)
+
+
+PRESETS = {"micro": _micro, "tiny": _tiny, "small": _small, "default": _default}
 
 
 def preset(name: str) -> PipelineConfig:

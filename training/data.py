@@ -1,8 +1,8 @@
 """Data for every stage, as Hugging Face `datasets`.
 
-* `arith_sft_dataset`: prompt/completion pairs (task prompt -> gold steps -> answer) for SFT.
-* `arith_problems`: fixed train/validation/test problems from `reasoning_core.tasks.arith` seeds;
-  `split_problems` gives them as the parallel problem and reference lists the samplers take.
+* `mix_problems`: fixed train/validation/test problems of a `TaskMix` (the generated tasks of
+  `reasoning_core.tasks`, each with its gold steps and difficulty); `split_problems` gives them as the
+  parallel problem and reference lists the samplers take; `sft_dataset` as prompt/completion pairs.
 * The **stepwise** form that process labels are written in and PRMs train on is TRL's:
   `{"prompt": problem, "completions": [step, ...], "labels": [bool, ...]}` (+ optional
   `"soft_labels"` in [0, 1] and `"reference"`). Loaders turn PRM800K-style and Math-Shepherd-style
@@ -12,31 +12,48 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datasets import Dataset
 
-from reasoning_core.tasks import Example, arith
+from reasoning_core.tasks import STEPS, Example, generated
 
 if TYPE_CHECKING:  # config imports the stages, which import this module
-    from .config import Difficulty
+    from .config import TaskMix
 
-TASK = arith.TASK
+TASK = STEPS  # every generated task shares this prompt format, so one generator serves a mix
 SHEPHERD_TAG = "ки"
 
 
-def arith_problems(split: str, count: int, *, seed: int = 0, **difficulty: int) -> list[Example]:
-    """Problems of one split with reference answers and gold steps (same on every machine); the
-    difficulty defaults to the task's (`reasoning_core.tasks.arith.DEFAULT_*`)."""
-    return arith.problems(split, count, seed=seed, **difficulty)
+def shares(weights: dict[str, float], count: int) -> dict[str, int]:
+    """`count` split by weight, largest remainder first, so the parts add up to `count` exactly."""
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError(f"task weights must add up to more than 0, got {weights}")
+    exact = {name: count * w / total for name, w in weights.items()}
+    out = {name: int(x) for name, x in exact.items()}
+    for name in sorted(exact, key=lambda n: out[n] - exact[n])[: count - sum(out.values())]:
+        out[name] += 1
+    return out
 
 
-def split_problems(split: str, count: int, difficulty: Difficulty | None = None, *,
-                   seed: int = 0) -> tuple[list[str], list[str]]:
+def mix_problems(mix: TaskMix, split: str, count: int, *, seed: int = 0, per_task: bool = False) -> list[Example]:
+    """`count` problems of one split, shared among the tasks by weight (or `count` of each task with
+    `per_task`), in a seeded order that interleaves the tasks (the same on every machine)."""
+    counts = dict.fromkeys(mix.weights, count) if per_task else shares(mix.weights, count)
+    out = [ex for name, k in counts.items()
+           for ex in generated(name).generate(split, k, seed=seed, levels=mix.levels.get(name))]
+    random.Random(f"mix/{split}/{seed}").shuffle(out)
+    return out
+
+
+def split_problems(split: str, count: int, mix: TaskMix, *, seed: int = 0,
+                   per_task: bool = False) -> tuple[list[str], list[str]]:
     """The problems of one split and their reference answers, as two parallel lists."""
-    exs = arith_problems(split, count, seed=seed, **(vars(difficulty) if difficulty else {}))
+    exs = mix_problems(mix, split, count, seed=seed, per_task=per_task)
     return [e.problem for e in exs], [e.reference for e in exs]
 
 
@@ -45,12 +62,10 @@ def completion_text(steps: list[str] | tuple[str, ...]) -> str:
     return TASK.step_delimiter.join(steps)
 
 
-def arith_sft_dataset(split: str, count: int, *, seed: int = 0, **difficulty) -> Dataset:
-    """Prompt/completion pairs for SFT: `Question: ...\\nAnswer:\\n` -> gold steps, answer line last."""
-    rows = [{"prompt": TASK.prompt(ex.problem), "completion": completion_text(ex.steps),
-             "problem": ex.problem, "reference": ex.reference}
-            for ex in arith_problems(split, count, seed=seed, **difficulty)]
-    return Dataset.from_list(rows)
+def sft_dataset(examples: list[Example]) -> Dataset:
+    """Prompt/completion pairs for SFT: `Question: ...\nAnswer:\n` -> gold steps, answer line last."""
+    return Dataset.from_list([{"prompt": TASK.prompt(ex.problem), "completion": completion_text(ex.steps),
+                               "problem": ex.problem, "reference": ex.reference} for ex in examples])
 
 
 # ---------------------------------------------------------------- stepwise supervision formats

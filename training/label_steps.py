@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from reasoning_core.tasks.arith import check_steps
+from reasoning_core.tasks import check_steps
 
 from .data import TASK, stepwise_row
 from .sampling import Chain, chain_answer, complete_chains, make_generator, sample_chains, solved_counts

@@ -24,15 +24,15 @@ from transformers import AutoModelForCausalLM
 from reasoning_core import rewards
 from reasoning_core.checkpoints import load_pretrained, load_tokenizer
 from reasoning_core.rewards import AgreementVerifier, OutcomeRM, TokenClassificationPRM
-from reasoning_core.tasks.arith import check_steps
+from reasoning_core.tasks import check_steps, recognised
 
 from . import checkpoint as ckpt
 from .config import PipelineConfig
-from .data import TASK, arith_sft_dataset, load_stepwise, split_problems
+from .data import TASK, load_stepwise, mix_problems, sft_dataset, split_problems
 from .label_steps import label_chains
 from .prm import auc, score_by_problem, train_orm, train_prm
 from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
-from .sampling import greedy_accuracy, sample_accuracy, sample_chains
+from .sampling import greedy_solved, sample_accuracy, sample_chains
 from .sft import build_generator, train_sft
 from .star import star_round
 
@@ -45,21 +45,34 @@ def load_generator(path: str | Path):
     return load_pretrained(AutoModelForCausalLM, Path(path), device="cpu"), load_tokenizer(Path(path))
 
 
+def accuracy_by_task(model, tok, cfg: PipelineConfig, split: str = "validation") -> dict[str, float]:
+    """Greedy accuracy on `cfg.eval_problems` problems of each task of the mix."""
+    problems, refs = split_problems(split, cfg.eval_problems, cfg.mix, per_task=True)
+    solved = greedy_solved(model, tok, problems, refs, desc=f"greedy {split}")
+    by_task: dict[str, list[int]] = {}
+    for problem, ok in zip(problems, solved):
+        by_task.setdefault(recognised(problem) or "unread", []).append(ok)
+    return {name: round(sum(v) / len(v), 4) for name, v in sorted(by_task.items())}
+
+
 def evaluate(model, tok, cfg: PipelineConfig, split: str = "validation") -> float:
-    problems, refs = split_problems(split, cfg.eval_problems, cfg.difficulty)
-    return round(greedy_accuracy(model, tok, problems, refs, desc=f"greedy {split}"), 4)
+    """The mean of the tasks' greedy accuracies (each task counts the same, whatever its weight)."""
+    by_task = accuracy_by_task(model, tok, cfg, split)
+    return round(sum(by_task.values()) / len(by_task), 4)
 
 
 def evaluate_sampled(model, tok, cfg: PipelineConfig, temperature: float, n: int = 2) -> float:
     """Validation accuracy of `n` chains per problem sampled at `temperature`: what GRPO optimises."""
-    problems, refs = split_problems("validation", cfg.eval_problems, cfg.difficulty)
+    problems, refs = split_problems("validation", cfg.eval_problems, cfg.mix, per_task=True)
     return round(sample_accuracy(model, tok, problems, refs, n=n, temperature=temperature, seed=1,
                                  desc=f"sampled validation T={temperature}"), 4)
 
 
 def _metrics(model, tok, cfg: PipelineConfig, started: float, **extra) -> dict:
-    return {"val_greedy_acc": evaluate(model, tok, cfg, "validation"),
-            "test_greedy_acc": evaluate(model, tok, cfg, "test"), **extra,
+    val, test = accuracy_by_task(model, tok, cfg, "validation"), accuracy_by_task(model, tok, cfg, "test")
+    return {"val_greedy_acc": round(sum(val.values()) / len(val), 4),
+            "test_greedy_acc": round(sum(test.values()) / len(test), 4),
+            "val_greedy_acc_by_task": val, "test_greedy_acc_by_task": test, **extra,
             "wall_s": round(time.time() - started, 1)}
 
 
@@ -67,7 +80,7 @@ def run_sft(cfg: PipelineConfig, out: Path) -> dict:
     t0 = time.time()
     torch.manual_seed(cfg.seed)
     model, tok = build_generator(cfg.model)
-    data = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
+    data = sft_dataset(mix_problems(cfg.mix, "train", cfg.sft_problems, seed=cfg.seed))
     with ckpt.atomic_dir(out) as tmp:
         stats = train_sft(model, tok, data, cfg.sft, str(tmp))
         metrics = _metrics(model, tok, cfg, t0, params=sum(p.numel() for p in model.parameters()), **stats)
@@ -82,11 +95,11 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
     model, tok = load_generator(parent)
     judge = rewards.load(str(verifier), device="cpu") if verifier else None
     rounds = [{"round": 0, "val_greedy_acc": evaluate(model, tok, cfg)}]
-    sft_rows = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
+    sft_rows = sft_dataset(mix_problems(cfg.mix, "train", cfg.sft_problems, seed=cfg.seed))
     with ckpt.atomic_dir(out) as tmp:
         for r in range(1, cfg.star.rounds + 1):
             # fresh train problems every round (seed stream disjoint from the SFT problems)
-            problems, refs = split_problems("train", cfg.star.problems, cfg.difficulty, seed=cfg.seed + 100 + r)
+            problems, refs = split_problems("train", cfg.star.problems, cfg.mix, seed=cfg.seed + 100 + r)
             replay = sft_rows.shuffle(seed=cfg.seed + r).select(range(min(cfg.star.replay_rows, len(sft_rows))))
             stats = star_round(model, tok, problems, refs, cfg.star, seed=cfg.seed + r, work_dir=str(tmp),
                                replay=replay, verifier=judge)
@@ -101,7 +114,7 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
 def run_label(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
     t0 = time.time()
     model, tok = load_generator(parent)
-    problems, refs = split_problems("train", cfg.label.problems, cfg.difficulty, seed=cfg.seed + 200)
+    problems, refs = split_problems("train", cfg.label.problems, cfg.mix, seed=cfg.seed + 200)
     shepherd, omega, metrics = label_chains(model, tok, problems, refs, cfg.label)
     metrics["wall_s"] = round(time.time() - t0, 1)
     with ckpt.atomic_dir(out) as tmp:
@@ -129,7 +142,7 @@ def _label_rows(labels: Path, source: str):
 def _heldout_chains(cfg: PipelineConfig, parent: Path, count: int):
     """Chains the generator samples on validation problems (never seen by any reward model)."""
     model, tok = load_generator(parent)
-    problems, refs = split_problems("validation", count, cfg.difficulty, seed=cfg.seed + 300)
+    problems, refs = split_problems("validation", count, cfg.mix, seed=cfg.seed + 300)
     groups = sample_chains(model, tok, problems, 2, temperature=1.0, seed=cfg.seed + 300, desc="held-out chains")
     chains = [(c, ref) for g, ref in zip(groups, refs) for c in g if c.steps]
     return [c.problem for c, _ in chains], [c.steps for c, _ in chains], [r for _, r in chains]
@@ -185,8 +198,8 @@ def run_verifier(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
     far as it out-solves the generator."""
     t0 = time.time()
     model, tok = load_generator(parent)
-    data = arith_sft_dataset("train", cfg.verifier.max_steps * cfg.verifier.batch_size, seed=cfg.seed + 500,
-                             **vars(cfg.difficulty))
+    data = sft_dataset(mix_problems(cfg.mix, "train", cfg.verifier.max_steps * cfg.verifier.batch_size,
+                                    seed=cfg.seed + 500))
     with ckpt.atomic_dir(out) as tmp:
         stats = train_sft(model, tok, data, cfg.verifier, str(tmp))
         verifier = AgreementVerifier.from_model(model, tok, task=TASK.name)
@@ -203,7 +216,7 @@ def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = No
     model, tok = load_generator(parent)
     before = evaluate(model, tok, cfg)
     sampled_before = evaluate_sampled(model, tok, cfg, cfg.grpo.temperature)
-    problems, refs = split_problems("train", cfg.grpo.problems, cfg.difficulty, seed=cfg.seed + 400)
+    problems, refs = split_problems("train", cfg.grpo.problems, cfg.mix, seed=cfg.seed + 400)
     data = grpo_dataset(problems, refs)
     reward = reward_fn(cfg.grpo.reward, prm_path=prm and str(prm), orm_path=orm and str(orm))
     step_scores = step_scorer(str(prm)) if cfg.grpo.reward == "process" else None

@@ -16,8 +16,8 @@ from reasoning_core.backends.transformers_lm import TransformersGenerator
 from .data import TASK
 
 logger = logging.getLogger(__name__)
-MAX_STEPS = 8          # a 5-op chain has 6 steps; a rambling chain is cut here
-STEP_TOKENS = 24       # characters per step, generously (the longest is about 20)
+MAX_STEPS = 8          # the longest gold chains have 6 steps; a rambling chain is cut here
+STEP_TOKENS = 72       # characters per step, generously (a word-problem sentence is up to about 60)
 
 
 def make_generator(model, tokenizer) -> TransformersGenerator:

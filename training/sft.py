@@ -39,6 +39,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     max_length: int = 192
+    group_by_length: bool = False  # batches of similar lengths: less padding when tasks' lengths differ
     extra: dict = field(default_factory=dict)
 
 
@@ -66,7 +67,9 @@ def sft_args(out_dir: str, tc: TrainConfig, **overrides):
         weight_decay=tc.weight_decay, seed=tc.seed, max_length=tc.max_length,
         completion_only_loss=True, packing=False, use_cpu=True, report_to=[], save_strategy="no",
         logging_steps=max(1, tc.max_steps // 10), dataloader_num_workers=0,
-        bf16=False, fp16=False, eos_token="<eos>", **({"disable_tqdm": False} | overrides))
+        bf16=False, fp16=False, eos_token="<eos>",
+        train_sampling_strategy="group_by_length" if tc.group_by_length else "random",
+        **({"disable_tqdm": False} | overrides))
 
 
 def train_sft(model: PreTrainedModel, tok: PreTrainedTokenizerBase, dataset: Dataset, tc: TrainConfig,

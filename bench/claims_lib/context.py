@@ -85,7 +85,7 @@ class Context:
     def pipeline_config(self):
         """The default checkpoints' training config (training/config.py preset, with the architecture
         and difficulty they were trained with), its evaluation sizes shrunk to this run's."""
-        from training.config import Difficulty, preset
+        from training.config import TaskMix, preset
         from training.sft import ModelConfig
 
         meta = _meta(self.models["generator"])
@@ -93,18 +93,18 @@ class Context:
         cfg = preset(self.preset or saved.get("preset", "tiny"))
         if "model" in saved and self.preset is None:
             cfg.model = ModelConfig(**saved["model"])
-        if "difficulty" in saved:
-            cfg.difficulty = Difficulty(**saved["difficulty"])
+        if "mix" in saved:
+            cfg.mix = TaskMix(**saved["mix"])
         cfg.seed = self.seed
         cfg.eval_problems = self.sizes.stage_eval
         cfg.prm.eval_problems = cfg.orm.eval_problems = self.sizes.stage_eval
         return dataclasses.replace(cfg)
 
     def problems(self, split: str, count: int) -> list[Example]:
-        """The split's problems at the default checkpoints' difficulty (the pipeline's own test set)."""
-        from training.data import arith_problems
+        """The split's problems in the default checkpoints' task mix (the pipeline's own test set)."""
+        from training.data import mix_problems
 
-        return arith_problems(split, count, seed=0, **vars(self.pipeline_config().difficulty))
+        return mix_problems(self.pipeline_config().mix, split, count)
 
     def claim_dir(self, name: str) -> Path:
         path = self.work / name

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 
-from reasoning_core.tasks.arith import check_steps
+from reasoning_core.tasks import check_steps
 
 from .context import Context
 from .report import Row, save_claim
@@ -66,11 +66,11 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     import torch
     from datasets import Dataset
 
-    from training.data import arith_sft_dataset, completion_text
+    from training.data import completion_text, mix_problems, sft_dataset
     from training.sft import build_generator, train_sft
 
     cfg, s = ctx.pipeline_config(), ctx.sizes
-    data = arith_sft_dataset("train", cfg.sft_problems, seed=cfg.seed, **vars(cfg.difficulty))
+    data = sft_dataset(mix_problems(cfg.mix, "train", cfg.sft_problems, seed=cfg.seed))
     direct = Dataset.from_list([{"prompt": r["prompt"],
                                  "completion": completion_text([r["completion"].split("\n")[-1]])} for r in data])
     train = dataclasses.replace(cfg.sft, max_steps=s.sft_steps, seed=ctx.seed)

@@ -55,11 +55,14 @@ def step_format(folder: Path, base: StepFormat, overrides: dict[str, Any]) -> St
     return StepFormat(**values)
 
 
+METADATA = {"tasks"}  # what the model was trained on: read by the CLI and app, not a scoring setting
+
+
 def _settings(folder: Path) -> dict[str, Any]:
     """The StepFormat fields of the checkpoint's stepwise.json."""
     data = read_stepwise_json(folder)
     known = {f.name for f in fields(StepFormat)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - known - METADATA)
     if unknown:  # metadata is welcome, but a misspelt setting should not pass silently
         log.warning("%s: ignoring unknown keys %s (settings: %s)", folder / STEPWISE_JSON, unknown,
                     ", ".join(sorted(known)))

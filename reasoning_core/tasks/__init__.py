@@ -39,6 +39,17 @@ def recognised(text: str) -> str | None:
     return next((name for name, module in GENERATED.items() if module.recognise(text)), None)
 
 
+def canonical(text: str) -> str:
+    """A typed problem in the form its generated task writes (unchanged when no generated task reads it)."""
+    name = recognised(text)
+    return GENERATED[name].TASK.canonical(text) if name else text
+
+
+# The one prompt format of every generated task: what a generator trained on all of them reads
+STEPS = StepTask("steps", canonical)
+TASKS["steps"] = STEPS
+
+
 def detect(text: str) -> str:
     """The task a free-form problem belongs to: the generated task that reads it, else math (the GSM8K /
     MATH format)."""
@@ -58,11 +69,13 @@ def held_out_examples(task: str, count: int = 500, seed: int = 0) -> list[Exampl
 
 __all__ = [
     "GENERATED",
+    "STEPS",
     "TASKS",
     "Example",
     "MathTask",
     "StepTask",
     "arith",
+    "canonical",
     "check_steps",
     "detect",
     "generated",
