@@ -9,14 +9,14 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..protocols import Task
-from . import arith
+from . import arith, letters
 from .example import Example
 from .generated import StepTask
 from .loaders import load_jsonl
 from .math_task import MathTask
 
 # detect() asks them in this order: the strictest readers first
-GENERATED: dict[str, ModuleType] = {"arith": arith}
+GENERATED: dict[str, ModuleType] = {"arith": arith, "letters": letters}
 TASKS: dict[str, Task] = {**{name: module.TASK for name, module in GENERATED.items()}, "math": MathTask()}
 
 
@@ -81,6 +81,7 @@ __all__ = [
     "generated",
     "get_task",
     "held_out_examples",
+    "letters",
     "load_jsonl",
     "recognised",
 ]
