@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from .cli_options import add_budget_args, add_search_args, budget_from, check_used, given_knobs
 from .protocols import ModelError
-from .search import STRATEGIES, InputError, Problem, get_strategy, make_config
-from .tasks import TASKS, get_task, held_out_examples, load_jsonl
+from .search import STRATEGIES, InputError, Problem, check_problem_text, get_strategy, make_config
+from .tasks import GENERATED, TASKS, coverage_notice, detect, get_task, held_out_examples, load_jsonl
 from .tasks.chat import chat_task
 
 logger = logging.getLogger("reasoning_core")
@@ -28,8 +28,10 @@ logger = logging.getLogger("reasoning_core")
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models")
-    g.add_argument("--task", default="arith", choices=sorted(TASKS),
-                   help="prompt format and answer grading (default: arith, the built-in task)")
+    g.add_argument("--task", default="auto", choices=["auto", *sorted(TASKS)],
+                   help="prompt format and answer grading; 'auto' (default): solve takes the generated task that "
+                        "reads the problem (arith, letters, word) else math; eval takes math for --data files, "
+                        "else the arith test split")
     g.add_argument("--generator", default="default", metavar="SPEC",
                    help="'default' (assets/generator), 'fake' (scripted, no weights), a local HF folder, "
                         "a hub id already in the local cache, 'vllm:MODEL' (GPU), or 'openai:URL[#MODEL]' "
@@ -59,12 +61,18 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.problem is not None:
         text, reference = args.problem, args.reference
     elif args.example is not None:
-        examples = held_out_examples(args.task)
+        if args.task not in {"auto", *GENERATED}:
+            raise InputError(f"--task {args.task} has no built-in problems; take one of {', '.join(GENERATED)}")
+        examples = held_out_examples("arith" if args.task == "auto" else args.task)
         if not 0 <= args.example < len(examples):
             raise InputError(f"--example must be between 0 and {len(examples) - 1}, got {args.example}")
         text, reference = examples[args.example].problem, examples[args.example].reference
     else:
         raise InputError("give a problem: --problem TEXT, or --task arith --example K")
+    check_problem_text(text)
+    task_name = detect(text) if args.task == "auto" else args.task
+    if reference is None and task_name in GENERATED:
+        reference = GENERATED[task_name].solve(text)
     get_strategy(args.strategy)
     knob_values = given_knobs(args)
     check_used([args.strategy], knob_values)
@@ -73,12 +81,15 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .run import collect, stream
 
     generator, reward = load_models(args, need_reward=STRATEGIES[args.strategy].reward != "unused")
-    problem = Problem(text, chat_task(get_task(args.task), args.chat_template, generator), reference)
+    notice = coverage_notice(text, getattr(generator, "tasks", None))
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
+    problem = Problem(text, chat_task(get_task(task_name), args.chat_template, generator), reference)
     events = stream(args.strategy, problem, generator, reward, budget, config)
     bar = tqdm(events, desc=args.strategy, unit=" events", disable=args.json or not sys.stderr.isatty())
     result = collect(args.strategy, problem, bar)
     if args.json:
-        out = result.to_dict()
+        out = result.to_dict() | ({"notice": notice} if notice else {})
         if not args.events:
             out.pop("events")
         print(json.dumps(out, indent=2))
@@ -134,13 +145,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     check_used(strategies, knob_values)
     spec = EvalSpec(strategies, sizes, args.seed, knob_values, budget_from(args))
     spec.configs()
-    if not args.data and args.task != "arith":
-        raise InputError(f"--task {args.task} has no built-in problems; pass --data FILE.jsonl (GSM8K or MATH format)")
-    examples = load_jsonl(args.data)[: args.limit] if args.data else draw_problems(args.task, args.limit, args.seed)
+    task_name = ("math" if args.data else "arith") if args.task == "auto" else args.task
+    if not args.data and task_name not in GENERATED:
+        raise InputError(f"--task {task_name} has no built-in problems; pass --data FILE.jsonl (GSM8K or MATH "
+                         f"format) or take a generated task: {', '.join(GENERATED)}")
+    examples = load_jsonl(args.data)[: args.limit] if args.data else draw_problems(task_name, args.limit, args.seed)
     if not examples:
         raise InputError(f"{args.data} holds no problems")
     generator, reward = load_models(args, need_reward=any(STRATEGIES[s].reward == "required" for s in strategies))
-    task = chat_task(get_task(args.task), args.chat_template, generator)
+    task = chat_task(get_task(task_name), args.chat_template, generator)
     summary, per_run = evaluate(spec, examples, task, generator, reward,
                                 progress=lambda jobs: tqdm(jobs, desc="eval", unit=" search"))
     paths = write_results(summary, per_run, args.out)
@@ -161,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = solve.add_argument_group("problem")
     src.add_argument("--problem", help="the problem text (arith: e.g. '17 + 25 * 3 - 40', left to right)")
     src.add_argument("--reference", help="the known answer, to grade the result")
-    src.add_argument("--example", type=int, metavar="K", help="take the K-th problem of the task's test split")
+    src.add_argument("--example", type=int, metavar="K", help="take the K-th problem of the task's test split (arith's when --task is auto)")
     solve.add_argument("--strategy", default="beam_search", help=f"one of: {', '.join(STRATEGIES)}")
     solve.add_argument("--json", action="store_true", help="print one JSON object instead of a tree")
     solve.add_argument("--events", action="store_true", help="with --json: include the full event log")

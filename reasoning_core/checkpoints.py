@@ -116,6 +116,12 @@ def read_stepwise_json(folder: Path) -> dict[str, Any]:
         raise ModelError(f"{path} is not valid JSON: {e}") from e
 
 
+def trained_tasks(folder: Path) -> tuple[str, ...] | None:
+    """The generated tasks a checkpoint was trained on (its stepwise.json `tasks`), None when unknown."""
+    tasks = read_stepwise_json(folder).get("tasks")
+    return tuple(tasks) if tasks else None
+
+
 def default_folder(role: str) -> Path:
     """The shipped checkpoint for `role` (a key of DEFAULTS), or a ModelError saying how to train it."""
     folder = DEFAULTS[role]

@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .protocols import Continuation
 from .tasks.arith import apply_op, check_steps, parse_problem
@@ -30,6 +31,7 @@ class FakeArithGenerator:
 
     accuracy: float = 0.7
     finish_with_eos: bool = False
+    tasks: ClassVar[tuple[str, ...]] = ("arith",)  # what it can read, as a trained checkpoint records it
 
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
                 temperature: float, seed: int,

@@ -13,8 +13,7 @@ from reasoning_core.budget import Budget
 from reasoning_core.knobs import Knob, format_number, knobs
 from reasoning_core.protocols import InputError
 from reasoning_core.search import CONFIGS, Problem, SearchConfig, get_strategy, make_config
-from reasoning_core.tasks import TASKS, detect, get_task
-from reasoning_core.tasks.arith import parse_problem
+from reasoning_core.tasks import GENERATED, TASKS, detect, get_task
 
 from .errors import readable_errors
 from .examples import example_rows
@@ -151,7 +150,7 @@ def _blank(value: Any) -> Any:
 @readable_errors()
 def build_problem(text: Any, reference: Any = None, task: str | None = None) -> Problem:
     """A core Problem from the problem box. Task `auto` (or none) is the core's `detect`; the reference
-    is the given one, else (arith) the computed answer."""
+    is the given one, else the answer a generated task works out (arith, letters, its own word problems)."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("The problem is empty: type a question or pick an example.")
     text = text.strip()
@@ -163,8 +162,8 @@ def build_problem(text: Any, reference: Any = None, task: str | None = None) -> 
     if task == "auto":
         task = detect(text)
     reference = str(_blank(reference) or "").strip()
-    if not reference and task == "arith" and (parsed := parse_problem(text)) is not None:
-        reference = parsed.answer
+    if not reference and task in GENERATED:
+        reference = GENERATED[task].solve(text) or ""
     return Problem(text, get_task(task), reference or None)
 
 

@@ -22,7 +22,7 @@ from transformers import (
     TemperatureLogitsWarper,
 )
 
-from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer
+from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer, trained_tasks
 from ..protocols import Continuation, ModelError, nothing_to_propose
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,14 @@ class TransformersGenerator:
                  device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
                  trust_remote_code: bool = False, local_files_only: bool = True,
                  should_stop: threading.Event | None = None) -> None:
+        self.tasks: tuple[str, ...] | None = None  # the generated tasks it was trained on, when known
         if isinstance(model_path_or_model, PreTrainedModel):
             if tokenizer is None:
                 raise ModelError("pass the tokenizer together with a loaded model")
             self.model = model_path_or_model.eval()
         else:
             folder = find_model(model_path_or_model, local_files_only)
+            self.tasks = trained_tasks(folder)
             self.model = load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
                                          trust_remote_code=trust_remote_code)
             tokenizer = tokenizer or load_tokenizer(folder, trust_remote_code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import compute_optimal
-from .base import InputError, Problem, Search, SearchConfig, Strategy
+from .base import InputError, Problem, Search, SearchConfig, Strategy, check_problem_text
 from .beam_search import beam_search
 from .best_of_n import best_of_n
 from .dvts import dvts
@@ -44,6 +44,7 @@ __all__ = [
     "Search",
     "SearchConfig",
     "Strategy",
+    "check_problem_text",
     "get_strategy",
     "make_config",
 ]

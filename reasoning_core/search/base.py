@@ -24,6 +24,16 @@ class Problem:
     reference: str | None = None
 
 
+def check_problem_text(text: str) -> str:
+    """The problem stripped, or an InputError a user can act on (empty, or longer than the limit)."""
+    text = text.strip()
+    if not text:
+        raise InputError("the problem is empty: type a question to solve")
+    if len(text) > MAX_PROBLEM_CHARS:
+        raise InputError(f"the problem is {len(text):,} characters long; the limit is {MAX_PROBLEM_CHARS:,}")
+    return text
+
+
 @dataclass
 class SearchConfig:
     """Settings every strategy understands; strategies subclass it with their own knobs (fields
@@ -72,11 +82,7 @@ class Search:
     info: dict = field(default_factory=dict)  # facts a strategy reports with its answer
 
     def __post_init__(self) -> None:
-        text = self.problem.text.strip()
-        if not text:
-            raise InputError("the problem is empty: type a question to solve")
-        if len(text) > MAX_PROBLEM_CHARS:
-            raise InputError(f"the problem is {len(text):,} characters long; the limit is {MAX_PROBLEM_CHARS:,}")
+        text = check_problem_text(self.problem.text)
         self.config.validate()
         self.meter = Meter(self.generator, self.reward, self.budget, self.cancel)
         self.prompt = self.problem.task.prompt(text)

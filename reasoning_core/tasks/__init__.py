@@ -6,6 +6,7 @@ models.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 
 from ..protocols import Task
@@ -62,6 +63,27 @@ def check_steps(problem: str, steps: list[str]) -> list[bool]:
     return generated(name).check_steps(problem, steps) if name else [False] * len(steps)
 
 
+def solve(text: str) -> str | None:
+    """The right answer of a typed problem, when a generated task reads it and can work it out."""
+    name = recognised(text)
+    return GENERATED[name].solve(text) if name else None
+
+
+def coverage_notice(text: str, trained: Sequence[str] | None) -> str | None:
+    """A word for the user when a problem is none of the generated tasks a generator was trained on (it
+    will answer with confidence anyway); None when it is one of them or when nothing is known."""
+    if not trained:
+        return None
+    name = recognised(text)
+    if name in trained:
+        return None
+    kinds = ", ".join(f"{t} ({GENERATED[t].KIND})" for t in trained if t in GENERATED)
+    read = f"reads as a {name} problem" if name else "reads as none of them"
+    return (f"This generator was trained only on {kinds}; this problem {read}, so expect a confident wrong "
+            "answer. Load a real model for anything else (a local Hugging Face folder, vllm:MODEL or "
+            "openai:URL as the generator).")
+
+
 def held_out_examples(task: str, count: int = 500, seed: int = 0) -> list[Example]:
     """The held-out test problems of a generated task (what `--example K` and `eval` draw from)."""
     return generated(task).generate("test", count, seed=seed)
@@ -77,6 +99,7 @@ __all__ = [
     "arith",
     "canonical",
     "check_steps",
+    "coverage_notice",
     "detect",
     "generated",
     "get_task",
@@ -84,4 +107,5 @@ __all__ = [
     "letters",
     "load_jsonl",
     "recognised",
+    "solve",
 ]

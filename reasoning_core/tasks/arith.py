@@ -141,6 +141,11 @@ def recognise(text: str) -> bool:
     return parse_problem(text.strip()) is not None
 
 
+def solve(text: str) -> str | None:
+    parsed = parse_problem(text.strip())
+    return None if parsed is None else parsed.answer
+
+
 def canonical(text: str) -> str:
     """"17 + 25" and "Compute left to right: 17 + 25" read the same."""
     parsed = parse_problem(text)
@@ -148,3 +153,4 @@ def canonical(text: str) -> str:
 
 
 TASK = StepTask("arith", canonical)
+KIND = 'left-to-right arithmetic such as "17 + 25 * 3"'

@@ -11,6 +11,8 @@ A generated task module provides:
 * `check_steps(problem, steps) -> list[bool]`: exact per-step labels (the first wrong step and every step
   after it are bad, the PRM800K convention); the `oracle` reward.
 * `TASK`: its `StepTask` (the prompt format and grading below).
+* `solve(text) -> str | None`: the right answer of a problem typed in, when the task can work it out.
+* `KIND`: what its problems are, in a few words with an example, for the messages users read.
 
 All three share one prompt format, so one generator serves them: "Question: ...\\nAnswer:\\n", then one
 step per line, the last line "The answer is N".

@@ -257,4 +257,10 @@ def canonical(text: str) -> str:
     return render(TEMPLATES[0], question, LETTER_FORMS["letters"][0], WORD_FORMS[0])
 
 
+def solve(text: str) -> str | None:
+    question = parse(text)
+    return None if question is None else str(question.occurrences)
+
+
 TASK = StepTask("letters", canonical)
+KIND = 'letter counting such as "How many r\'s are in strawberry?"'
