@@ -172,9 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Solve one problem with a search strategy and print the tree "
                                        "(or one JSON object with --json).")
     src = solve.add_argument_group("problem")
-    src.add_argument("--problem", help="the problem text (arith: e.g. '17 + 25 * 3 - 40', left to right)")
+    src.add_argument("--problem", help="the problem text, e.g. '17 + 25 * 3 - 40' (left to right), a word problem or "
+                     "\"How many r's are in strawberry?\"")
     src.add_argument("--reference", help="the known answer, to grade the result")
-    src.add_argument("--example", type=int, metavar="K", help="take the K-th problem of the task's test split (arith's when --task is auto)")
+    src.add_argument("--example", type=int, metavar="K",
+                     help="take the K-th problem of the task's test split (arith's when --task is auto)")
     solve.add_argument("--strategy", default="beam_search", help=f"one of: {', '.join(STRATEGIES)}")
     solve.add_argument("--json", action="store_true", help="print one JSON object instead of a tree")
     solve.add_argument("--events", action="store_true", help="with --json: include the full event log")

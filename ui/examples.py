@@ -1,20 +1,40 @@
-"""Example problems for the tabs' gr.Examples: held-out arith problems, then word problems."""
+"""Example problems for the tabs' gr.Examples: held-out problems of each task the default generator was
+trained on (easy to hard), then GSM8K / MATH problems for real models."""
 from __future__ import annotations
 
-from reasoning_core.tasks import held_out_examples
+from reasoning_core.checkpoints import DEFAULTS, trained_tasks
+from reasoning_core.tasks import GENERATED, generated
 
-# Word problems for models that read GSM8K / MATH prompts (the tiny default models only do arith).
-WORD_EXAMPLES = [
-    ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many "
-     + "clips did Natalia sell altogether in April and May?", "72", "math"),
-    ("Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did "
-     + "she earn?", "10", "math"),
+# For models that read GSM8K / MATH prompts (the default models answer these with a notice).
+REAL_MODEL_EXAMPLES = [
     ("What is the smallest positive integer $n$ such that $3n \\equiv 1356 \\pmod{22}$?", "12", "math"),
     ("If $x + y = 10$ and $x - y = 2$, what is the value of $x^2 - y^2$?", "20", "math"),
 ]
 
 
-def example_rows(count: int = 6) -> list[list[str]]:
-    """[problem, reference, task] rows: `count` held-out arith problems, then the word problems."""
-    rows = [[ex.problem, ex.reference, "arith"] for ex in held_out_examples("arith", count)]
-    return rows + [list(r) for r in WORD_EXAMPLES]
+def default_tasks() -> tuple[str, ...]:
+    """The tasks the shipped generator records, else every generated task."""
+    folder = DEFAULTS["generator"]
+    recorded = trained_tasks(folder) if (folder / "config.json").is_file() else None
+    return tuple(t for t in (recorded or GENERATED) if t in GENERATED)
+
+
+def task_examples(task: str, per_task: int) -> list[list[str]]:
+    """`per_task` distinct test problems of one task, from its easiest level to its hardest."""
+    module = generated(task)
+    levels = sorted(module.DEFAULT_LEVELS)
+    picks = [levels[round(i * (len(levels) - 1) / max(1, per_task - 1))] for i in range(per_task)]
+    rows, seen = [], set()
+    for level in picks:
+        for ex in module.generate("test", 20, seed=0, levels=[level]):
+            if ex.problem not in seen:
+                seen.add(ex.problem)
+                rows.append([ex.problem, ex.reference, task])
+                break
+    return rows
+
+
+def example_rows(per_task: int = 3) -> list[list[str]]:
+    """[problem, reference, task] rows: `per_task` problems of each default task, then real-model ones."""
+    rows = [row for task in default_tasks() for row in task_examples(task, per_task)]
+    return rows + [list(r) for r in REAL_MODEL_EXAMPLES]

@@ -25,7 +25,7 @@ from .inputs import (
 )
 from .limits import LIMITS
 from .sessions import RUNS
-from .summary import summary_dict, summary_markdown
+from .summary import coverage_note, summary_dict, summary_markdown
 from .tree_figure import Throttle, tree_figure
 
 TAB = "explorer"
@@ -41,6 +41,7 @@ def run_search(request: gr.Request | None = None, **values: Any):
     config = build_config(strategy, values)
     budget = build_budget(values)
     generator, reward = models.load(values.get("choice") or models.ModelChoice.from_env())
+    note = coverage_note(problem.text, generator)
     with RUNS.run(request, TAB) as cancel, readable_errors():
         events = stream(strategy, problem, generator, reward, budget, config, cancel)
         tree, log, throttle, seen_node = SearchTree(), [], Throttle(0.25), False
@@ -54,11 +55,11 @@ def run_search(request: gr.Request | None = None, **values: Any):
             if first or throttle.ready():
                 tokens = sum(node.num_tokens for node in tree.nodes.values())
                 yield (tree_figure(tree, f"{strategy}: searching…"),
-                       f"⏳ **{strategy}** running… {len(tree) - 1} nodes, {tokens} tokens",
+                       f"{note}⏳ **{strategy}** running… {len(tree) - 1} nodes, {tokens} tokens",
                        gr.skip(), gr.skip(), gr.skip(), gr.skip())
         result = collect(strategy, problem, iter(log))
     title = f"{strategy}: answer {result.answer} ({result.status})"
-    yield (tree_figure(result.tree, title), summary_markdown(result), summary_dict(result),
+    yield (tree_figure(result.tree, title), note + summary_markdown(result), summary_dict(result),
            inspector.node_table(result.tree), result,
            gr.update(value=replay.save_result(result), interactive=True))
 
@@ -67,7 +68,7 @@ def build(models_state: gr.State) -> dict[str, gr.Component]:
     """The tab; returns its Run inputs by handler keyword (every knob of every strategy has one)."""
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            form = problem_inputs(TAB, examples=6)
+            form = problem_inputs(TAB, examples=3)
             form["strategy"] = gr.Dropdown(list(STRATEGIES), value=FIRST, label="strategy", elem_id="explorer-strategy")
             with gr.Accordion("knobs", open=True):
                 with gr.Row():  # the strategy's own knobs

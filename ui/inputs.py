@@ -132,13 +132,15 @@ def budget_inputs(prefix: str) -> dict[str, gr.Component]:
 def problem_inputs(prefix: str, examples: int, lines: int = 3) -> dict[str, gr.Component]:
     """The problem box, its optional reference and task, and example problems that fill them."""
     problem = gr.Textbox(label="problem", lines=lines, max_length=LIMITS.problem_chars, elem_id=f"{prefix}-problem",
-                         placeholder="e.g. 17 + 25 * 3 - 40  (left to right), or a word problem")
+                         placeholder="e.g. 17 + 25 * 3 - 40 (left to right), a word problem, or: "
+                                     "How many r's are in strawberry?")
     with gr.Row():
         reference = gr.Textbox("", label="reference answer (optional)", scale=2,
-                               info="arith problems are graded without one")
-        task = gr.Dropdown(TASK_CHOICES, value="auto", label="task", scale=1, info="auto: arith if it parses")
-    gr.Examples(example_rows(examples), [problem, reference, task], label="examples (arith, then GSM8K / MATH style)",
-                examples_per_page=5)
+                               info="arith, letters and the built-in word problems are graded without one")
+        task = gr.Dropdown(TASK_CHOICES, value="auto", label="task", scale=1,
+                           info="auto: the built-in task that reads it, else math")
+    gr.Examples(example_rows(examples), [problem, reference, task], examples_per_page=6,
+                label="examples (each task of the default models, easy to hard; then GSM8K / MATH for real models)")
     return {"problem_text": problem, "reference": reference, "task": task}
 
 

@@ -52,6 +52,7 @@ class Slowed:
     def __init__(self, model: Any, delay: float) -> None:
         self.model, self.delay = model, delay
         self.kind = getattr(model, "kind", None)
+        self.tasks = getattr(model, "tasks", None)
 
     def propose(self, *args: Any, **kw: Any):
         cancel = kw.get("cancel")

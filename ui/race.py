@@ -27,7 +27,7 @@ from .inputs import (
 )
 from .limits import LIMITS
 from .sessions import RUNS
-from .summary import verdict
+from .summary import coverage_note, verdict
 from .tree_figure import Throttle, tree_figure
 
 TAB = "race"
@@ -75,6 +75,7 @@ def run_race(request: gr.Request | None = None, **values: Any):
     budget = build_budget(values)
     generator, reward = models.load(values.get("choice") or models.ModelChoice.from_env())
     hidden = [gr.update(visible=False, value=None)] * (SLOTS - len(names))
+    warning = coverage_note(problem.text, generator)
     with RUNS.run(request, TAB) as cancel, readable_errors():
         streams = {name: stream(name, problem, generator, reward, budget, configs[name], cancel) for name in names}
         trees = {name: SearchTree() for name in names}
@@ -96,14 +97,14 @@ def run_race(request: gr.Request | None = None, **values: Any):
                 shown_first = shown_first or new_node
                 figs = [gr.update(visible=True, value=tree_figure(trees[name], f"{name}: searching…", height=420))
                         for name in names]
-                yield (*figs, *hidden, f"⏳ racing {', '.join(names)}…", gr.skip())
+                yield (*figs, *hidden, f"{warning}⏳ racing {', '.join(names)}…", gr.skip())
         results = [collect(name, problem, iter(logs[name])) for name in names]
     figs = [gr.update(visible=True, value=tree_figure(r.tree, f"{r.strategy}: {r.answer} {verdict(r.correct)}",
                                                       height=420)) for r in results]
     table = pd.DataFrame([summary_row(r) for r in results], columns=SUMMARY_COLUMNS)
     ref = f" · reference {problem.reference}" if problem.reference is not None else ""
-    note = (f"Finished on one budget{ref}. 'model s' is time inside each strategy's own model calls; wall times "
-            "overlap because the streams are interleaved.")
+    note = (f"{warning}Finished on one budget{ref}. 'model s' is time inside each strategy's own model calls; "
+            "wall times overlap because the streams are interleaved.")
     yield (*figs, *hidden, note, table)
 
 
@@ -112,7 +113,7 @@ def build(models_state: gr.State) -> dict[str, gr.Component]:
     gr.Markdown("Race strategies on one problem and one budget: each tree grows as its search runs.")
     with gr.Row():
         with gr.Column(scale=2):
-            form = problem_inputs(TAB, examples=4, lines=2)
+            form = problem_inputs(TAB, examples=2, lines=2)
         with gr.Column(scale=2):
             form["strategies"] = gr.Dropdown(list(STRATEGIES), value=["best_of_n", "beam_search", "mcts"],
                                              multiselect=True, max_choices=SLOTS, label=f"strategies (2-{SLOTS})",

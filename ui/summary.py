@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from reasoning_core.run import SearchResult
+from reasoning_core.tasks import coverage_notice
 
 
 def verdict(correct: bool | None) -> str:
@@ -27,3 +28,10 @@ def summary_markdown(result: SearchResult) -> str:
     return (f"### Answer: {d['answer'] if d['answer'] is not None else '— none —'}  {verdict(d['correct'])}{ref}\n"
             f"{d['strategy']}, {status} · used {d['generated_tokens']} tokens, {d['generator_calls']} generator calls, "
             f"{d['reward_calls']} reward calls, {d['nodes']} nodes, {d['wall_s']:.2f} s")
+
+
+def coverage_note(problem_text: str, generator: Any) -> str:
+    """A warning line above the result when the loaded generator was not trained on this kind of problem
+    (`tasks.coverage_notice`); empty otherwise."""
+    notice = coverage_notice(problem_text, getattr(generator, "tasks", None))
+    return f"> ⚠️ {notice}\n\n" if notice else ""
