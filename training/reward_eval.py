@@ -1,0 +1,89 @@
+"""How well a step scorer tells right steps from wrong ones, measured against the exact checker.
+
+A pooled AUC over many problems rewards predicting how hard a problem is (its steps fail more often)
+as much as reading the step; search only ever compares the chains of one problem. So the figures that
+count are **within problems**:
+
+* `within_auc`: among the steps of one problem's own sampled chains, the AUC of the scores against
+  `tasks.check_steps`, averaged over the problems whose steps hold both classes;
+* `pair_preference`: a gold chain against the same chain with one step's result changed (the rest left
+  as it was): the share of pairs where the gold chain's weakest step scores higher (ties count half).
+
+Both per task (`recognised`) and pooled, with the pooled AUC beside them for comparison.
+"""
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from reasoning_core.tasks import Example, check_steps, recognised
+
+from .prm import auc
+
+Scorer = Callable[[list[str], list[list[str]]], list[list[float]]]  # (problems, paths) -> step scores
+_LAST_INT = re.compile(r"(-?\d+)(?!.*\d)")
+
+
+def within_auc(problems: Sequence[str], labels: Sequence[Sequence[bool]], scores: Sequence[Sequence[float]]
+               ) -> tuple[float | None, int]:
+    """Mean per-problem step AUC and the number of problems that had both right and wrong steps."""
+    by_problem: dict[str, tuple[list[bool], list[float]]] = defaultdict(lambda: ([], []))
+    for p, ls, ss in zip(problems, labels, scores):
+        by_problem[p][0].extend(ls)
+        by_problem[p][1].extend(ss)
+    aucs = [a for ls, ss in by_problem.values() if (a := auc(ls, ss)) is not None]
+    return (round(float(np.mean(aucs)), 4) if aucs else None), len(aucs)
+
+
+def corrupt_one_result(steps: Sequence[str], rng: random.Random) -> tuple[list[str], int] | None:
+    """The chain with the last number of one calculation step (not the answer line) changed, and that
+    step's index; None when no step holds a number."""
+    candidates = [i for i, s in enumerate(steps[:-1]) if _LAST_INT.search(s)]
+    if not candidates:
+        return None
+    k = rng.choice(candidates)
+    value = int(_LAST_INT.search(steps[k]).group(1))
+    wrong = value + rng.choice([d for d in (-2, -1, 1, 2, 10) if value + d >= 0] or [1])
+    out = list(steps)
+    out[k] = _LAST_INT.sub(str(wrong), steps[k], count=1)
+    return out, k
+
+
+def pair_preference(score: Scorer, examples: Sequence[Example], seed: int = 0) -> float | None:
+    """Share of (gold, one result changed) pairs where the gold chain's minimum step score is higher."""
+    rng = random.Random(seed)
+    pairs = [(ex, bad) for ex in examples if (bad := corrupt_one_result(ex.steps, rng)) is not None]
+    if not pairs:
+        return None
+    problems = [ex.problem for ex, _ in pairs for _ in range(2)]
+    paths = [path for ex, (bad, _) in pairs for path in (list(ex.steps), bad)]
+    scores = score(problems, paths)
+    wins = [float(min(g) > min(b)) + 0.5 * float(min(g) == min(b)) for g, b in zip(scores[::2], scores[1::2])]
+    return round(float(np.mean(wins)), 4)
+
+
+def step_report(score: Scorer, problems: Sequence[str], paths: Sequence[list[str]],
+                gold_examples: Sequence[Example]) -> dict:
+    """Pooled and within-problem step AUC of sampled `paths`, and the pair preference on gold chains,
+    per task and over all (`*_mean` is the mean over tasks: each task counts the same)."""
+    labels = [check_steps(p, list(s)) for p, s in zip(problems, paths)]
+    scores = score(list(problems), [list(s) for s in paths])
+    task_of = [recognised(p) or "unread" for p in problems]
+    out: dict = {"per_task": {}}
+    for task in sorted(set(task_of)):
+        idx = [i for i, t in enumerate(task_of) if t == task]
+        within, used = within_auc([problems[i] for i in idx], [labels[i] for i in idx], [scores[i] for i in idx])
+        gold = [ex for ex in gold_examples if recognised(ex.problem) == task]
+        out["per_task"][task] = {
+            "within_problem_step_auc": within, "problems_with_both_classes": used,
+            "pooled_step_auc": auc([g for i in idx for g in labels[i]], [x for i in idx for x in scores[i]]),
+            "gold_vs_one_result_changed": pair_preference(score, gold),
+            "steps": sum(len(labels[i]) for i in idx)}
+    for key in ("within_problem_step_auc", "pooled_step_auc", "gold_vs_one_result_changed"):
+        values = [t[key] for t in out["per_task"].values() if t[key] is not None]
+        out[f"{key}_mean"] = round(float(np.mean(values)), 4) if values else None
+    return out
