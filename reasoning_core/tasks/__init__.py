@@ -9,14 +9,14 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..protocols import Task
-from . import arith
+from . import arith, word
 from .example import Example
 from .generated import StepTask
 from .loaders import load_jsonl
 from .math_task import MathTask
 
 # detect() asks them in this order: the strictest readers first
-GENERATED: dict[str, ModuleType] = {"arith": arith}
+GENERATED: dict[str, ModuleType] = {"arith": arith, "word": word}
 TASKS: dict[str, Task] = {**{name: module.TASK for name, module in GENERATED.items()}, "math": MathTask()}
 
 
@@ -70,4 +70,5 @@ __all__ = [
     "held_out_examples",
     "load_jsonl",
     "recognised",
+    "word",
 ]
