@@ -1,6 +1,6 @@
 """Tasks: prompt formats, answer extraction and grading, and where problems come from.
 
-The generated tasks (`arith` so far; see `generated` for their contract) come with splits, gold chains,
+The generated tasks (`arith`, `letters`, `word`; see `generated` for their contract) come with splits, gold chains,
 difficulty levels and an exact step checker; `math` is the GSM8K / MATH prompt format for files and real
 models.
 """
@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ..protocols import Task
-from . import arith, letters
+from . import arith, letters, word
 from .example import Example
 from .generated import StepTask
 from .loaders import load_jsonl
 from .math_task import MathTask
 
 # detect() asks them in this order: the strictest readers first
-GENERATED: dict[str, ModuleType] = {"arith": arith, "letters": letters}
+GENERATED: dict[str, ModuleType] = {"arith": arith, "letters": letters, "word": word}
 TASKS: dict[str, Task] = {**{name: module.TASK for name, module in GENERATED.items()}, "math": MathTask()}
 
 
@@ -108,4 +108,5 @@ __all__ = [
     "load_jsonl",
     "recognised",
     "solve",
+    "word",
 ]
