@@ -172,6 +172,19 @@ def test_rlhflow_finds_each_reply_past_whitespace_the_generation_prompt_leaves_o
     assert [text[m - 2:m + 1] for m in marks] == ["\n\n+"] * 3
 
 
+def test_rlhflow_scores_a_last_reply_that_ends_the_text(folders, loaded):
+    # a bare template that closes no turn: the last "+" is the last token, read from the logits before it
+    bare = ("{{- bos_token }}{%- for m in messages %}{{- m['role'] + ': ' + m['content'] }}{%- endfor %}"
+            "{%- if add_generation_prompt %}{{- 'assistant: ' }}{%- endif %}")
+    prm = chat_prm_with_template(folders, loaded, bare)
+    text = prm.text(PROBLEM, PATHS[0])
+    assert text.endswith("assistant: +")
+    ids = prm.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+    with torch.no_grad():
+        last = prm.model(ids).logits[0, -2, prm.candidates].softmax(-1)[0]
+    assert prm.score(PROBLEM, [PATHS[0]])[0][-1] == pytest.approx(float(last), abs=1e-5)
+
+
 def test_rlhflow_refuses_a_template_whose_first_turns_are_not_a_prefix_ending_at_a_reply(folders, loaded):
     # without a generation prompt, the first turns end before the assistant header, not at the reply
     prm = chat_prm_with_template(folders, loaded, LLAMA31_TURNS)
