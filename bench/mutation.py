@@ -2,22 +2,27 @@
 
     python -m bench.mutation                       # every group below (about 21 minutes on 2 cores)
     python -m bench.mutation --groups budget,eval  # some of them
+    python -m bench.mutation --modules reasoning_core/rewards/chat_prm.py  # some files of their groups
     python -m bench.mutation --out bench/results/mutation
 
 Each group mutates some modules and runs the tests that exercise them, in a scratch copy of the
 repository (mutmut writes its `mutants/` folder there, never in the work tree). Prints the kill rate
-per module and every surviving mutant as a diff, and writes `mutation.json`. A benchmark, not a CI
-gate: the suite's other tests do not depend on it.
+per module and every surviving mutant as a diff. A full run writes `mutation.json`; a partial one
+(--groups, --modules) merges into it: the modules it measured replace their rows, the others keep the
+last full run's (as does `wall_s`). `equivalent.md` beside it says why survivors are harmless, for the
+modules annotated so far. A benchmark, not a CI gate: the suite's other tests do not depend on it.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pandas as pd
@@ -111,6 +116,30 @@ def mutant_diff(root: Path, name: str) -> str:
                      if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
 
+def narrowed(modules: list[str]) -> dict[str, Group]:
+    """The groups that mutate any of `modules`, each narrowed to those it mutates (tests unchanged)."""
+    out = {}
+    for group in GROUPS.values():
+        mine = tuple(m for m in modules if any(fnmatch(m, pattern) for pattern in group.mutate))
+        if mine:
+            out[group.name] = dataclasses.replace(group, mutate=mine)
+    return out
+
+
+def merged(old: dict, new: dict) -> dict:
+    """`old` results with the rows of the modules `new` measured replaced by its rows, in a full run's
+    order (the table by group name, survivors by group as run); `wall_s` stays the old (full) run's."""
+    measured = {m["module"] for m in new["modules"]}
+
+    def rows(key: str, group_order) -> list[dict]:
+        kept = [r for r in old[key] if r["module"] not in measured]
+        # a stable sort: a module's survivors keep mutmut's order
+        return sorted(kept + new[key], key=lambda r: (group_order(r["group"]), r["module"]))
+
+    return {"wall_s": old["wall_s"], "modules": rows("modules", str),
+            "survivors": rows("survivors", list(GROUPS).index)}
+
+
 def summarise(rows: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     counted = table[~table.status.isin(NOT_COUNTED)]
@@ -121,31 +150,50 @@ def summarise(rows: list[dict]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated, from: {', '.join(GROUPS)}")
-    p.add_argument("--out", type=Path, default=REPO / "bench/results/mutation", help="where mutation.json goes")
-    args = p.parse_args(argv)
-    names = [g.strip() for g in args.groups.split(",") if g.strip()]
+def chosen_groups(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Group]:
+    """The groups to run: all, those named by --groups, or those holding --modules (narrowed to them)."""
+    if args.modules is not None:
+        modules = [m.strip() for m in args.modules.split(",") if m.strip()]
+        groups = narrowed(modules)
+        outside = [m for m in modules if not (REPO / m).is_file() or not any(m in g.mutate for g in groups.values())]
+        if outside or not modules:
+            p.error(f"module(s) {outside} are no file of a group; groups mutate: "
+                    f"{', '.join(pattern for g in GROUPS.values() for pattern in g.mutate)}")
+        return groups
+    names = [g.strip() for g in args.groups.split(",") if g.strip()] if args.groups is not None else list(GROUPS)
     unknown = [n for n in names if n not in GROUPS]
     if unknown or not names:
         p.error(f"unknown group(s) {unknown}; valid: {', '.join(GROUPS)}")
+    return {n: GROUPS[n] for n in names}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--groups", help=f"comma-separated, from: {', '.join(GROUPS)} (default: all)")
+    which.add_argument("--modules", help="comma-separated files, e.g. reasoning_core/budget.py: only these are mutated")
+    p.add_argument("--out", type=Path, default=REPO / "bench/results/mutation", help="where mutation.json goes")
+    args = p.parse_args(argv)
+    groups = chosen_groups(p, args)
     args.out.mkdir(parents=True, exist_ok=True)
     rows, started = [], time.time()
     (args.out / "work").mkdir(exist_ok=True)
     with open(args.out / "work" / "mutmut.log", "w") as log:  # mutmut's own progress, beside its scratch copies
-        for name in names:
-            print(f"mutating {name} ...", flush=True)
-            rows += run_group(GROUPS[name], args.out / "work", log)
+        for name, group in groups.items():
+            print(f"mutating {', '.join(group.mutate)} ({name}) ...", flush=True)
+            rows += run_group(group, args.out / "work", log)
     table = summarise(rows)
     print(table.to_string(index=False))
     survivors = [r for r in rows if "diff" in r]
     for r in survivors:
         print(f"\n{r['status']}: {r['mutant']}\n{r['diff']}")
-    (args.out / "mutation.json").write_text(json.dumps(
-        {"wall_s": round(time.time() - started, 1), "modules": table.to_dict("records"), "survivors": survivors},
-        indent=2) + "\n")
-    print(f"\nwrote {args.out / 'mutation.json'}")
+    results = {"wall_s": round(time.time() - started, 1), "modules": table.to_dict("records"), "survivors": survivors}
+    path = args.out / "mutation.json"
+    if groups != GROUPS and path.exists():  # a partial run: the modules it did not measure keep their rows
+        print(f"\n{results['wall_s']} s for these modules; merged with the other modules' last results")
+        results = merged(json.loads(path.read_text()), results)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {path}")
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from transformers import AutoTokenizer
 
 from reasoning_core.protocols import ModelError
 from reasoning_core.rewards import (
@@ -23,6 +24,7 @@ from reasoning_core.rewards.qwen_prm import Qwen2ForProcessRewardModel
 from reasoning_core.tasks.chat import MATH_SYSTEM
 
 from tiny_models import (
+    LLAMA31_CHAT_TEMPLATE,
     save_tiny_generator,
     save_tiny_orm,
     save_tiny_qwen_prm,
@@ -99,6 +101,19 @@ def test_qwen_prm_built_in_class_equals_the_shipped_remote_code(folders, caplog)
         assert a == pytest.approx(b, abs=1e-6)
 
 
+def test_qwen_prm_hands_the_mask_and_the_other_inputs_to_its_backbone(loaded):
+    """A left-padded row given as embeddings, with its mask and positions, scores as it does alone."""
+    model = loaded["qwen-prm"].model
+    ids = torch.tensor([[5, 6, 7, 8]])
+    padded = torch.cat([torch.full((1, 2), model.config.pad_token_id), ids], dim=1)
+    mask, positions = torch.tensor([[0, 0, 1, 1, 1, 1]]), torch.tensor([[0, 0, 0, 1, 2, 3]])
+    with torch.no_grad():
+        alone = model(ids).logits[0]
+        inside = model(inputs_embeds=model.model.embed_tokens(padded), attention_mask=mask,
+                       position_ids=positions).logits[0, 2:]
+    torch.testing.assert_close(inside, alone, atol=1e-5, rtol=0)
+
+
 def test_a_checkpoint_that_is_not_a_qwen_prm_is_refused(tmp_path):
     folder = save_tiny_token_prm(tmp_path)
     config = json.loads((folder / "config.json").read_text())
@@ -135,8 +150,47 @@ def test_rlhflow_follows_its_recipe_step_by_step(loaded):
         with torch.no_grad():
             logits = prm.model(ids).logits[0, -3, [plus, minus]]
         expected.append(float(logits.softmax(-1)[0]))
-    assert prm.text(PROBLEM, path).startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>")
+    # the whole conversation, system header included, ending at the last reply: no generation prompt after it
+    assert prm.text(PROBLEM, path) == tok.apply_chat_template(conversation, tokenize=False)
     assert prm.score(PROBLEM, [path])[0] == pytest.approx(expected, abs=1e-5)
+
+
+LLAMA31_TURNS = LLAMA31_CHAT_TEMPLATE[:LLAMA31_CHAT_TEMPLATE.index("{%- if add_generation_prompt %}")]
+
+
+def chat_prm_with_template(folders, loaded, template: str) -> ChatPRM:
+    """The tiny RLHFlow model read through another chat template."""
+    tokenizer = AutoTokenizer.from_pretrained(folders["rlhflow"])
+    tokenizer.chat_template = template
+    return ChatPRM.from_model(loaded["rlhflow"].model, tokenizer)
+
+
+def test_rlhflow_finds_each_reply_past_whitespace_the_generation_prompt_leaves_out(folders, loaded):
+    # this template's generation prompt stops before the blank line its rendered replies start with
+    gap = "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>' }}{%- endif %}"
+    text, marks = chat_prm_with_template(folders, loaded, LLAMA31_TURNS + gap)._marked(PROBLEM, PATHS[0])
+    assert [text[m - 2:m + 1] for m in marks] == ["\n\n+"] * 3
+
+
+def test_rlhflow_scores_a_last_reply_that_ends_the_text(folders, loaded):
+    # a bare template that closes no turn: the last "+" is the last token, read from the logits before it
+    bare = ("{{- bos_token }}{%- for m in messages %}{{- m['role'] + ': ' + m['content'] }}{%- endfor %}"
+            "{%- if add_generation_prompt %}{{- 'assistant: ' }}{%- endif %}")
+    prm = chat_prm_with_template(folders, loaded, bare)
+    text = prm.text(PROBLEM, PATHS[0])
+    assert text.endswith("assistant: +")
+    ids = prm.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+    with torch.no_grad():
+        last = prm.model(ids).logits[0, -2, prm.candidates].softmax(-1)[0]
+    assert prm.score(PROBLEM, [PATHS[0]])[0][-1] == pytest.approx(float(last), abs=1e-5)
+
+
+def test_rlhflow_refuses_a_template_whose_first_turns_are_not_a_prefix_ending_at_a_reply(folders, loaded):
+    # without a generation prompt, the first turns end before the assistant header, not at the reply
+    prm = chat_prm_with_template(folders, loaded, LLAMA31_TURNS)
+    with pytest.raises(ModelError, match=r"^this chat template does not render a conversation's first turns as a "
+                                         r"prefix of the whole, so the step replies cannot be located$"):
+        prm.score(PROBLEM, [PATHS[0]])
 
 
 def test_rlhflow_needs_a_chat_template(folders):

@@ -201,6 +201,7 @@ def constant(value: float) -> ScriptedReward:
 
 @pytest.mark.parametrize("value, level, chosen", [
     (0.7, "easy", "revise"), (0.69, "medium", "best_of_n"), (0.3, "medium", "best_of_n"), (0.29, "hard", "beam_search"),
+    (0.0, "hard", "beam_search"),  # a probe scored 0 counts as 0, not as a missing score
 ])
 def test_compute_optimal_bins_the_probe_value_at_its_thresholds(value, level, chosen):
     result = run("compute_optimal", reward=constant(value), n=6)

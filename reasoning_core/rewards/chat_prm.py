@@ -42,7 +42,7 @@ class ChatPRM(MarkedPRM):
                           "task": task}, **load)
 
     def _setup(self, model: Any, tokenizer: Any, fmt: StepFormat) -> None:
-        if not getattr(tokenizer, "chat_template", None):
+        if not tokenizer.chat_template:
             raise ModelError(f"{tokenizer.name_or_path} has no chat template, and a chat PRM reads a conversation; "
                              "load it as a step-tag PRM (math-shepherd:PATH) if it expects tagged steps")
         super()._setup(model, tokenizer, fmt)

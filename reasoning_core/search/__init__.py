@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import compute_optimal
 from .base import InputError, Problem, Search, SearchConfig, Strategy, check_problem_text
 from .beam_search import beam_search
 from .best_of_n import best_of_n
+from .compute_optimal import HANDOVER, compute_optimal
 from .dvts import dvts
 from .greedy import greedy
 from .mcts import mcts
@@ -19,9 +19,8 @@ from .revise import revise
 from .rstar import rstar
 from .self_consistency import self_consistency
 
-HANDOVER: dict[str, Strategy] = {s.name: s for s in (
-    greedy, self_consistency, best_of_n, beam_search, dvts, mcts, rstar, revise)}
-STRATEGIES: dict[str, Strategy] = {**HANDOVER, "compute_optimal": compute_optimal.build(HANDOVER)}
+HANDOVER.update({s.name: s for s in (greedy, self_consistency, best_of_n, beam_search, dvts, mcts, rstar, revise)})
+STRATEGIES: dict[str, Strategy] = {**HANDOVER, compute_optimal.name: compute_optimal}
 CONFIGS: dict[str, type[SearchConfig]] = {name: s.config_cls for name, s in STRATEGIES.items()}
 
 

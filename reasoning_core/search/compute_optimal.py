@@ -9,9 +9,8 @@ default, which follows the paper's qualitative finding.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import ClassVar
 
 from ..knobs import knob
@@ -19,6 +18,9 @@ from ..tree import Event
 from .base import InputError, Search, SearchConfig, Strategy, best_scored
 
 BINS = ("easy", "medium", "hard")
+# the strategies a problem can be handed over to, by name. The search package fills it in (a strategy
+# module imports no other), and it is read at call time, so this strategy is plain data like the rest.
+HANDOVER: dict[str, Strategy] = {}
 
 
 def default_policy() -> dict[str, str]:
@@ -42,16 +44,17 @@ class ComputeOptimalConfig(SearchConfig):
         if self.probe >= self.n:
             raise InputError(f"the probe ({self.probe} chains) must be smaller than the budget n ({self.n})")
         unknown = set(self.policy) - set(BINS)
-        if unknown or not 0 <= self.hard_below <= self.easy_above <= 1:
+        # the knobs' own ranges (checked above) already hold both thresholds within [0, 1]
+        if unknown or self.hard_below > self.easy_above:
             raise InputError(f"policy bins must be {', '.join(BINS)} and 0 <= hard_below <= easy_above <= 1")
 
 
-def check_policy(handover: Mapping[str, Strategy], config: ComputeOptimalConfig) -> None:
-    """Every bin hands over to a strategy of `handover`."""
+def check_policy(config: ComputeOptimalConfig) -> None:
+    """Every bin hands over to a strategy of `HANDOVER`."""
     for level, name in config.policy.items():
-        if name not in handover:
+        if name not in HANDOVER:
             raise InputError(f"policy[{level!r}] = {name!r} is not a strategy to hand over to; "
-                             f"valid: {', '.join(handover)}")
+                             f"valid: {', '.join(HANDOVER)}")
 
 
 def difficulty_bin(mean_value: float, config: ComputeOptimalConfig) -> str:
@@ -60,15 +63,15 @@ def difficulty_bin(mean_value: float, config: ComputeOptimalConfig) -> str:
     return "hard" if mean_value < config.hard_below else "medium"
 
 
-def handover_config(handover: Mapping[str, Strategy], config: ComputeOptimalConfig, name: str) -> SearchConfig:
+def handover_config(config: ComputeOptimalConfig, name: str) -> SearchConfig:
     """The chosen strategy's config for the rest of the size, with the shared knobs carried over."""
     rest = config.n - config.probe
-    return handover[name].configure(rest, seed=config.seed, temperature=config.temperature,
+    return HANDOVER[name].configure(rest, seed=config.seed, temperature=config.temperature,
                                     max_step_tokens=config.max_step_tokens, max_steps=config.max_steps,
                                     aggregation=config.aggregation, width=min(config.width, rest))
 
 
-def explore(handover: Mapping[str, Strategy], search: Search) -> Iterator[Event]:
+def explore(search: Search) -> Iterator[Event]:
     config: ComputeOptimalConfig = search.config  # type: ignore[assignment]
     first = search.expand([0], config.probe)
     yield from first
@@ -80,17 +83,15 @@ def explore(handover: Mapping[str, Strategy], search: Search) -> Iterator[Event]
     search.info.update(difficulty=level, probe_value=round(mean_value, 4), chosen=name,
                        chosen_budget=config.n - config.probe)
     # the same tree and meter go on under the chosen strategy's own knobs
-    return (yield from handover[name].explore(search.handover(handover_config(handover, config, name))))
+    return (yield from HANDOVER[name].explore(search.handover(handover_config(config, name))))
 
 
-def choose(handover: Mapping[str, Strategy], search: Search) -> int | None:
+def choose(search: Search) -> int | None:
     name = search.info.get("chosen")
     if name is None:
         return best_scored(search)
-    return handover[name].choose(search.handover(handover_config(handover, search.config, name)))  # type: ignore[arg-type]
+    return HANDOVER[name].choose(search.handover(handover_config(search.config, name)))  # type: ignore[arg-type]
 
 
-def build(handover: Mapping[str, Strategy]) -> Strategy:
-    """The strategy, handing over to the strategies of `handover` (the search package builds it)."""
-    return Strategy("compute_optimal", ComputeOptimalConfig, partial(explore, handover), partial(choose, handover),
-                    check=partial(check_policy, handover), doc=__doc__)  # type: ignore[arg-type]
+compute_optimal = Strategy("compute_optimal", ComputeOptimalConfig, explore, choose,
+                           check=check_policy, doc=__doc__)  # type: ignore[arg-type]
