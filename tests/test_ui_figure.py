@@ -113,7 +113,10 @@ def test_throttle_lets_the_first_frame_through_then_waits():
 def test_inputs_become_core_objects_or_readable_errors():
     problem = build_problem("17 + 25 * 3 - 40")
     assert problem.task.name == "arith" and problem.reference == "86"
-    assert build_problem("How many legs do 3 cats have?", "12").task.name == "math"
+    assert build_problem("How many legs do 3 cats have?", "12").task.name == "word"
+    letters = build_problem("How many r's are in strawberry?")
+    assert letters.task.name == "letters" and letters.reference == "3"  # worked out, not typed
+    assert build_problem("What is $\\sqrt{16}$?", "4").task.name == "math"
     assert build_config("mcts", {"iterations": 5, "temperature": None}).iterations == 5
     assert build_config("beam_search", {"width": 2}, size=4).n == 4
     budget = build_budget({"max_tokens": 0})
