@@ -24,13 +24,14 @@ from transformers import AutoModelForCausalLM
 from reasoning_core import rewards
 from reasoning_core.checkpoints import load_pretrained, load_tokenizer
 from reasoning_core.rewards import AgreementVerifier, OutcomeRM, TokenClassificationPRM
-from reasoning_core.tasks import check_steps, recognised
+from reasoning_core.tasks import recognised
 
 from . import checkpoint as ckpt
 from .config import PipelineConfig
 from .data import TASK, load_stepwise, mix_problems, sft_dataset, split_problems
 from .label_steps import label_chains
 from .prm import auc, score_by_problem, train_orm, train_prm
+from .reward_eval import step_report, within_auc
 from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
 from .sampling import greedy_solved, sample_accuracy, sample_chains
 from .sft import build_generator, train_sft
@@ -139,22 +140,31 @@ def _label_rows(labels: Path, source: str):
     return concatenate_datasets([load_stepwise(labels / f"{n}.jsonl", "trl") for n in names[source]])
 
 
+HELDOUT_SAMPLES = 4  # chains per validation problem: a problem's own chains are what a verifier must rank
+
+
 def _heldout_chains(cfg: PipelineConfig, parent: Path, count: int):
-    """Chains the generator samples on validation problems (never seen by any reward model)."""
+    """Chains the generator samples on `count` validation problems of each task (never seen by any reward
+    model), `HELDOUT_SAMPLES` per problem."""
     model, tok = load_generator(parent)
-    problems, refs = split_problems("validation", count, cfg.mix, seed=cfg.seed + 300)
-    groups = sample_chains(model, tok, problems, 2, temperature=1.0, seed=cfg.seed + 300, desc="held-out chains")
+    problems, refs = split_problems("validation", count, cfg.mix, seed=cfg.seed + 300, per_task=True)
+    groups = sample_chains(model, tok, problems, HELDOUT_SAMPLES, temperature=1.0, seed=cfg.seed + 300,
+                           desc="held-out chains")
     chains = [(c, ref) for g, ref in zip(groups, refs) for c in g if c.steps]
     return [c.problem for c, _ in chains], [c.steps for c, _ in chains], [r for _, r in chains]
 
 
 def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score) -> dict:
-    """Step-level AUC of `score(problems, paths) -> step scores` against the exact checker, on chains the
-    policy samples for validation problems."""
+    """How `score(problems, paths) -> step scores` ranks steps against the exact checker: within problems
+    and pooled, on chains the policy samples for validation problems, and gold chains against the same
+    chains with one result changed (`reward_eval.step_report`)."""
     problems, paths, _ = _heldout_chains(cfg, parent, cfg.prm.eval_problems)
-    gold = [g for p, s in zip(problems, paths) for g in check_steps(p, s)]
-    scores = [x for row in score(problems, paths) for x in row]
-    return {"step_auc_vs_check_steps": auc(gold, scores), "heldout_chains": len(paths), "heldout_steps": len(gold)}
+    gold = mix_problems(cfg.mix, "validation", cfg.prm.eval_problems, seed=cfg.seed + 301, per_task=True)
+    report = step_report(score, problems, paths, gold)
+    return {"within_problem_step_auc": report["within_problem_step_auc_mean"],
+            "gold_vs_one_result_changed": report["gold_vs_one_result_changed_mean"],
+            "step_auc_vs_check_steps": report["pooled_step_auc_mean"], "by_task": report["per_task"],
+            "heldout_chains": len(paths)}
 
 
 def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
@@ -183,8 +193,9 @@ def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
         correct = [TASK.is_correct(TASK.extract_answer("\n".join(s)), r) for s, r in zip(paths, refs)]
         orm = OutcomeRM.from_model(model, tok, task=TASK.name)
         scores = [row[0] for row in score_by_problem(orm, problems, paths)]  # an ORM repeats its one score
-        metrics = {"outcome_auc": auc(correct, scores),
-                   "heldout_chains": len(paths), "train_positive_fraction":
+        within, used = within_auc(problems, [[c] for c in correct], [[s] for s in scores])
+        metrics = {"outcome_auc": auc(correct, scores), "within_problem_outcome_auc": within,
+                   "problems_with_both_outcomes": used, "heldout_chains": len(paths), "train_positive_fraction":
                    round(sum(r["correct"] for r in rows) / max(1, len(rows)), 4), **stats,
                    "wall_s": round(time.time() - t0, 1)}
         ckpt.save_checkpoint(tmp, model, tok, stage="orm", kind="orm", parent=str(parent),
