@@ -1,12 +1,13 @@
-"""Test-time scaling on held-out arith problems: accuracy of every strategy at sizes 1..16 with
-the default generator, PRM and ORM, overall and per difficulty (number of operations).
+"""Test-time scaling on held-out problems of each task the default generator was trained on: accuracy of
+every strategy against its size with the default generator, PRM and ORM, per task, per difficulty, and on
+problems written by hand (bench/data/handwritten.jsonl, not from the task generators).
 
-    python -m bench.scaling                         # 500 problems, sizes 1,2,4,8,16 (long)
-    python -m bench.scaling --limit 100 --sizes 1,4,16 --out bench/results/scaling-quick
+    python -m bench.scaling                         # 500 problems per task, sizes 1,4,16 (long)
+    python -m bench.scaling --limit 60 --sizes 1,4 --strategies greedy,beam_search --out bench/results/scaling-quick
 
-Writes OUT/scaling.json (summary, per-difficulty table, claims checked), OUT/results.csv,
-OUT/runs.csv and OUT/accuracy_vs_tokens.html. `best_of_n/orm` is best-of-N reranked by the ORM on
-the same samples as `best_of_n` (same seeds), so the two differ only in the verifier.
+Writes OUT/scaling.json (summary per task, per-difficulty table, hand-written accuracy, claims checked per
+task), OUT/results.csv, OUT/runs.csv and OUT/accuracy_vs_tokens.html. `best_of_n/orm` is best-of-N reranked
+by the ORM on the same samples as `best_of_n` (same seeds), so the two differ only in the verifier.
 """
 from __future__ import annotations
 
@@ -20,71 +21,103 @@ from tqdm import tqdm
 from reasoning_core.backends import load as load_generator
 from reasoning_core.eval import EvalSpec, draw_problems, evaluate, summarise, write_results
 from reasoning_core.rewards import load as load_reward
-from reasoning_core.tasks import get_task
+from reasoning_core.tasks import GENERATED, Example, get_task
 
-PRM_STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search", "dvts", "mcts", "rstar", "revise",
-                  "compute_optimal")
+STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search")
+HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
 
 
 def claims(summary: pd.DataFrame, top: int) -> dict[str, dict]:
-    """What search should deliver at the top size (beam search well above greedy and majority vote, the PRM
-    above the ORM), checked against this run's numbers."""
+    """What search should deliver at the top size on one task (the default world's targets): beam search
+    25 points above greedy and 10 above majority vote, the PRM above the ORM in best-of-N."""
     at = summary[summary["size"] == top].set_index("strategy")["accuracy"]
     out = {}
 
-    def check(name: str, a: str, b: str, margin: float = 0.0) -> None:
+    def check(name: str, a: str, b: str, margin: float) -> None:
         if a in at and b in at:
             out[name] = {"a": a, "b": b, "a_acc": float(at[a]), "b_acc": float(at[b]),
                          "margin": margin, "holds": bool(at[a] >= at[b] + margin)}
 
-    check(f"beam_search@{top} beats greedy by >= 15 points", "beam_search", "greedy", 0.15)
-    check(f"beam_search@{top} beats majority vote@{top}", "beam_search", "self_consistency", 1e-9)
-    check(f"PRM best-of-{top} beats ORM best-of-{top}", "best_of_n", "best_of_n/orm", 1e-9)
+    check(f"beam_search@{top} >= greedy + 25 points", "beam_search", "greedy", 0.25)
+    check(f"beam_search@{top} >= majority vote@{top} + 10 points", "beam_search", "self_consistency", 0.10)
+    check(f"PRM best-of-{top} > ORM best-of-{top}", "best_of_n", "best_of_n/orm", 1e-9)
     return out
+
+
+def handwritten(path: Path = HANDWRITTEN) -> dict[str, list[Example]]:
+    """The hand-written problems by task."""
+    out: dict[str, list[Example]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out.setdefault(row["task"], []).append(Example(row["problem"], row["answer"]))
+    return out
+
+
+def run_task(name: str, examples: list[Example], strategies: list[str], sizes: list[int], seed: int,
+             generator, prm, orm) -> pd.DataFrame:
+    """Every run of one task's problems (PRM strategies, then best-of-N with the ORM), with a task column."""
+    task = get_task(name)
+
+    def bar(desc: str):
+        return lambda jobs: tqdm(jobs, desc=f"{name} {desc}", unit=" search")
+
+    _, prm_runs = evaluate(EvalSpec(strategies, sizes, seed), examples, task, generator, prm, bar("PRM"))
+    runs = [prm_runs]
+    if "best_of_n" in strategies and orm is not None:
+        _, orm_runs = evaluate(EvalSpec(["best_of_n"], sizes, seed), examples, task, generator, orm, bar("ORM"))
+        runs.append(orm_runs.assign(strategy="best_of_n/orm"))
+    return pd.concat(runs, ignore_index=True).assign(task=name)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", default="default")
     parser.add_argument("--prm", default="default")
-    parser.add_argument("--orm", default="orm-default")
-    parser.add_argument("--strategies", default=",".join(PRM_STRATEGIES))
-    parser.add_argument("--sizes", "--budgets", dest="sizes", default="1,2,4,8,16",
+    parser.add_argument("--orm", default="orm-default", help="'none' to skip the ORM comparison")
+    parser.add_argument("--tasks", default=None, help="comma-separated (default: the generator's recorded tasks)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--sizes", "--budgets", dest="sizes", default="1,4,16",
                         help="strategy sizes to sweep (N, iterations, rounds; --budgets is the old name)")
-    parser.add_argument("--limit", type=int, default=500)
+    parser.add_argument("--limit", type=int, default=500, help="held-out test problems per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/scaling")
     args = parser.parse_args()
 
-    task = get_task("arith")
     sizes = [int(b) for b in args.sizes.split(",")]
     strategies = args.strategies.split(",")
-    examples = draw_problems("arith", args.limit, args.seed)
-    generator, prm, orm = load_generator(args.generator), load_reward(args.prm), load_reward(args.orm)
-
-    def bar(desc: str):
-        return lambda jobs: tqdm(jobs, desc=desc, unit=" search")
-
-    _, prm_runs = evaluate(EvalSpec(strategies, sizes, args.seed), examples, task, generator, prm, bar("PRM"))
-    _, orm_runs = evaluate(EvalSpec(["best_of_n"], sizes, args.seed), examples, task, generator, orm, bar("ORM"))
-    runs = pd.concat([prm_runs, orm_runs.assign(strategy="best_of_n/orm")], ignore_index=True)
-    summary = summarise(runs)
-    by_difficulty = (runs[runs["size"] == max(sizes)].groupby(["difficulty", "strategy"])["correct"].mean()
+    generator, prm = load_generator(args.generator), load_reward(args.prm)
+    orm = None if args.orm == "none" else load_reward(args.orm)
+    names = args.tasks.split(",") if args.tasks else list(getattr(generator, "tasks", None) or ["arith"])
+    unknown = [n for n in names if n not in GENERATED]
+    if unknown:
+        parser.error(f"no built-in problems for {', '.join(unknown)}; valid: {', '.join(GENERATED)}")
+    top = max(sizes)
+    runs = pd.concat([run_task(n, draw_problems(n, args.limit, args.seed), strategies, sizes, args.seed,
+                               generator, prm, orm) for n in names], ignore_index=True)
+    hand = pd.concat([run_task(n, exs, [s for s in ("greedy", "beam_search") if s in strategies], [top],
+                               args.seed, generator, prm, None) for n, exs in handwritten().items() if n in names],
+                     ignore_index=True)
+    per_task = {n: summarise(runs[runs.task == n]) for n in names}
+    by_difficulty = (runs[runs["size"] == top].groupby(["task", "difficulty", "strategy"])["correct"].mean()
                      .unstack("strategy").round(3))
-    paths = write_results(summary, runs, args.out)
-    result = {"problems": len(examples), "sizes": sizes,
+    hand_acc = hand.groupby(["task", "strategy"])["correct"].agg(["mean", "size"]).round(3)
+    paths = write_results(summarise(runs), runs, args.out)
+    result = {"problems_per_task": args.limit, "sizes": sizes, "tasks": names,
               "models": {"generator": args.generator, "prm": args.prm, "orm": args.orm},
-              "summary": summary.to_dict("records"),
-              f"accuracy_by_difficulty_at_{max(sizes)}": by_difficulty.reset_index().to_dict("records"),
-              "claims": claims(summary, max(sizes))}
+              "summary_by_task": {n: s.to_dict("records") for n, s in per_task.items()},
+              f"accuracy_by_difficulty_at_{top}": by_difficulty.reset_index().to_dict("records"),
+              f"handwritten_at_{top}": hand_acc.reset_index().to_dict("records"),
+              "claims_by_task": {n: claims(s, top) for n, s in per_task.items()}}
     (Path(args.out) / "scaling.json").write_text(json.dumps(result, indent=2))
     pd.set_option("display.width", 200)
-    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"\naccuracy by difficulty (number of operations) at size {max(sizes)}:")
-    print(by_difficulty.to_string())
-    print()
-    for name, c in result["claims"].items():
-        print(f"{'HOLDS' if c['holds'] else 'FAILS'}  {name}: {c['a_acc']:.3f} vs {c['b_acc']:.3f}")
+    for n, s in per_task.items():
+        print(f"\n{n}:\n" + s.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"\naccuracy by difficulty at size {top}:\n{by_difficulty.to_string()}")
+    print(f"\nhand-written problems (greedy and beam search at {top}):\n{hand_acc.to_string()}\n")
+    for n, checks in result["claims_by_task"].items():
+        for name, c in checks.items():
+            print(f"{'HOLDS' if c['holds'] else 'FAILS'}  {n}: {name}: {c['a_acc']:.3f} vs {c['b_acc']:.3f}")
     print("\nwrote " + ", ".join(map(str, paths + [Path(args.out) / "scaling.json"])))
 
 

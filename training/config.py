@@ -95,24 +95,24 @@ def _small() -> PipelineConfig:
 def _default() -> PipelineConfig:
     """The shipped models: one generator for arith, word problems and letter counting, within 2 hours on
     2 CPU cores (the stage times are in each model card). Sized by measurement on that CPU
-    (experiments/model_size.py): a 6-layer, 192-wide Llama over characters (0.68 s per step of 32
-    median-length texts, so SFT fits in about half an hour)."""
+    (experiments/model_size.py): a 6-layer, 160-wide Llama over characters, about 1.4 s per step of 32
+    length-grouped texts on a shared machine, so SFT fits in about 40 minutes."""
     long = {"max_length": 512, "group_by_length": True}
     return PipelineConfig(
         preset="default",
         mix=TaskMix(weights={"arith": 1.0, "word": 2.0, "letters": 1.0}, levels={}),
-        model=ModelConfig(hidden_size=192, num_layers=6, num_heads=6, intermediate_size=768, max_positions=512),
-        sft_problems=80000, sft=TrainConfig(max_steps=2500, batch_size=32, learning_rate=2e-3, **long),
-        star=StarConfig(rounds=2, problems=1200, samples=4, rationalize=False, replay_rows=4800,
-                        train=TrainConfig(max_steps=200, batch_size=32, learning_rate=5e-4, **long)),
-        label=LabelConfig(problems=1200, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True),
-        prm=RewardConfig(max_steps=600, learning_rate=3e-4, eval_problems=200, label_source="both"),
-        orm=RewardConfig(max_steps=300, eval_problems=200),
-        verifier=TrainConfig(max_steps=400, batch_size=32, learning_rate=5e-4, **long),
+        model=ModelConfig(hidden_size=160, num_layers=6, num_heads=5, intermediate_size=640, max_positions=512),
+        sft_problems=51200, sft=TrainConfig(max_steps=1600, batch_size=32, learning_rate=2e-3, **long),
+        star=StarConfig(rounds=2, problems=800, samples=4, rationalize=False, replay_rows=3200,
+                        train=TrainConfig(max_steps=150, batch_size=32, learning_rate=5e-4, **long)),
+        label=LabelConfig(problems=800, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True),
+        prm=RewardConfig(max_steps=500, learning_rate=3e-4, eval_problems=150, label_source="both"),
+        orm=RewardConfig(max_steps=250, eval_problems=150),
+        verifier=TrainConfig(max_steps=300, batch_size=32, learning_rate=5e-4, **long),
         # 1024 chains per update: the setting that raised accuracy on the tiny model (experiments/results/grpo-big)
-        grpo=GRPOSettings(reward="process", prompts_per_step=128, num_generations=8, max_steps=8, problems=1024,
+        grpo=GRPOSettings(reward="process", prompts_per_step=128, num_generations=8, max_steps=6, problems=768,
                           max_completion_length=256, learning_rate=1e-4),
-        eval_problems=200)
+        eval_problems=150)
 
 
 PRESETS = {"micro": _micro, "tiny": _tiny, "small": _small, "default": _default}
