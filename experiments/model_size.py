@@ -31,9 +31,12 @@ from training.sampling import greedy_solved
 from training.sft import ModelConfig, build_generator, train_sft
 from training.tokenizer import build_tokenizer
 
-SIZES = {"1.1M (128 x 4)": ModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
-         "2.4M (160 x 6)": ModelConfig(hidden_size=160, num_layers=6, num_heads=5, intermediate_size=640),
-         "3.6M (192 x 6)": ModelConfig(hidden_size=192, num_layers=6, num_heads=6, intermediate_size=768)}
+SIZES = {"1.1M (128 x 4)": ModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512,
+                                       max_positions=512),
+         "2.4M (160 x 6)": ModelConfig(hidden_size=160, num_layers=6, num_heads=5, intermediate_size=640,
+                                       max_positions=512),
+         "3.6M (192 x 6)": ModelConfig(hidden_size=192, num_layers=6, num_heads=6, intermediate_size=768,
+                                       max_positions=512)}
 
 
 def texts(count: int) -> tuple[list[str], list[str]]:
@@ -65,20 +68,21 @@ def lengths_table(corpus: list[str], probe: list[str], words: list[str]) -> list
     return rows + [bpe_lengths(corpus, probe, words, v) for v in (512, 1024, 2048)]
 
 
-def step_seconds(model_cfg: ModelConfig, batch: list[str], repeats: int = 3) -> float:
-    """Seconds per optimiser step (forward, backward, AdamW) on one batch of real texts."""
+def step_seconds(model_cfg: ModelConfig, batches: list[list[str]]) -> float:
+    """Mean seconds per optimiser step (forward, backward, AdamW) over length-grouped batches of real texts
+    (after one warm-up step)."""
     torch.manual_seed(0)
     model, tok = build_generator(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    ids = tok(batch, return_tensors="pt", padding=True)["input_ids"]
     times = []
-    for _ in range(repeats + 1):
+    for batch in batches[:1] + batches:
+        ids = tok(batch, return_tensors="pt", padding=True)["input_ids"]
         t0 = time.perf_counter()
         model(input_ids=ids, labels=ids).loss.backward()
         opt.step()
         opt.zero_grad()
         times.append(time.perf_counter() - t0)
-    return sum(times[1:]) / repeats
+    return sum(times[1:]) / len(batches)
 
 
 def completion_loss(model, tok, rows: list[dict]) -> float:
@@ -99,16 +103,17 @@ def train_for(name: str, model_cfg: ModelConfig, seconds_per_step: float, minute
     greedy accuracy per task on 60 validation problems of each."""
     cfg = preset("default")
     steps = max(10, int(minutes * 60 / seconds_per_step))
-    tc = replace(cfg.sft, max_steps=steps)
+    tc = replace(cfg.sft, max_steps=steps, max_wall_s=minutes * 90)  # the cap only guards a slowed machine
     torch.manual_seed(0)
     model, tok = build_generator(model_cfg)
     data = sft_dataset(mix_problems(cfg.mix, "train", steps * tc.batch_size, seed=0))
     t0 = time.time()
-    train_sft(model, tok, data, tc, str(out / "work" / name.split()[0]))
+    stats = train_sft(model, tok, data, tc, str(out / "work" / name.split()[0]))
     wall = time.time() - t0
     held = list(sft_dataset(mix_problems(cfg.mix, "validation", 60, seed=11)))
-    row = {"size": name, "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2), "steps": steps,
-           "train_wall_s": round(wall, 1), "heldout_loss": round(completion_loss(model, tok, held), 4)}
+    row = {"size": name, "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+           "steps": stats["steps"], "train_wall_s": round(wall, 1),
+           "heldout_loss": round(completion_loss(model, tok, held), 4)}
     for task in cfg.mix.weights:
         one = replace(cfg.mix, weights={task: 1.0})
         problems, refs = split_problems("validation", 60, one, seed=11)
@@ -119,7 +124,7 @@ def train_for(name: str, model_cfg: ModelConfig, seconds_per_step: float, minute
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=5.0, help="SFT wall time per size (default 5)")
+    parser.add_argument("--minutes", type=float, default=5.0, help="SFT wall time per size (default 5; 0 skips)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("experiments/results/model-size"))
     args = parser.parse_args()
@@ -129,16 +134,17 @@ def main() -> None:
     probe = corpus[:3000]
     tokenizers_ = pd.DataFrame(lengths_table(corpus, probe, words))
     print(tokenizers_.to_string(index=False), flush=True)
-    batch = sorted(probe[:512], key=len)[224:256]  # a length-grouped batch near the median
-    speed = pd.DataFrame([{"size": n, "seconds_per_step_32": round(step_seconds(c, batch), 3)}
+    by_length = sorted(probe[:1024], key=len)
+    batches = [by_length[i:i + 32] for i in range(0, len(by_length), 128)]  # 8 grouped batches, short to long
+    speed = pd.DataFrame([{"size": n, "seconds_per_step_32": round(step_seconds(c, batches), 3)}
                           for n, c in SIZES.items()])
     print(speed.to_string(index=False), flush=True)
     runs = pd.DataFrame([train_for(n, c, s, args.minutes, args.out)
-                         for (n, c), s in zip(SIZES.items(), speed.seconds_per_step_32)])
+                         for (n, c), s in zip(SIZES.items(), speed.seconds_per_step_32)] if args.minutes else [])
     print(runs.to_string(index=False), flush=True)
     result = {"tokenizers": tokenizers_.to_dict("records"), "speed": speed.to_dict("records"),
               "fixed_time_sft": runs.to_dict("records"), "minutes_per_size": args.minutes,
-              "median_batch_chars": int(sum(map(len, batch)) / len(batch)), "threads": args.threads,
+              "mean_batch_chars": int(sum(map(len, by_length)) / len(by_length)), "threads": args.threads,
               "baseline_loss_uniform": round(math.log(len(build_tokenizer())), 3)}
     (args.out / "model_size.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out / 'model_size.json'}")

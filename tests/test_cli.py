@@ -50,6 +50,17 @@ def test_solve_typed_problem_prints_a_readable_tree(capsys):
     assert "Answer:" in out and "Used:" in out and "* " in out and "prm=" in out
 
 
+def test_a_problem_the_generator_never_learned_gets_a_notice_and_a_worked_out_reference(capsys):
+    code, out, err = cli("solve", "--problem", "How many r's are in strawberry?", "--strategy", "greedy", "--json",
+                         *FAKE, capsys=capsys)  # the fake generator records only arith
+    assert code == 0
+    d = json.loads(out)
+    assert err.startswith("note: This generator was trained only on arith") and "letters problem" in err
+    assert d["notice"] in err and d["reference"] == "3" and d["correct"] is False
+    code, out, err = cli("solve", "--problem", "3 + 4", "--strategy", "greedy", "--json", *FAKE, capsys=capsys)
+    assert err == "" and "notice" not in json.loads(out) and json.loads(out)["reference"] == "7"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--problem", ""], "empty"),
     (["--problem", "1 + 1 " * 20_000], "limit"),

@@ -6,11 +6,12 @@ TRL's `SFTTrainer` on prompt -> gold steps -> answer line + EOS (loss on the com
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import torch
 from datasets import Dataset
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from .tokenizer import build_tokenizer
 
@@ -40,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     max_length: int = 192
     group_by_length: bool = False  # batches of similar lengths: less padding when tasks' lengths differ
+    max_wall_s: float | None = None  # stop early after this long (equal-time comparisons of model sizes)
     extra: dict = field(default_factory=dict)
 
 
@@ -80,7 +82,21 @@ def train_sft(model: PreTrainedModel, tok: PreTrainedTokenizerBase, dataset: Dat
     torch.manual_seed(tc.seed)
     tok.padding_side = "right"
     dataset = dataset.select_columns(["prompt", "completion"])
-    trainer = SFTTrainer(model=model, args=sft_args(work_dir, tc), train_dataset=dataset, processing_class=tok)
+    trainer = SFTTrainer(model=model, args=sft_args(work_dir, tc), train_dataset=dataset, processing_class=tok,
+                         callbacks=[WallClockStop(tc.max_wall_s)] if tc.max_wall_s else None)
     result = trainer.train()
     model.eval()
-    return {"train_loss": round(float(result.training_loss), 4), "steps": tc.max_steps}
+    return {"train_loss": round(float(result.training_loss), 4), "steps": result.global_step}
+
+
+class WallClockStop(TrainerCallback):
+    """Ends training after `seconds` of wall time, at the end of a step."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.started = seconds, time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        control.should_training_stop = control.should_training_stop or time.monotonic() - self.started > self.seconds

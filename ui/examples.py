@@ -3,7 +3,7 @@ trained on (easy to hard), then GSM8K / MATH problems for real models."""
 from __future__ import annotations
 
 from reasoning_core.checkpoints import DEFAULTS, trained_tasks
-from reasoning_core.tasks import GENERATED, generated
+from reasoning_core.tasks import GENERATED, Example, generated
 
 # For models that read GSM8K / MATH prompts (the default models answer these with a notice).
 REAL_MODEL_EXAMPLES = [
@@ -19,22 +19,18 @@ def default_tasks() -> tuple[str, ...]:
     return tuple(t for t in (recorded or GENERATED) if t in GENERATED)
 
 
-def task_examples(task: str, per_task: int) -> list[list[str]]:
+def task_examples(task: str, per_task: int) -> list[Example]:
     """`per_task` distinct test problems of one task, from its easiest level to its hardest."""
     module = generated(task)
     levels = sorted(module.DEFAULT_LEVELS)
     picks = [levels[round(i * (len(levels) - 1) / max(1, per_task - 1))] for i in range(per_task)]
-    rows, seen = [], set()
+    out: list[Example] = []
     for level in picks:
-        for ex in module.generate("test", 20, seed=0, levels=[level]):
-            if ex.problem not in seen:
-                seen.add(ex.problem)
-                rows.append([ex.problem, ex.reference, task])
-                break
-    return rows
+        out += [ex for ex in module.generate("test", 20, seed=0, levels=[level]) if ex not in out][:1]
+    return out
 
 
 def example_rows(per_task: int = 3) -> list[list[str]]:
     """[problem, reference, task] rows: `per_task` problems of each default task, then real-model ones."""
-    rows = [row for task in default_tasks() for row in task_examples(task, per_task)]
+    rows = [[ex.problem, ex.reference, task] for task in default_tasks() for ex in task_examples(task, per_task)]
     return rows + [list(r) for r in REAL_MODEL_EXAMPLES]
