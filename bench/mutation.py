@@ -9,8 +9,9 @@ Each group mutates some modules and runs the tests that exercise them, in a scra
 repository (mutmut writes its `mutants/` folder there, never in the work tree). Prints the kill rate
 per module and every surviving mutant as a diff. A full run writes `mutation.json`; a partial one
 (--groups, --modules) merges into it: the modules it measured replace their rows, the others keep the
-last full run's (as does `wall_s`). `equivalent.md` beside it says why survivors are harmless, for the
-modules annotated so far. A benchmark, not a CI gate: the suite's other tests do not depend on it.
+last full run's (as does `wall_s`). `equivalent.md` beside it classifies every survivor of the last full
+run: the test that now kills it, or why it is equivalent. A benchmark, not a CI gate: the suite's other
+tests do not depend on it.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import torch
 
 from reasoning_core.rewards import AgreementVerifier
 from reasoning_core.rewards import load as load_reward
+from reasoning_core.rewards.agreement import _end_ids
 from reasoning_core.tasks.arith import TASK as ARITH
 
 from tiny_models import save_tiny_generator
@@ -39,6 +40,27 @@ def own_chain(verifier):
     return steps
 
 
+def test_the_text_read_is_the_tasks_prompt_then_each_step_and_its_separator(verifier):
+    assert verifier.text(PROBLEM, ["17 + 25 = 42", "x"]) == ARITH.prompt(PROBLEM) + "17 + 25 = 42\nx\n"
+
+
+class CharTokenizer:
+    """One id per character; with special tokens it appends EOS, as some tokenizers do."""
+
+    def __init__(self, eos: int | None) -> None:
+        self.eos_token_id = eos
+
+    def __call__(self, text, add_special_tokens=True):
+        eos = [self.eos_token_id] if add_special_tokens and self.eos_token_id is not None else []
+        return {"input_ids": [ord(c) for c in text] + eos}
+
+
+def test_a_step_ends_at_the_separators_last_token_or_at_eos():
+    assert _end_ids(CharTokenizer(eos=2), "\n\n") == [10, 2]
+    assert _end_ids(CharTokenizer(eos=None), "\n") == [10]
+    assert _end_ids(CharTokenizer(eos=10), "\n") == [10]  # the separator is EOS: one choice, counted once
+
+
 def test_its_own_greedy_solution_scores_one_everywhere(verifier, own_chain):
     assert verifier.score(PROBLEM, [own_chain]) == [[pytest.approx(1.0)] * len(own_chain)]
 
@@ -61,6 +83,13 @@ def test_scores_do_not_depend_on_the_batch(verifier, own_chain):
     assert [len(r) for r in together] == [len(p) for p in paths]
     for path, row in zip(paths, together):
         assert verifier.score(PROBLEM, [path])[0] == pytest.approx(row, abs=1e-5)
+
+
+def test_scores_do_not_depend_on_the_tokenizers_own_padding_side(verifier, own_chain, monkeypatch):
+    paths = [own_chain, own_chain[:1], ["17 + 25 = 40", "The answer is 40"]]
+    right = verifier.score(PROBLEM, paths)
+    monkeypatch.setattr(verifier.tokenizer, "padding_side", "left")  # a step's tokens are found from the left
+    assert verifier.score(PROBLEM, paths) == right
 
 
 def test_load_reward_reads_a_verifier_folder_and_the_preset(folder, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 
 import pytest
@@ -186,4 +187,17 @@ def test_model_time_adds_up_over_every_generator_and_reward_call():
     for _ in range(2):
         propose(meter)
         meter.score("p", [["s"]])
-    assert meter.stats.model_s >= 0.04
+    assert 0.04 <= meter.stats.model_s <= meter.finish().wall_s
+
+
+def test_the_wall_time_cap_stops_a_search_that_has_used_exactly_its_time(monkeypatch):
+    from reasoning_core import budget as budget_module
+
+    now = [100.0]
+    monkeypatch.setattr(budget_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    meter = Meter(Recorder(), None, Budget(max_wall_s=2.0))
+    now[0] = 101.5
+    meter.check()
+    now[0] = 102.0
+    with pytest.raises(BudgetExhausted, match=r"^wall time$"):
+        meter.check()

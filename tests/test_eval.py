@@ -10,7 +10,7 @@ import pytest
 from reasoning_core import eval as ev
 from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
-from reasoning_core.tasks import get_task
+from reasoning_core.tasks import get_task, held_out_examples
 
 TASK = get_task("arith")
 
@@ -30,6 +30,7 @@ def test_drawn_problems_depend_on_the_seed_only():
     assert ev.draw_problems("arith", 5, 1) == ev.draw_problems("arith", 5, 1, pool=500)
     assert len(ev.draw_problems("arith", 600, 0)) == 600  # more than the default pool
     assert len(ev.draw_problems("arith", 1, 0)) == 1
+    assert ev.draw_problems("arith", 500, 3) == held_out_examples("arith", 500)  # the pool: the first 500
     with pytest.raises(ValueError, match="--limit must be at least 1, got 0"):
         ev.draw_problems("arith", 0, 0)
 
@@ -69,6 +70,8 @@ def test_the_budget_and_the_knobs_reach_every_search(examples):
     _, short = run(examples, ev.EvalSpec(["best_of_n"], [2], overrides={"max_steps": 1}))
     _, full = run(examples, ev.EvalSpec(["best_of_n"], [2]))
     assert short["generated_tokens"].sum() < full["generated_tokens"].sum()
+    configs = ev.EvalSpec(["greedy", "best_of_n"], [2, 4], seed=7, overrides={"temperature": 0.3}).configs()
+    assert {(c.seed, c.temperature) for c in configs.values()} == {(7, 0.3)}
 
 
 def test_a_cancel_reaches_the_running_search(examples):
@@ -76,6 +79,8 @@ def test_a_cancel_reaches_the_running_search(examples):
     cancel.set()
     _, runs = run(examples, ev.EvalSpec(["best_of_n"], [2]), progress=lambda jobs: iter(jobs[:1]), cancel=cancel)
     assert runs.empty  # set before the first search: nothing runs
+    assert list(runs.columns) == ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s",
+                                  "difficulty", "answer", "reference"]  # runs.csv still has its header
 
     class CancelOnFirstCall(FakeArithGenerator):
         def propose(self, *args, **kw):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 
 import pytest
 import torch
@@ -118,7 +119,18 @@ def test_a_checkpoint_that_is_not_a_qwen_prm_is_refused(tmp_path):
     folder = save_tiny_token_prm(tmp_path)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(config | {"architectures": ["Qwen2ForProcessRewardModel"]}))
-    with pytest.raises(ModelError, match="does not hold a Qwen2ForProcessRewardModel: missing weights"):
+    with pytest.raises(ModelError, match=re.escape(f"{folder} does not hold a Qwen2ForProcessRewardModel: missing "
+                                                   "weights ['score.0.bias', 'score.0.weight', 'score.2.bias', "
+                                                   "'score.2.weight']")):
+        load_reward(f"qwen-prm:{folder}")
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if k != "model.norm.weight"}, folder / "model.safetensors")
+    load_reward.cache_clear()
+    with pytest.raises(ModelError, match=re.escape(f"{folder} does not hold a Qwen2ForProcessRewardModel: missing "
+                                                   "weights ['model.norm.weight', 'score.0.bias', 'score.0.weight', "
+                                                   "'score.2.bias']")):  # the first four, in order
         load_reward(f"qwen-prm:{folder}")
 
 

@@ -53,3 +53,22 @@ def test_the_qwen_preset_is_the_base_that_settings_and_stepwise_json_refine(tmp_
     folder = save_tiny_token_prm(tmp_path / "qwen")
     assert TokenClassificationPRM(folder, preset="qwen-prm", device="cpu").format == PRM_PRESETS["qwen-prm"]
     assert TokenClassificationPRM(folder, device="cpu").format == PRM_PRESETS["trl"]
+
+
+def test_the_loading_options_reach_the_checkpoint_loaders(tmp_path, monkeypatch):
+    from reasoning_core.rewards import base
+
+    folder = save_tiny_step_tag_prm(tmp_path / "tag")
+    seen: dict[str, list] = {"find_model": [], "load_tokenizer": [], "load_pretrained": []}
+    def spy(name, real):
+        def call(*args, **kwargs):
+            seen[name].append(kwargs.get("device") if name == "load_pretrained" else args[1:])
+            return real(*args, **kwargs)
+        return call
+
+    for name in seen:
+        monkeypatch.setattr(base, name, spy(name, getattr(base, name)))
+    StepTagPRM(folder, device="cpu")
+    StepTagPRM(folder, device="cpu", trust_remote_code=True, local_files_only=False)
+    assert seen == {"find_model": [(True,), (False,)],  # downloads are off unless asked for
+                    "load_tokenizer": [(False,), (True,)], "load_pretrained": ["cpu", "cpu"]}

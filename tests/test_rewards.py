@@ -1,18 +1,31 @@
 """Reward adapters and reward specs, over tiny random models built locally."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import re
+import types
 
 import pytest
 import torch
 
 from reasoning_core import checkpoints
 from reasoning_core.protocols import ModelError, RewardModel
-from reasoning_core.rewards import OutcomeRM, StepTagPRM, TaskOracle, TokenClassificationPRM
+from reasoning_core.rewards import (
+    AgreementVerifier,
+    OutcomeRM,
+    StepTagPRM,
+    TaskOracle,
+    TokenClassificationPRM,
+)
 from reasoning_core.rewards import load as load_reward
+from reasoning_core.rewards.base import encode_marked, model_logits
+from reasoning_core.rewards.step_format import StepFormat
+from reasoning_core.rewards.step_tag import tagged_text
+from reasoning_core.rewards.token_classification import separated_text
 
-from tiny_models import save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
+from tiny_models import char_tokenizer, save_tiny_generator, save_tiny_orm, save_tiny_step_tag_prm, save_tiny_token_prm
 
 PROBLEM = "17 + 25 * 3"
 PATHS = [["17 + 25 = 42", "42 * 3 = 126", "The answer is 126"], ["17 + 25 = 40"], [], ["17 + 25 = 42", "x"]]
@@ -70,6 +83,96 @@ def test_a_paths_scores_do_not_depend_on_the_batch(name, request):
         assert reward.score(PROBLEM, [path])[0] == pytest.approx(row, abs=1e-5)
 
 
+@pytest.mark.parametrize("name", REWARDS)
+def test_scores_do_not_depend_on_the_tokenizers_own_padding_side(name, request, monkeypatch):
+    reward = request.getfixturevalue(name)
+    right = reward.score(PROBLEM, PATHS)
+    monkeypatch.setattr(reward.tokenizer, "padding_side", "left")  # as many chat tokenizers ship
+    assert reward.score(PROBLEM, PATHS) == right
+
+
+def test_an_orm_with_absolute_positions_scores_alike_whatever_the_tokenizers_padding_side():
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    torch.manual_seed(0)
+    tokenizer = char_tokenizer(pad=True)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=1, n_head=2, n_positions=256,
+                        pad_token_id=tokenizer.pad_token_id)
+    orm = OutcomeRM.from_model(GPT2ForSequenceClassification(config), tokenizer)
+    right = orm.score(PROBLEM, PATHS)
+    tokenizer.padding_side = "left"  # GPT-2 positions are absolute: left padding would move every token
+    assert orm.score(PROBLEM, PATHS) == right
+
+
+class Elsewhere:
+    """A model on another device: it records where its inputs were put, then stops the call."""
+
+    device = torch.device("meta")
+
+    class Stopped(Exception):
+        pass
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, **batch):
+        self.seen = {k: v.device.type for k, v in batch.items()}
+        raise Elsewhere.Stopped
+
+
+@pytest.mark.parametrize("name", REWARDS + ["agreement"])
+def test_the_batch_is_put_on_the_models_device(name, request, tmp_path):
+    if name == "agreement":
+        reward = AgreementVerifier(save_tiny_generator(tmp_path, train_steps=0), device="cpu")
+    else:
+        reward = copy.copy(request.getfixturevalue(name))
+    reward.model = Elsewhere()
+    with pytest.raises(Elsewhere.Stopped):
+        reward.score(PROBLEM, PATHS[:1])
+    assert reward.model.seen == {"input_ids": "meta", "attention_mask": "meta"}
+
+
+class OffsetsTokenizer:
+    """A tokenizer stand-in with fixed character offsets per token (`slow`: one that has none)."""
+
+    def __init__(self, offsets: list[list[int]], slow: bool = False) -> None:
+        self.offsets, self.slow = offsets, slow
+
+    def __call__(self, texts, **kw):
+        if self.slow:
+            raise NotImplementedError("return_offset_mapping is not available when using Python tokenizers")
+        n = len(self.offsets)
+        return {"input_ids": torch.zeros(1, n, dtype=torch.long), "attention_mask": torch.ones(1, n, dtype=torch.long),
+                "offset_mapping": torch.tensor([self.offsets])}
+
+
+def test_encode_marked_finds_each_marks_token_and_says_what_it_cannot():
+    cpu = torch.device("cpu")
+    tok = OffsetsTokenizer([[0, 1], [1, 3], [3, 4]])
+    assert encode_marked(tok, ["ab\nc"], [[0, 2, 3]], cpu)[1] == [[0, 1, 2]]
+    with pytest.raises(ModelError, match=r"^the tokenizer dropped the character '\\n' that ends a step; check the "
+                                         r"step separator / tag for this model$"):
+        encode_marked(OffsetsTokenizer([[0, 1], [2, 3]]), ["a\nc"], [[1]], cpu)
+    with pytest.raises(ModelError, match=r"^this reward model needs a fast tokenizer \(tokenizer\.json\) to locate "
+                                         r"its steps$"):
+        encode_marked(OffsetsTokenizer([], slow=True), ["a"], [[0]], cpu)
+
+
+def test_model_logits_reads_an_output_object_or_a_plain_tuple_as_float32():
+    logits = torch.arange(6, dtype=torch.float16).reshape(1, 2, 3)
+    for output in (types.SimpleNamespace(logits=logits), (logits,), (logits, torch.zeros(1))):
+        got = model_logits(output)
+        assert got.dtype == torch.float32 and torch.equal(got, logits.float())
+
+
+def test_each_steps_score_is_read_at_the_last_character_of_its_tag_or_separator(step_tag_prm, qwen_prm):
+    for render, fmt, end in ((tagged_text, step_tag_prm.format, step_tag_prm.format.step_tag),
+                             (separated_text, qwen_prm.format, qwen_prm.format.step_separator)):
+        text, marks = render(fmt, PROBLEM, PATHS[0])
+        assert len(marks) == 3 and marks[-1] == len(text) - 1
+        assert [text[m - len(end) + 1:m + 1] for m in marks] == [end] * 3
+
+
 def test_token_prm_reads_each_steps_separator_token(qwen_prm):
     """Same positions as the reference Qwen2.5-Math-PRM recipe: wherever the input holds <extra_0>."""
     path = PATHS[0]
@@ -98,7 +201,9 @@ def test_stepwise_json_warns_about_unknown_keys(tmp_path, caplog):
     folder = save_tiny_token_prm(tmp_path, stepwise={"separator": "<x>", "step_separator": "\n"})
     prm = TokenClassificationPRM(folder, device="cpu")
     assert prm.format.step_separator == "\n"
-    assert "ignoring unknown keys ['separator']" in caplog.text
+    known = ", ".join(sorted(f.name for f in dataclasses.fields(StepFormat)))
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{folder / 'stepwise.json'}: ignoring unknown keys ['separator'] (settings: {known})"]
 
 
 def test_stepwise_json_kind_must_match_the_adapter(tmp_path):

@@ -7,8 +7,16 @@ import pytest
 from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithPRM, ScriptedReward
 from reasoning_core.protocols import Continuation, InputError
-from reasoning_core.search import Problem, Search, make_config
-from reasoning_core.search.base import MAX_PROBLEM_CHARS, best_scored, majority, weighted_vote
+from reasoning_core.search import STRATEGIES, Problem, Search, make_config
+from reasoning_core.search.base import (
+    MAX_PROBLEM_CHARS,
+    SearchConfig,
+    Strategy,
+    best_scored,
+    majority,
+    verifier_choice,
+    weighted_vote,
+)
 from reasoning_core.tasks import get_task
 
 TASK = get_task("arith")
@@ -33,10 +41,10 @@ def search(generator, reward=None, **knobs) -> Search:
 
 
 def test_the_problem_is_checked_in_words():
-    with pytest.raises(InputError, match="the problem is empty: type a question to solve"):
+    with pytest.raises(InputError, match=r"^the problem is empty: type a question to solve$"):
         Search(Problem("  \n", TASK), Script(), None, Budget(), make_config("greedy"))
     assert Search(Problem("1" * MAX_PROBLEM_CHARS, TASK), Script(), None, Budget(), make_config("greedy"))
-    with pytest.raises(InputError, match="the problem is 20,001 characters long; the limit is 20,000"):
+    with pytest.raises(InputError, match=r"^the problem is 20,001 characters long; the limit is 20,000$"):
         Search(Problem("1" * (MAX_PROBLEM_CHARS + 1), TASK), Script(), None, Budget(), make_config("greedy"))
 
 
@@ -79,6 +87,19 @@ def test_lead_prefixes_and_kinds_shape_the_generator_input():
     assert gen.seen[3]["prefixes"] == [TASK.prompt("Rephrased: 2 plus 3, times 4")]  # the chain restarts
 
 
+def test_a_rephrasing_never_answers_or_ends_a_chain_even_when_it_states_an_answer():
+    s = search(Script(["Rephrased: 2 plus 3, times 4. The answer is 20"], finished=True))
+    (rephrased,) = s.expand([0], 1, kind="rephrase", prefixes=["REPHRASE IT"])
+    assert (rephrased.terminal, rephrased.answer) == (False, None)
+    assert s.tree[rephrased.node_id].answer is None
+
+
+def test_a_step_is_one_step_even_when_its_text_holds_the_delimiter():
+    s = search(Script())
+    node = s.add_node(0, "2 + 3 = 5\n5 * 4 = 20", kind="step")
+    assert s.steps(node.node_id) == ["2 + 3 = 5\n5 * 4 = 20"]
+
+
 def test_a_complete_node_holds_several_steps_and_is_judged_on_each():
     scores = {"2 + 3 = 5": 0.9, "5 * 4 = 20": 0.4, "The answer is 20": 0.7}
     reward = ScriptedReward(lambda p, steps: [scores[x] for x in steps])
@@ -108,6 +129,8 @@ def test_rollout_continues_each_chain_outside_the_tree_until_an_answer():
     (a,) = s.expand([0], 1)
     chains = s.rollout([a.node_id], 5, temperature=0.0)
     assert [c.text for c in chains[a.node_id]] == ["5 * 4 = 20", "The answer is 20"]
+    # each rollout step stops at the delimiter and draws a fresh seed, as a step in the tree does
+    assert [(call["stop"], call["seed"]) for call in gen.seen[1:3]] == [("\n", 1), ("\n", 2)]
     assert gen.seen[2]["prefixes"] == [TASK.prompt(PROBLEM) + "2 + 3 = 5\n5 * 4 = 20\n"]
     assert len(s.tree) == 2 and len(gen.calls) == 1
     assert s.rollout([a.node_id], 0) == {a.node_id: []}
@@ -131,11 +154,21 @@ def test_the_fallback_is_the_best_answer_else_the_deepest_partial_chain():
     s = search(Script(["2 + 3 = 5", "2 + 3 = 6"], ["5 * 4 = 20"]))
     a, b = s.expand([0], 2)
     s.tree.set_score(a.node_id, 0.2, 0.2)
+    assert s.fallback_leaf() == a.node_id  # equal depth: the scored chain over the unscored one
     (deeper,) = s.expand([b.node_id], 1)
     assert s.fallback_leaf() == deeper.node_id
-    done = s.add_node(a.node_id, "The answer is 20", terminal=True, answer="20")
-    assert s.fallback_leaf() == done.node_id
+    s.add_node(deeper.node_id, "5 * 4 = 20", terminal=True)  # ended by the depth cap: no answer
+    done = s.add_node(0, "The answer is 20", terminal=True, answer="20")
+    assert s.fallback_leaf() == done.node_id  # an answer wins over deeper chains that state none
     assert search(Script()).fallback_leaf() is None
+
+
+def test_best_ranks_an_unscored_node_below_every_scored_one():
+    s = search(Script())
+    unscored = s.add_node(0, "2 + 3 = 5")
+    scored = s.add_node(0, "2 + 3 = 6")
+    s.tree.set_score(scored.node_id, 0.1, 0.1)
+    assert s.best([s.tree[unscored.node_id], s.tree[scored.node_id]]).id == scored.node_id
 
 
 def test_choosers_pick_by_value_skip_pruned_chains_and_vote_by_weight():
@@ -144,18 +177,41 @@ def test_choosers_pick_by_value_skip_pruned_chains_and_vote_by_weight():
     b = s.add_node(0, "The answer is 2", terminal=True, answer="2")
     c = s.add_node(0, "The answer is 2", terminal=True, answer="2")
     d = s.add_node(0, "The answer is 3", terminal=True, answer="3")
-    for node, value in ((a, 0.9), (b, 0.5), (c, 0.45), (d, 0.95)):
+    s.add_node(0, "The answer is 4", terminal=True, answer="4")  # never scored: no vote
+    for node, value in ((a, 0.9), (b, 0.5), (c, 0.45), (d, 0.99)):
         s.tree.set_score(node.node_id, value, value)
     s.tree.prune(d.node_id)
     assert best_scored(s) == a.node_id           # d scores higher but was pruned
-    assert weighted_vote(s) == b.node_id         # "2": 0.95 > "1": 0.9; b is the better of its two
+    assert weighted_vote(s) == b.node_id         # "2": 0.95 > "1": 0.9 (pruned "3": 0.99 has no vote)
+    assert verifier_choice(s) == a.node_id       # beam search has no `weighted` knob: the best chain
+    assert weighted_vote(search(Script())) is None
     assert majority([s.tree[i] for i in (1, 2, 3)]).answer == "2"
     assert majority([s.tree[1], s.tree[2]]).id == 1  # a tie goes to the answer seen first
     assert majority([]) is None and best_scored(search(Script())) is None
 
 
+def test_a_strategy_that_uses_no_verifier_is_given_none():
+    seen = []
+
+    def explore(s):
+        seen.append(s.reward)
+        return
+        yield
+
+    probe = Strategy("probe", SearchConfig, explore, lambda s: None, reward="unused")
+    list(probe(Problem(PROBLEM, TASK), Script(), FakeArithPRM(), Budget()))
+    assert seen == [None]
+
+
+@pytest.mark.parametrize("name", ["best_of_n", "beam_search", "dvts", "mcts", "rstar", "revise", "compute_optimal"])
+def test_a_verifier_guided_strategy_without_a_verifier_says_so_by_name(name):
+    with pytest.raises(InputError, match=f"^{name} needs a reward model \\(a PRM or an ORM\\); pick one, or use "
+                                         "greedy or self_consistency, which need none$"):
+        STRATEGIES[name](Problem(PROBLEM, TASK), Script(), None, Budget())
+
+
 def test_an_unknown_strategy_lists_every_valid_one():
-    from reasoning_core.search import STRATEGIES, get_strategy
+    from reasoning_core.search import get_strategy
 
     with pytest.raises(InputError, match=f"^unknown strategy 'astar'; valid: {', '.join(STRATEGIES)}$"):
         get_strategy("astar")

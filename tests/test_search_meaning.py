@@ -11,7 +11,7 @@ from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM, ScriptedGenerator, ScriptedReward
 from reasoning_core.run import solve
 from reasoning_core.search import STRATEGIES, InputError, Problem, Search, make_config
-from reasoning_core.search.puct import priors, puct_child
+from reasoning_core.search.puct import most_visited_leaf, priors, puct_child, rollout_values
 from reasoning_core.tasks import arith, get_task
 from reasoning_core.tree import NodeAdded, NodeScored, NodeUpdated, SearchTree
 
@@ -278,6 +278,22 @@ def test_each_beam_proposes_n_over_width_steps_after_the_first_depth(n, width):
     assert len(ended) <= width  # the search stops once `width` kept chains have ended
 
 
+def test_beam_search_stops_once_width_kept_chains_have_ended_even_with_a_beam_still_open():
+    # depth 1 keeps an answer and "a"; "a" then proposes an answer and "d": two kept chains have ended (the
+    # width), so "d" is never extended although its beam is still open
+    children = {"": ["The answer is 1", "a", "b", "c"], "a": ["The answer is 2", "d"],
+                "d": ["The answer is 3", "The answer is 4"]}
+    scores = {"The answer is 1": 0.9, "a": 0.8, "b": 0.1, "c": 0.1, "The answer is 2": 0.9, "d": 0.8,
+              "The answer is 3": 0.5, "The answer is 4": 0.5}
+    prompt = TASK.prompt(problem(0).text)
+    gen = ScriptedGenerator(lambda prefix, k, seed: children[prefix[len(prompt):].rstrip("\n").split("\n")[-1]][k])
+    reward = ScriptedReward(lambda p, steps: [scores[s] for s in steps])
+    result = run("beam_search", 0, generator=gen, reward=reward, n=4, width=2)
+    tree = result.tree
+    assert sorted(n.text for n in tree.nodes.values() if n.id) == sorted(children[""] + children["a"])
+    assert result.status == "done"
+
+
 def test_dvts_with_n_equal_to_width_is_one_subtree():
     result = run("dvts", n=2, width=2)
     assert len(result.tree.children(0)) == 2 and len(first_steps(result)) == 1
@@ -297,6 +313,37 @@ def test_priors_are_a_softmax_of_per_token_log_probs():
     assert priors(search.tree.children(0)) == pytest.approx(expected)
 
 
+def test_priors_stay_finite_for_very_unlikely_steps():
+    search = puct_search([(0.5, 0, -800.0), (0.5, 0, -801.0)], parent_visits=0)
+    assert priors(search.tree.children(0)) == pytest.approx([1 / (1 + math.exp(-1.0)), 1 / (1 + math.exp(1.0))])
+
+
+def test_the_most_visited_path_breaks_ties_by_value_and_counts_an_unscored_child_as_zero():
+    search = puct_search([(0.3, 2, -1.0), (0.7, 2, -1.0), (None, 2, -1.0)], parent_visits=6)
+    assert most_visited_leaf(search).id == 2
+    search = puct_search([(0.3, 2, -1.0), (0.1, 3, -1.0)], parent_visits=5)
+    assert most_visited_leaf(search).id == 2  # visits first
+
+
+def test_rollout_values_keep_an_ended_nodes_own_value_and_roll_out_a_bare_rephrasing():
+    reward = ScriptedReward(lambda p, steps: [0.25] * len(steps))
+    s = Search(problem(0), ScriptedGenerator(lambda prefix, k, seed: "The answer is 3"), reward, Budget(),
+               make_config("mcts"))
+    ended = s.add_node(0, "The answer is 3", terminal=True, answer="3")
+    s.tree.set_score(ended.node_id, 0.0, 0.0)
+    rephrased = s.add_node(0, "Rephrased problem", kind="rephrase")  # no step of its own yet
+    assert rollout_values(s, [ended.node_id, rephrased.node_id], 2) == [0.0, 0.25]
+
+
+def test_mcts_backs_up_a_zero_value_as_zero_and_an_unscored_ended_chain_as_zero():
+    result = run("mcts", reward=constant(0.0), iterations=3, expansion_width=2)
+    assert result.tree.root.visits == 3 and result.tree.root.value == 0.0
+    s = Search(problem(0), FakeArithGenerator(), ORACLE, Budget(), make_config("mcts", None, iterations=1))
+    s.add_node(0, "The answer is 5", terminal=True, answer="5")  # handed over unscored: selected, not expanded
+    list(STRATEGIES["mcts"].explore(s))
+    assert (s.tree.root.visits, s.tree.root.value) == (1, 0.0)
+
+
 def test_puct_never_selects_a_pruned_child_and_counts_an_unscored_one_as_zero():
     search = puct_search([(0.9, 0, -1.0), (0.2, 0, -1.0)], parent_visits=1)
     search.tree.prune(1)
@@ -314,9 +361,10 @@ def test_puct_exploration_of_a_fresh_parent_counts_one_visit():
     assert puct_child(search, search.tree.root, c_puct=0.35).id == 1
 
 
-def test_rollout_values_are_the_verifier_aggregate_of_the_path_and_its_greedy_rollout():
+@pytest.mark.parametrize("depth", [1, 2])
+def test_rollout_values_are_the_verifier_aggregate_of_the_path_and_its_greedy_rollout(depth):
     gen, prm = FakeArithGenerator(0.75), FakeArithPRM()
-    result = solve("mcts", problem(1), gen, prm, Budget(), make_config("mcts", None, iterations=5, rollout_depth=2,
+    result = solve("mcts", problem(1), gen, prm, Budget(), make_config("mcts", None, iterations=5, rollout_depth=depth,
                                                                            aggregation="mean"))
     rolled = [e for e in result.events if isinstance(e, NodeUpdated) and e.visits == 0]
     assert rolled
@@ -325,7 +373,7 @@ def test_rollout_values_are_the_verifier_aggregate_of_the_path_and_its_greedy_ro
         steps = tree.steps(event.node_id)
         rest: list[str] = []
         if not tree[event.node_id].terminal:
-            for _ in range(2):
+            for _ in range(depth):
                 prefix = TASK.prompt(text) + "".join(s + "\n" for s in steps + rest)
                 (cont,) = gen.propose([prefix], 1, stop="\n", max_new_tokens=48, temperature=0.0, seed=0)[0]
                 rest.append(cont.text)
@@ -378,6 +426,31 @@ def test_each_revision_branches_off_at_the_weakest_step_and_keeps_the_likeliest_
         assert [n.status != "pruned" for n in nodes] == [n is pick for n in nodes]
 
 
+def test_revise_handed_chains_starts_from_the_best_unpruned_one_and_branches_an_unscored_one_at_its_start():
+    def handed(scored: bool) -> tuple[Search, list[int]]:
+        s = Search(problem(2), FakeArithGenerator(0.5), constant(0.5), Budget(),
+                   make_config("revise", None, rounds=1, candidates=2))
+        ids = []
+        for first, answer in (("a1", "1"), ("b1", "2")):
+            one = s.add_node(0, first)
+            two = s.add_node(one.node_id, f"The answer is {answer}", terminal=True, answer=answer)
+            ids += [one.node_id, two.node_id]
+        if scored:
+            for node_id, score in zip(ids, (0.6, 0.5, 0.9, 0.8)):
+                s.tree.set_score(node_id, score, score)
+            s.tree.prune(ids[3])  # the best chain was pruned: it is no start
+        list(STRATEGIES["revise"].explore(s))
+        return s, ids
+
+    def branched_at(s: Search) -> set[int | None]:
+        return {n.parent for n in s.tree.nodes.values() if n.kind == "revision"}
+
+    s, ids = handed(scored=True)
+    assert branched_at(s) == {ids[0]}  # below a1: the weakest step of the a-chain is its answer
+    s, ids = handed(scored=False)
+    assert branched_at(s) == {0}  # unscored: the first step is the one revised
+
+
 def test_revise_handed_a_finished_chain_revises_it_instead_of_starting_over():
     assert len(attempts(revise_run(1))) == 1  # one round: the greedy attempt alone
     s = Search(problem(2), FakeArithGenerator(0.5), ORACLE, Budget(), make_config("revise", None, rounds=1))
@@ -419,6 +492,7 @@ def test_rstar_keeps_the_question_part_of_a_step_and_picks_the_tasks_moves():
     arith = ACTION_FORMATS["arith"]
     assert question_part("42 * 3 = 126", arith) == "42 * 3 ="
     assert question_part("no equation", arith) is None and question_part(" = 5", arith) is None
+    assert question_part("x = 3", arith) == "x ="
     s = Search(problem(0), FakeArithGenerator(), None, Budget(), make_config("rstar"))
     assert action_format(s) is arith
     assert [a for a in ("step", "complete", "subquestion", "reanswer", "rephrase") if arith.supports(a)] == \
@@ -426,6 +500,51 @@ def test_rstar_keeps_the_question_part_of_a_step_and_picks_the_tasks_moves():
     math = Search(Problem("What is 2 + 2?", get_task("math")), FakeArithGenerator(), None, Budget(),
                   make_config("rstar"))
     assert action_format(math) is ACTION_FORMATS["math"] and ACTION_FORMATS["math"].supports("rephrase")
+    other = Search(Problem("abc", get_task("letters")), FakeArithGenerator(), None, Budget(), make_config("rstar"))
+    assert action_format(other) is ACTION_FORMATS["math"]  # a task without its own format: the free-form one
+
+
+def test_rstar_rephrases_the_problem_once_at_the_root_with_the_tasks_template():
+    from reasoning_core.search.rstar import ACTION_FORMATS
+
+    text, prefixes = "What is 2 + 2?", []
+
+    def fn(prefix, k, seed):
+        prefixes.append(prefix)
+        return "Restated: what is two plus two? Answer: 4" if prefix.startswith("Rephrase") else "So \\boxed{4}"
+
+    result = solve("rstar", Problem(text, get_task("math"), "4"), ScriptedGenerator(fn), constant(0.5), Budget(),
+                   make_config("rstar", None, iterations=3, actions=("rephrase", "reanswer")))
+    tree = result.tree
+    assert prefixes[0] == ACTION_FORMATS["math"].rephrase_template.format(problem=text)
+    assert [n.parent for n in tree.nodes.values() if n.kind == "rephrase"] == [0]
+    assert not [n for n in tree.nodes.values() if n.kind == "reanswer"]  # a rephrasing has no answer to redo
+    # iteration 1 backs up the rephrasing's rollout value; 2 and 3 expand it to nothing and back up 0
+    assert tree.root.visits == 3 and tree.root.value == pytest.approx(0.5 / 3)
+    assert result.answer == "4"
+
+
+def test_rstar_complete_writes_the_rest_of_the_chain_up_to_the_depth_cap_in_the_last_free_node():
+    from reasoning_core.search.rstar import complete
+
+    gen = ScriptedGenerator(lambda prefix, k, seed: f"step {prefix.count(chr(10))}")  # never an answer
+    s = Search(problem(0), gen, None, Budget(max_nodes=2), make_config("rstar", None, max_steps=4))
+    first = s.add_node(0, "step 0")  # depth 1; one node of room left
+    (done,) = complete(s, s.tree[first.node_id])
+    node = s.tree[done.node_id]
+    assert (node.kind, node.terminal, node.answer, len(node.text.split("\n"))) == ("complete", True, None, 3)
+
+
+def test_rstar_counts_an_unscored_trajectory_as_half_in_the_final_vote():
+    s = Search(problem(1), FakeArithGenerator(1.0), ORACLE, Budget(), make_config("rstar", None, iterations=1))
+    scored = s.add_node(0, "The answer is 1", terminal=True, answer="1")
+    s.tree.set_score(scored.node_id, 0.9, 0.9)
+    s.add_node(0, "The answer is 2", terminal=True, answer="2")  # handed over unscored
+    explore = STRATEGIES["rstar"].explore(s)
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            next(explore)
+    assert stop.value.value == scored.node_id  # 1/2 x 0.9 beats 1/2 x 0.5 (neither is consistent)
 
 
 def test_the_discriminator_sees_the_first_mask_ratio_of_each_trajectory():
@@ -443,6 +562,18 @@ def test_the_discriminator_sees_the_first_mask_ratio_of_each_trajectory():
     keep = max(1, min(len(path) - 1, round(len(path) * 0.5)))
     assert judge.prefixes[0] == s.prefix(path[keep - 1].id)  # the first half of the steps, then it finishes
     assert verdicts == {leaf.id: True, wrong.node_id: False}  # a right judge disagrees with the wrong answer
+
+
+def test_the_discriminator_always_has_the_last_step_left_to_write():
+    from reasoning_core.search.rstar import discriminate
+
+    judge = Recording(1.0)
+    s = Search(problem(1), FakeArithGenerator(1.0), None, Budget(),
+               make_config("rstar", None, mask_ratio=0.95, discriminator=judge))
+    first = s.add_node(0, "step one")
+    last = s.add_node(first.node_id, "The answer is 1", terminal=True, answer="1")
+    discriminate(s, [s.tree[last.node_id]])
+    assert judge.prefixes[0] == s.prefix(first.node_id)  # 95% of two steps still leaves the last one
 
 
 def test_rstar_answers_with_the_best_vote_times_value_among_consistent_trajectories():

@@ -82,9 +82,11 @@ def test_qwen_prm_asks_for_a_pooling_runner_and_reads_the_good_class(fake_vllm):
     assert prm.llm.calls == [("encode", {"pooling_task": "token_classify", "use_tqdm": False})]
 
 
-def test_math_shepherd_pools_the_plus_minus_logits_at_each_tag(fake_vllm, tmp_path):
+def test_math_shepherd_pools_the_plus_minus_logits_at_each_tag(fake_vllm, tmp_path, caplog):
     folder = save_tiny_step_tag_prm(tmp_path / "shepherd")
-    prm = vllm_prm.VLLMPRM(str(folder), preset="math-shepherd")
+    with caplog.at_level("INFO", logger="reasoning_core.rewards.vllm_prm"):
+        prm = vllm_prm.VLLMPRM(str(folder), preset="math-shepherd")
+    assert caplog.messages == [f"starting a vLLM pooling engine for {folder} (runner, convert, pooler_config)"]
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(folder)
@@ -93,6 +95,20 @@ def test_math_shepherd_pools_the_plus_minus_logits_at_each_tag(fake_vllm, tmp_pa
     assert Engine.made == [{"model": str(folder), "runner": "pooling", "convert": "reward", "pooler_config": pooler}]
     assert prm.text("2 + 3", PATHS[0]) == tagged_text(prm.format, "2 + 3", PATHS[0])[0]
     assert prm.score("2 + 3", PATHS[:1]) == [pytest.approx([0.9, 0.8])]  # column 0 is "+"
+
+
+class AppendsEOS:
+    """A tokenizer with one id per character that appends EOS (id 2) when asked for special tokens."""
+
+    def encode(self, text, add_special_tokens=True):
+        return [ord(c) for c in text] + ([2] if add_special_tokens else [])
+
+
+def test_the_tag_and_label_ids_are_the_tokens_own_never_an_added_special_token(fake_vllm, monkeypatch):
+    monkeypatch.setattr(vllm_prm, "_tokenizer", lambda model, trust: AppendsEOS())
+    vllm_prm.VLLMPRM("m", preset="math-shepherd")
+    pooler = dict(Engine.made[-1]["pooler_config"][1])
+    assert (pooler["step_tag_id"], pooler["returned_token_ids"]) == (ord("и"), [ord("+"), ord("-")])
 
 
 def test_older_vllm_releases_get_their_own_spellings(fake_vllm, tmp_path):
@@ -135,9 +151,12 @@ def test_the_default_preset_is_qwen_prm_and_each_engine_start_is_logged(fake_vll
 
 
 def test_the_step_tag_tokenizer_is_read_with_the_callers_trust(fake_vllm, tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
     seen = []
-    real = vllm_prm._tokenizer
-    monkeypatch.setattr(vllm_prm, "_tokenizer", lambda model, trust: seen.append(trust) or real(model, trust))
+    real = AutoTokenizer.from_pretrained
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained",
+                        lambda *args, **kw: seen.append(kw.get("trust_remote_code")) or real(*args, **kw))
     folder = save_tiny_step_tag_prm(tmp_path / "shepherd")
     vllm_prm.VLLMPRM(str(folder), preset="math-shepherd")
     vllm_prm.VLLMPRM(str(folder), preset="math-shepherd", trust_remote_code=True)

@@ -91,12 +91,13 @@ class AgreementVerifier(RewardAdapter):
         # log-probabilities share one normaliser per position, so differences of logits are enough
         logits = model_logits(self.model(**batch))[:, :-1]
         ids = batch["input_ids"][:, 1:]
-        end_ids = torch.tensor(self.end_ids, device=ids.device)
+        end_ids = ids.new_tensor(self.end_ids)
         end = torch.logsumexp(logits[..., end_ids], dim=-1)
-        top, top_ids = logits.topk(len(self.end_ids) + 1, dim=-1)  # the best non-end token is among these
-        best = torch.maximum(top.masked_fill(torch.isin(top_ids, end_ids), float("-inf")).max(-1).values, end)
+        # the verifier's top choice: the best token, or ending the step when that is likelier. Ending is
+        # at least as likely as any one end token, so the best token needs no masking of end tokens
+        best = torch.maximum(logits.max(-1).values, end)
         written = torch.where(torch.isin(ids, end_ids), end, logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1))
-        gaps = (written - best).clamp(max=0.0)
+        gaps = written - best  # <= 0 exactly: `best` is a maximum over a set that holds `written`
         return torch.cat([torch.zeros_like(gaps[:, :1]), gaps], dim=1)
 
 

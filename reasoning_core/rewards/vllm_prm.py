@@ -82,7 +82,7 @@ def _engine(vllm: Any, model: str, pooler: dict[str, Any] | None, kwargs: dict[s
         if pooler is None:
             attempts.append(mode)
             continue
-        config = _pooler_config(vllm, pooler)
+        config = _pooler_config(pooler)
         convert = {"convert": "reward"} if "runner" in mode else {}
         attempts += [{**mode, **convert, "pooler_config": config},
                      {**mode, **convert, "override_pooler_config": config}]
@@ -96,7 +96,7 @@ def _engine(vllm: Any, model: str, pooler: dict[str, Any] | None, kwargs: dict[s
     raise ModelError(f"could not start a vLLM pooling engine for {model}; tried {'; '.join(errors)}")
 
 
-def _pooler_config(vllm: Any, pooler: dict[str, Any]) -> Any:
+def _pooler_config(pooler: dict[str, Any]) -> Any:
     try:
         from vllm.config import PoolerConfig
     except ImportError:  # pragma: no cover - very old releases
