@@ -1,7 +1,8 @@
 """Presets for the whole pipeline: one dataclass per stage, grouped in `PipelineConfig`.
 
-`micro` is for tests (seconds), `tiny` is the shipped default (about 20 minutes on 2 CPU cores),
-`small` is a longer run for a better generator.
+`micro` is for tests (seconds), `tiny` the quick arith-only reproduction (about 20 minutes on 2 CPU cores;
+today's shipped models), `small` a longer arith run, `default` the three-task world the shipped models are
+to come from (at most 2 hours; its first SFT is measured in docs/findings.md).
 """
 from __future__ import annotations
 

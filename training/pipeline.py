@@ -164,7 +164,7 @@ def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score) -> dict:
     return {"within_problem_step_auc": report["within_problem_step_auc_mean"],
             "gold_vs_one_result_changed": report["gold_vs_one_result_changed_mean"],
             "step_auc_vs_check_steps": report["pooled_step_auc_mean"], "by_task": report["per_task"],
-            "heldout_chains": len(paths)}
+            "heldout_chains": len(paths), "heldout_steps": sum(t["steps"] for t in report["per_task"].values())}
 
 
 def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
