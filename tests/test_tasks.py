@@ -6,7 +6,7 @@ import pytest
 from reasoning_core.tasks import GENERATED, STEPS, check_steps, coverage_notice, detect, get_task, solve
 from training.config import TaskMix
 from training.data import mix_problems, shares
-from ui.examples import default_tasks, example_rows, task_examples
+from ui.examples import default_tasks, example_rows, task_examples, trained_levels
 
 
 @pytest.mark.parametrize("name", list(GENERATED))
@@ -49,10 +49,11 @@ def test_app_examples_cover_each_task_easy_to_hard_without_repeats():
     problems = [r[0] for r in rows]
     assert len(problems) == len(set(problems))
     assert default_tasks() == ("arith",)  # what the shipped generator's stepwise.json records
-    for name in GENERATED:  # the examples of a generator that records every task
-        module = GENERATED[name]
+    for name in GENERATED:  # what the examples of each task look like
         own = [[ex.problem, ex.reference, name] for ex in task_examples(name, 3)]
         assert len({r[0] for r in own}) == 3 and all(detect(r[0]) == name for r in own)
         levels = [ex.difficulty for ex in task_examples(name, 3)]
-        assert levels[0] == min(module.DEFAULT_LEVELS) and levels[-1] == max(module.DEFAULT_LEVELS)
+        assert levels[0] == trained_levels(name)[0] and levels[-1] == trained_levels(name)[-1]
+    assert trained_levels("arith") == [1, 2, 3, 4]  # the shipped generator's one-digit mix
+    assert trained_levels("word") == sorted(GENERATED["word"].DEFAULT_LEVELS)  # nothing recorded: the default
     assert [r[2] for r in rows] == ["arith"] * 3 + ["math"] * 2

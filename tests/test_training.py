@@ -88,7 +88,8 @@ def _assert_clean_checkpoint(path: Path, kind: str):
     meta = json.loads((path / "meta.json").read_text())
     assert meta["kind"] == kind and "git_commit" in meta and "config" in meta
     settings = ckpt.STEPWISE.get(kind, {"kind": kind})  # with what it was trained on, for the CLI's notice
-    assert json.loads((path / "stepwise.json").read_text()) == settings | {"tasks": ["arith"]}
+    recorded = {"tasks": ["arith"], "levels": {"arith": [1, 2, 3, 4]}}
+    assert json.loads((path / "stepwise.json").read_text()) == settings | recorded
 
 
 def test_sft_checkpoint_loads(run_dir):

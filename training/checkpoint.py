@@ -97,7 +97,8 @@ def save_checkpoint(path: str | Path, model, tokenizer, *, stage: str, kind: str
     path = Path(path)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
-    tasks = {"tasks": list(config.get("mix", {}).get("weights", {}))}
+    mix = config.get("mix", {})
+    tasks = {"tasks": list(mix.get("weights", {})), "levels": mix.get("levels", {})}
     settings = STEPWISE.get(kind, {"kind": kind})
     (path / "stepwise.json").write_text(json.dumps(settings | tasks, indent=2) + "\n")
     for junk in path.iterdir():  # anything a trainer may have left behind

@@ -55,7 +55,7 @@ def step_format(folder: Path, base: StepFormat, overrides: dict[str, Any]) -> St
     return StepFormat(**values)
 
 
-METADATA = {"tasks"}  # what the model was trained on: read by the CLI and app, not a scoring setting
+METADATA = {"tasks", "levels"}  # what the model was trained on: read by the CLI and app, not a scoring setting
 
 
 def _settings(folder: Path) -> dict[str, Any]:
