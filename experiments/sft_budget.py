@@ -5,9 +5,10 @@ the default mix, then reports the held-out completion loss and greedy accuracy p
 
     python -m experiments.sft_budget --parent runs/default/sft --minutes 15 --out experiments/results/sft-budget
 
-Arms: `continue` (the parent checkpoint, trained further at a constant-then-cosine learning rate) and
-`small` (a 1.1M-parameter, 4-layer Llama from scratch at the tiny preset's learning rate). Writes
-OUT/sft_budget.json.
+Arms (`--arms`): `continue` (the parent checkpoint, trained further), `small` (a 1.1M-parameter, 4-layer
+Llama from scratch at the tiny preset's learning rate) and `short` (the default 2.4M shape from scratch on
+the short tasks only, arith and letters: does reading the question emerge when word problems do not take
+the tokens?). Writes OUT/sft_budget.json.
 """
 from __future__ import annotations
 
@@ -42,13 +43,16 @@ def report(model, tok, problems_per_task: int) -> dict:
     return row
 
 
-def arm(name: str, model, tok, steps: int, lr: float, minutes: float, out: Path, problems: int) -> dict:
+def arm(name: str, model, tok, steps: int, lr: float, minutes: float, out: Path, problems: int,
+        weights: dict[str, float] | None = None) -> dict:
     cfg = preset("default")
     tc = replace(cfg.sft, max_steps=steps, learning_rate=lr, max_wall_s=minutes * 60, warmup_ratio=0.02)
-    data = sft_dataset(mix_problems(cfg.mix, "train", steps * tc.batch_size, seed=77))
+    mix = replace(cfg.mix, weights=weights or cfg.mix.weights)
+    data = sft_dataset(mix_problems(mix, "train", steps * tc.batch_size, seed=77))
     t0 = time.time()
     stats = train_sft(model, tok, data, tc, str(out / "work" / name))
-    return {"arm": name, "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+    return {"arm": name, "trained_on": sorted(mix.weights),
+            "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
             "learning_rate": lr, "steps": stats["steps"], "train_wall_s": round(time.time() - t0, 1),
             **report(model, tok, problems)}
 
@@ -58,17 +62,27 @@ def main() -> None:
     parser.add_argument("--parent", type=Path, required=True, help="the default preset's SFT checkpoint")
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall time per arm")
     parser.add_argument("--problems", type=int, default=60, help="validation problems per task for greedy accuracy")
+    parser.add_argument("--arms", default="continue,small", help="comma-separated: continue, small, short")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/sft-budget"))
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
+    arms = args.arms.split(",")
     parent, tok = load_generator(args.parent)
     rows = [{"arm": "parent", **report(parent, tok, args.problems)}]
-    parent.train()
-    rows.append(arm("continue", parent, tok, 900, 1e-3, args.minutes, args.out, args.problems))
-    torch.manual_seed(0)
-    small, small_tok = build_generator(SMALL)
-    rows.append(arm("small", small, small_tok, 2000, 3e-3, args.minutes, args.out, args.problems))
+    if "continue" in arms:
+        parent.train()
+        rows.append(arm("continue", parent, tok, 900, 1e-3, args.minutes, args.out, args.problems))
+    if "small" in arms:
+        torch.manual_seed(0)
+        small, small_tok = build_generator(SMALL)
+        rows.append(arm("small", small, small_tok, 2000, 3e-3, args.minutes, args.out, args.problems))
+    if "short" in arms:
+        torch.manual_seed(0)
+        short, short_tok = build_generator(preset("default").model)
+        # arith and letters texts are about half as long as the mix's mean: about twice the steps per minute
+        rows.append(arm("short", short, short_tok, int(args.minutes * 60 / 0.45), 2e-3, args.minutes, args.out,
+                        args.problems, weights={"arith": 1.0, "letters": 1.0}))
     for row in rows:
         print(row, flush=True)
     (args.out / "sft_budget.json").write_text(json.dumps({"minutes_per_arm": args.minutes, "arms": rows}, indent=2)
