@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -69,8 +70,8 @@ def lengths_table(corpus: list[str], probe: list[str], words: list[str]) -> list
 
 
 def step_seconds(model_cfg: ModelConfig, batches: list[list[str]]) -> float:
-    """Mean seconds per optimiser step (forward, backward, AdamW) over length-grouped batches of real texts
-    (after one warm-up step)."""
+    """Mean seconds per optimiser step (forward, backward, AdamW) over batches of real texts, each padded to
+    its longest (after one warm-up step)."""
     torch.manual_seed(0)
     model, tok = build_generator(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -136,7 +137,10 @@ def main() -> None:
     print(tokenizers_.to_string(index=False), flush=True)
     by_length = sorted(probe[:1024], key=len)
     batches = [by_length[i:i + 32] for i in range(0, len(by_length), 128)]  # 8 grouped batches, short to long
-    speed = pd.DataFrame([{"size": n, "seconds_per_step_32": round(step_seconds(c, batches), 3)}
+    mixed = random.Random(0).sample(probe[:1024], 256)
+    random_batches = [mixed[i:i + 32] for i in range(0, 256, 32)]  # 8 batches as random sampling draws them
+    speed = pd.DataFrame([{"size": n, "seconds_per_step_32": round(step_seconds(c, batches), 3),
+                           "seconds_per_step_32_random": round(step_seconds(c, random_batches), 3)}
                           for n, c in SIZES.items()])
     print(speed.to_string(index=False), flush=True)
     runs = pd.DataFrame([train_for(n, c, s, args.minutes, args.out)

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -57,7 +58,21 @@ def load_models(args: argparse.Namespace, need_reward: bool = True):
     return generator, reward
 
 
+def read_problem_file(path: str) -> str:
+    """The text of a problem file ("-" reads standard input), or an InputError saying why it cannot be read."""
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"cannot read the problem file {path}: {err.strerror or err}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"the problem file {path} is not UTF-8 text (byte {err.start})") from None
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
+    if args.problem_file is not None:
+        args.problem = read_problem_file(args.problem_file)
     if args.problem is not None:
         text, reference = args.problem, args.reference
     elif args.example is not None:
@@ -69,7 +84,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         text, reference = examples[args.example].problem, examples[args.example].reference
     else:
         raise InputError("give a problem: --problem TEXT, or --task arith --example K")
-    check_problem_text(text)
+    text = check_problem_text(text)
     task_name = detect(text) if args.task == "auto" else args.task
     if reference is None and task_name in GENERATED:
         reference = GENERATED[task_name].solve(text)
@@ -172,7 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Solve one problem with a search strategy and print the tree "
                                        "(or one JSON object with --json).")
     src = solve.add_argument_group("problem")
-    src.add_argument("--problem", help="the problem text, e.g. '17 + 25 * 3 - 40' (left to right), a word problem or "
+    one = src.add_mutually_exclusive_group()
+    one.add_argument("--problem-file", metavar="PATH",
+                     help="read the problem from a UTF-8 file ('-' for standard input)")
+    one.add_argument("--problem", help="the problem text, e.g. '17 + 25 * 3 - 40' (left to right), a word problem or "
                      "\"How many r's are in strawberry?\"")
     src.add_argument("--reference", help="the known answer, to grade the result")
     src.add_argument("--example", type=int, metavar="K",

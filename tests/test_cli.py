@@ -81,6 +81,32 @@ def test_bad_input_is_a_clear_error_not_a_traceback(args, message, capsys):
     assert "Traceback" not in err
 
 
+def test_a_problem_comes_from_a_file_or_standard_input(tmp_path: Path, capsys, monkeypatch):
+    import io
+
+    (tmp_path / "p.txt").write_text("3 + 4\n", encoding="utf-8")
+    code, out, _ = cli("solve", "--problem-file", str(tmp_path / "p.txt"), "--strategy", "greedy", "--json", *FAKE,
+                       capsys=capsys)
+    assert code == 0 and json.loads(out)["problem"] == "3 + 4" and json.loads(out)["reference"] == "7"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"5 * 2")))
+    code, out, _ = cli("solve", "--problem-file", "-", "--strategy", "greedy", "--json", *FAKE, capsys=capsys)
+    assert code == 0 and json.loads(out)["reference"] == "10"
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe 3 + 4", "is not UTF-8 text (byte 0)"),
+    (b"3 + \x00 4", "control character (U+0000) at character 5"),
+    (b"1 + 1 " * 40_000, "239,999 characters long; the limit is 20,000"),
+    (None, "cannot read the problem file"),
+])
+def test_a_problem_file_that_cannot_be_solved_says_why(content, message, tmp_path: Path, capsys):
+    path = tmp_path / "p.txt"
+    if content is not None:
+        path.write_bytes(content)
+    code, _, err = cli("solve", "--problem-file", str(path), *FAKE, capsys=capsys)
+    assert code == 2 and err.startswith("error:") and message in err and "Traceback" not in err
+
+
 def test_a_prm_returning_nan_exits_2_with_a_message(capsys, monkeypatch):
     from reasoning_core import fakes, rewards
 

@@ -46,6 +46,10 @@ def test_the_problem_is_checked_in_words():
     assert Search(Problem("1" * MAX_PROBLEM_CHARS, TASK), Script(), None, Budget(), make_config("greedy"))
     with pytest.raises(InputError, match=r"^the problem is 20,001 characters long; the limit is 20,000$"):
         Search(Problem("1" * (MAX_PROBLEM_CHARS + 1), TASK), Script(), None, Budget(), make_config("greedy"))
+    with pytest.raises(InputError, match=r"^the problem contains a control character \(U\+0000\) at character 4: "):
+        Search(Problem("3 +\x00 4", TASK), Script(), None, Budget(), make_config("greedy"))
+    # line breaks and tabs are text, not control characters a user would have to remove
+    assert Search(Problem("3 +\n\t4", TASK), Script(), None, Budget(), make_config("greedy"))
 
 
 def test_expand_sends_one_call_and_adds_the_steps_below_their_parents():

@@ -95,15 +95,21 @@ def _small() -> PipelineConfig:
 
 def _default() -> PipelineConfig:
     """The shipped models: one generator for arith, word problems and letter counting, within 2 hours on
-    2 CPU cores (the stage times are in each model card). Sized by measurement on that CPU
-    (experiments/model_size.py): a 6-layer, 160-wide Llama over characters, about 1.4 s per step of 32
-    length-grouped texts on a shared machine, so SFT fits in about 40 minutes."""
+    2 CPU cores (the stage times are in each model card). SFT gets most of the time, because exposure is
+    what the first default runs lacked (experiments/results/sft-recipe: the tiny recipe itself learns one
+    task in about 1,000 steps and barely two in 1,000 shared ones): the tiny 4 x 128 shape, the
+    compute-optimal size for about 30M training tokens, on length-grouped batches (2.2x the steps of random
+    ones on this mix), about 7,000 steps in an hour. Levels are those it can reach in that time: arith
+    1-6 (up to two operations on two-digit numbers), word 1-3 and 5-7 (one to three steps, with or without
+    a distractor), every letters level."""
     long = {"max_length": 512, "group_by_length": True}
     return PipelineConfig(
         preset="default",
-        mix=TaskMix(weights={"arith": 1.0, "word": 2.0, "letters": 1.0}, levels={}),
-        model=ModelConfig(hidden_size=160, num_layers=6, num_heads=5, intermediate_size=640, max_positions=512),
-        sft_problems=51200, sft=TrainConfig(max_steps=1600, batch_size=32, learning_rate=2e-3, **long),
+        mix=TaskMix(weights={"arith": 1.0, "word": 2.0, "letters": 1.0},
+                    levels={"arith": [1, 2, 3, 4, 5, 6], "word": [1, 2, 3, 5, 6, 7]}),
+        model=ModelConfig(max_positions=512),
+        sft_problems=224000, sft=TrainConfig(max_steps=7000, batch_size=32, learning_rate=3e-3,
+                                             max_wall_s=4200.0, **long),
         star=StarConfig(rounds=2, problems=800, samples=4, rationalize=False, replay_rows=3200,
                         train=TrainConfig(max_steps=150, batch_size=32, learning_rate=5e-4, **long)),
         label=LabelConfig(problems=800, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True),

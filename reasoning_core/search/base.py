@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -25,12 +26,17 @@ class Problem:
 
 
 def check_problem_text(text: str) -> str:
-    """The problem stripped, or an InputError a user can act on (empty, or longer than the limit)."""
+    """The problem stripped, or an InputError a user can act on (empty, longer than the limit, or holding a
+    control character such as NUL, which no tokenizer reads as the user meant)."""
     text = text.strip()
     if not text:
         raise InputError("the problem is empty: type a question to solve")
     if len(text) > MAX_PROBLEM_CHARS:
         raise InputError(f"the problem is {len(text):,} characters long; the limit is {MAX_PROBLEM_CHARS:,}")
+    control = next((i for i, c in enumerate(text) if unicodedata.category(c) == "Cc" and c not in "\n\t\r"), None)
+    if control is not None:
+        raise InputError(f"the problem contains a control character (U+{ord(text[control]):04X}) at character "
+                         f"{control + 1}: remove it and try again")
     return text
 
 
