@@ -158,7 +158,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if field is not None and knob_values.get(field) is not None:
             raise InputError(f"--{field.replace('_', '-')} is the size of {name}, which eval sweeps: use --sizes")
     check_used(strategies, knob_values)
-    spec = EvalSpec(strategies, sizes, args.seed, knob_values, budget_from(args))
+    spec = EvalSpec(strategies, sizes, args.seed, knob_values, budget_from(args), pool=args.pool)
     spec.configs()
     task_name = ("math" if args.data else "arith") if args.task == "auto" else args.task
     if not args.data and task_name not in GENERATED:
@@ -214,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=50, help="number of problems (default 50)")
     ev.add_argument("--data", help="a GSM8K- or MATH-format JSONL file instead of the built-in test split")
     ev.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
+    ev.add_argument("--pool", action="store_true",
+                    help="run best_of_n and self_consistency once at the largest size and estimate the smaller "
+                         "sizes from random subsets of its chains (rows marked pooled)")
     add_model_args(ev)
     add_search_args(ev)
     add_budget_args(ev)

@@ -13,12 +13,14 @@ import pandas as pd
 
 from .budget import Budget
 from .protocols import Generator, RewardModel, Task
-from .run import solve
+from .run import SearchResult, solve
 from .search import Problem, SearchConfig, get_strategy, make_config
 from .tasks import Example, held_out_examples
 
 logger = logging.getLogger(__name__)
-COLUMNS = ["strategy", "size", "accuracy", "mean_generated_tokens", "mean_wall_s", "n"]
+COLUMNS = ["strategy", "size", "accuracy", "mean_generated_tokens", "mean_wall_s", "n", "pooled"]
+RUN_COLUMNS = ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s", "difficulty", "answer",
+               "reference", "pooled"]
 
 
 @dataclass
@@ -30,6 +32,10 @@ class EvalSpec:
     seed: int = 0
     overrides: dict | None = None  # strategy knobs shared by all runs (temperature, width, ...)
     budget: Budget = field(default_factory=Budget)  # the caps every search runs under
+    # strategies whose chains are independent samples (best-of-N, majority and weighted vote) run once at
+    # the largest size; each smaller size is estimated from `resamples` random subsets of that pool
+    pool: bool = False
+    resamples: int = 32
 
     def configs(self) -> dict[tuple[str, int], SearchConfig]:
         """Every (strategy, size) config of the run, built (and so checked) before any search starts."""
@@ -50,25 +56,52 @@ def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator:
              reward: RewardModel | None, progress: Callable[[Iterable], Iterable] = iter,
              cancel: threading.Event | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Returns (summary per strategy and size, one row per search). Strategies without a size knob
-    (greedy) run once and are reported at every size."""
+    (greedy) run once and are reported at every size; with `spec.pool`, poolable strategies run once at
+    the largest size and their other rows say `pooled`."""
     sized = {name: get_strategy(name).config_cls.size_field is not None for name in spec.strategies}
+    pooled = {name: spec.pool and sized[name] and get_strategy(name).pool_choose is not None
+              for name in spec.strategies}
+    top = max(spec.sizes)
     configs, rows, cache = spec.configs(), [], {}
     jobs = [(s, size, i) for s in spec.strategies for size in spec.sizes for i in range(len(examples))]
     for strategy, size, i in progress(jobs):
         if cancel is not None and cancel.is_set():
             break
-        key = (strategy, size if sized[strategy] else None, i)
+        ex = examples[i]
+        run_size = top if pooled[strategy] else size if sized[strategy] else None
+        key = (strategy, run_size, i)
         if key not in cache:
-            ex = examples[i]
-            result = solve(strategy, Problem(ex.problem, task, ex.reference), generator, reward, spec.budget,
-                           configs[strategy, size], cancel)
-            cache[key] = {"correct": bool(result.correct), "generated_tokens": result.stats["generated_tokens"],
-                          "wall_s": result.stats["wall_s"], "difficulty": ex.difficulty,
-                          "answer": result.answer, "reference": ex.reference}
-        rows.append({"strategy": strategy, "size": size, "problem": i, **cache[key]})
-    per_run = pd.DataFrame(rows, columns=["strategy", "size", "problem", "correct", "generated_tokens",
-                                          "wall_s", "difficulty", "answer", "reference"])
+            cache[key] = solve(strategy, Problem(ex.problem, task, ex.reference), generator, reward, spec.budget,
+                               configs[strategy, run_size or size], cancel)
+        result = cache[key]
+        if pooled[strategy] and size != top:
+            row = pool_estimate(result, size, configs[strategy, size], spec.resamples, seed=spec.seed * 1_000_003 + i)
+        else:
+            row = {"correct": bool(result.correct), "generated_tokens": result.stats["generated_tokens"],
+                   "wall_s": result.stats["wall_s"], "answer": result.answer, "pooled": False}
+        rows.append({"strategy": strategy, "size": size, "problem": i, "difficulty": ex.difficulty,
+                     "reference": ex.reference, **row})
+    per_run = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return summarise(per_run), per_run
+
+
+def pool_estimate(result: SearchResult, size: int, config: SearchConfig, resamples: int, seed: int) -> dict:
+    """A size-`size` run estimated from the chains of a larger one (`result`): the strategy's own choice
+    (`Strategy.pool_choose`) over `resamples` random subsets of `size` chains, averaged. Tokens are those of
+    the chains drawn; wall time is the pool's, pro rata."""
+    choose = get_strategy(result.strategy).pool_choose
+    chains = sorted(result.tree.leaves(), key=lambda n: n.id)  # every leaf ends one sampled chain
+    tokens = {c.id: sum(n.num_tokens for n in result.tree.path(c.id)) for c in chains}
+    rng = random.Random(seed)
+    draws = [chains] if size >= len(chains) else [sorted(rng.sample(chains, size), key=lambda n: n.id)
+                                                  for _ in range(resamples)]
+    picks = [choose([c for c in draw if c.terminal], config) for draw in draws]  # type: ignore[misc]
+    correct = [bool(p is not None and result.problem.task.is_correct(p.answer, result.problem.reference))
+               for p in picks]
+    return {"correct": sum(correct) / len(draws),
+            "generated_tokens": sum(tokens[c.id] for draw in draws for c in draw) / len(draws),
+            "wall_s": result.stats["wall_s"] * min(1.0, size / max(1, len(chains))),
+            "answer": picks[0].answer if picks[0] is not None else None, "pooled": True}
 
 
 def summarise(per_run: pd.DataFrame) -> pd.DataFrame:
@@ -80,6 +113,7 @@ def summarise(per_run: pd.DataFrame) -> pd.DataFrame:
         "mean_generated_tokens": grouped["generated_tokens"].mean(),
         "mean_wall_s": grouped["wall_s"].mean(),
         "n": grouped["correct"].size(),
+        "pooled": grouped["pooled"].any(),
     }).reset_index()[COLUMNS]
 
 

@@ -86,7 +86,9 @@ def test_beam_search_then_mcts_draw_trees_and_the_inspector_follows(page):
     assert "correct" in page.inner_text("#explorer-summary")
     page.screenshot(path=str(ARTIFACTS / "explorer-beam_search.png"), full_page=True)
 
+    assert "Snell et al. 2024" in page.inner_text("#explorer-strategy-doc")  # what beam search is, and whose
     pick_strategy(page, "mcts")
+    page.wait_for_function("document.querySelector('#explorer-strategy-doc').innerText.includes('Monte Carlo')")
     first = run_and_wait(page, "mcts")
     print(f"mcts: first node on screen {first:.2f} s after Run")
     n_points = page.locator(POINTS).count()

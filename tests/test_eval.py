@@ -41,13 +41,13 @@ def test_accuracy_is_the_mean_of_the_runs_it_summarises(examples):
     grouped = runs.groupby(["strategy", "size"], sort=False)
     expected = pd.DataFrame({"accuracy": grouped["correct"].mean(), "mean_generated_tokens":
                              grouped["generated_tokens"].mean(), "mean_wall_s": grouped["wall_s"].mean(),
-                             "n": grouped["correct"].size()}).reset_index()
+                             "n": grouped["correct"].size(), "pooled": False}).reset_index()
     pd.testing.assert_frame_equal(summary, expected[ev.COLUMNS])
     assert 0 < runs["correct"].mean() < 1, "the fake generator must get some right and some wrong"
     assert list(summary.strategy) == ["greedy", "greedy", "best_of_n", "best_of_n", "beam_search", "beam_search"]
     assert (runs["reference"] == [e.reference for e in examples] * 6).all()
     assert list(runs.columns) == ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s",
-                                  "difficulty", "answer", "reference"]
+                                  "difficulty", "answer", "reference", "pooled"]
     assert list(runs["problem"][:len(examples)]) == list(range(len(examples)))
     assert list(runs["difficulty"][:len(examples)]) == [e.difficulty for e in examples]
     assert (runs["wall_s"] > 0).all()
@@ -80,7 +80,7 @@ def test_a_cancel_reaches_the_running_search(examples):
     _, runs = run(examples, ev.EvalSpec(["best_of_n"], [2]), progress=lambda jobs: iter(jobs[:1]), cancel=cancel)
     assert runs.empty  # set before the first search: nothing runs
     assert list(runs.columns) == ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s",
-                                  "difficulty", "answer", "reference"]  # runs.csv still has its header
+                                  "difficulty", "answer", "reference", "pooled"]  # runs.csv still has its header
 
     class CancelOnFirstCall(FakeArithGenerator):
         def propose(self, *args, **kw):
@@ -129,3 +129,36 @@ def test_results_are_written_and_plotted(examples, tmp_path):
     assert fig.layout.xaxis.type == "log" and fig.layout.title.text == "Accuracy against test-time compute"
     assert fig.layout.xaxis.title.text == "mean generated tokens per problem (log)"
     assert fig.layout.yaxis.title.text == "accuracy" and list(fig.layout.yaxis.range) == [0, 1.02]
+
+
+def test_a_pooled_sweep_runs_once_at_the_largest_size_and_estimates_the_rest(examples):
+    calls = []
+    gen = FakeArithGenerator(0.6)
+    real = gen.propose
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    gen.propose = counting
+    strategies, sizes = ["self_consistency", "best_of_n", "beam_search"], [1, 2, 8]
+    summary, runs = ev.evaluate(ev.EvalSpec(strategies, sizes, seed=3, pool=True), examples, TASK, gen, FakeArithPRM())
+    pooled_calls = len(calls)
+    calls.clear()
+    full, _ = ev.evaluate(ev.EvalSpec(strategies, sizes, seed=3), examples, TASK, gen, FakeArithPRM())
+    assert pooled_calls < len(calls)  # the pool saves the small runs of the two sampling strategies
+    rows = summary.set_index(["strategy", "size"])
+    # the largest size is the run itself, identical with and without pooling; beam search never pools
+    same = full.set_index(["strategy", "size"])
+    for key in [("self_consistency", 8), ("best_of_n", 8), *(("beam_search", k) for k in sizes)]:
+        assert rows.loc[key, "accuracy"] == same.loc[key, "accuracy"] and not rows.loc[key, "pooled"]
+    assert rows.loc[("best_of_n", 1), "pooled"] and rows.loc[("self_consistency", 2), "pooled"]
+    # an estimate is a mean over random subsets of the pool: a fraction, between the bounds of a vote
+    one = runs[(runs.strategy == "self_consistency") & (runs["size"] == 1)]
+    assert one["correct"].between(0, 1).all() and not one["correct"].isin([0, 1]).all()
+    # one chain of the pool costs about an eighth of the pool's tokens
+    eight = runs[(runs.strategy == "best_of_n") & (runs["size"] == 8)]["generated_tokens"].to_numpy()
+    assert one["generated_tokens"].to_numpy() == pytest.approx(eight / 8, rel=0.3)
+    # one chain answers for itself: a size-1 vote is as often right as the pool's chains are
+    assert rows.loc[("self_consistency", 1), "accuracy"] == pytest.approx(rows.loc[("best_of_n", 1), "accuracy"],
+                                                                         abs=0.15)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import Counter
 
@@ -42,6 +43,13 @@ def test_every_strategy_finishes_with_an_answer_and_stats(name):
         assert result.stats["generated_tokens"] == in_tree
     chosen = [n for n in result.tree.nodes.values() if n.status == "chosen"]
     assert chosen and chosen[-1].answer == result.answer
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_strategy_explains_itself_and_names_its_paper(name):
+    summary = STRATEGIES[name].summary  # shown beside the app's strategy picker
+    assert re.search(r"et al\. (19|20)\d\d", summary), summary
+    assert 40 < len(summary) < 400 and "\n" not in summary and "  " not in summary
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))

@@ -14,8 +14,8 @@ from reasoning_core.search.base import (
     Strategy,
     best_scored,
     majority,
+    scored_choice,
     verifier_choice,
-    weighted_vote,
 )
 from reasoning_core.tasks import get_task
 
@@ -186,9 +186,11 @@ def test_choosers_pick_by_value_skip_pruned_chains_and_vote_by_weight():
         s.tree.set_score(node.node_id, value, value)
     s.tree.prune(d.node_id)
     assert best_scored(s) == a.node_id           # d scores higher but was pruned
-    assert weighted_vote(s) == b.node_id         # "2": 0.95 > "1": 0.9 (pruned "3": 0.99 has no vote)
+    weighted = make_config("best_of_n", weighted=True)
+    # "2": 0.95 > "1": 0.9 (pruned "3": 0.99 has no vote)
+    assert scored_choice(s.tree.terminals(), weighted).id == b.node_id
     assert verifier_choice(s) == a.node_id       # beam search has no `weighted` knob: the best chain
-    assert weighted_vote(search(Script())) is None
+    assert scored_choice([], weighted) is None
     assert majority([s.tree[i] for i in (1, 2, 3)]).answer == "2"
     assert majority([s.tree[1], s.tree[2]]).id == 1  # a tie goes to the answer seen first
     assert majority([]) is None and best_scored(search(Script())) is None

@@ -64,12 +64,23 @@ def run_search(request: gr.Request | None = None, **values: Any):
            gr.update(value=replay.save_result(result), interactive=True))
 
 
+VERIFIER_ROLE = {"required": "steered by the reward model", "display": "shows the reward model's scores",
+                 "unused": "no reward model (a verifier-free baseline)"}
+
+
+def strategy_note(name: str) -> str:
+    """What the picked strategy does, from its docstring, and how it uses the reward model."""
+    strategy = STRATEGIES[name]
+    return f"<small>{strategy.summary} *({VERIFIER_ROLE[strategy.reward]})*</small>"
+
+
 def build(models_state: gr.State) -> dict[str, gr.Component]:
     """The tab; returns its Run inputs by handler keyword (every knob of every strategy has one)."""
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             form = problem_inputs(TAB, examples=3)
             form["strategy"] = gr.Dropdown(list(STRATEGIES), value=FIRST, label="strategy", elem_id="explorer-strategy")
+            about = gr.Markdown(strategy_note(FIRST), elem_id="explorer-strategy-doc")
             with gr.Accordion("knobs", open=True):
                 with gr.Row():  # the strategy's own knobs
                     knobs = knob_inputs([name for name in STRATEGY_KNOBS if name not in SHARED], TAB, FIRST)
@@ -93,9 +104,10 @@ def build(models_state: gr.State) -> dict[str, gr.Component]:
     insp = inspector.build(result_state, prefix=TAB)
 
     def show_knobs(strategy: str) -> dict[gr.Component, dict]:
-        return {knobs[name]: update for name, update in knob_updates(strategy).items()}
+        return {knobs[name]: update for name, update in knob_updates(strategy).items()} | {
+            about: gr.update(value=strategy_note(strategy))}
 
-    form["strategy"].change(show_knobs, [form["strategy"]], list(knobs.values()), api_visibility="private")
+    form["strategy"].change(show_knobs, [form["strategy"]], [*knobs.values(), about], api_visibility="private")
     form["choice"] = models_state
     outputs = [plot, summary, result_json, insp.node_table, result_state, save]
     run_btn.click(run_search, inputs_kwargs=form, outputs=outputs, api_name="solve",

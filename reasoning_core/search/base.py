@@ -221,10 +221,7 @@ class Search:
                              info=dict(self.info))
 
     def best(self, nodes: Sequence[Node]) -> Node | None:
-        """Highest value first, then higher log-prob, then lower id (deterministic ties)."""
-        if not nodes:
-            return None
-        return max(nodes, key=lambda n: (n.value if n.value is not None else -1.0, n.logprob, -n.id))
+        return best_node(nodes)
 
     def fallback_leaf(self) -> int | None:
         """The best thing to report when a search stops early: the best answered chain if any,
@@ -263,22 +260,39 @@ def majority(nodes: Sequence[Node], weights: Sequence[float] | None = None) -> N
 # ----- choosers: which finished chain a strategy answers with -----------------------------------
 
 
+def best_node(nodes: Sequence[Node]) -> Node | None:
+    """Highest value first, then higher log-prob, then lower id (deterministic ties)."""
+    if not nodes:
+        return None
+    return max(nodes, key=lambda n: (n.value if n.value is not None else -1.0, n.logprob, -n.id))
+
+
+def _scored(nodes: Sequence[Node]) -> list[Node]:
+    return [n for n in nodes if n.value is not None and n.status != "pruned"]
+
+
+def scored_choice(chains: Sequence[Node], config: SearchConfig) -> Node | None:
+    """Among finished chains with a verifier value that were not pruned: the answer with the largest summed
+    value when the config asks for a weighted vote (`weighted`), else the best chain."""
+    done = _scored(chains)
+    return majority(done, [n.value for n in done]) if getattr(config, "weighted", False) else best_node(done)  # type: ignore[misc]
+
+
+def vote_choice(chains: Sequence[Node], config: SearchConfig) -> Node | None:
+    """The majority answer (a verifier-free vote)."""
+    return majority(chains)
+
+
 def best_scored(search: Search) -> int | None:
     """The best verifier-valued chain that was not pruned."""
-    node = search.best([n for n in search.tree.terminals() if n.value is not None and n.status != "pruned"])
-    return node.id if node else None
-
-
-def weighted_vote(search: Search) -> int | None:
-    """The answer with the largest summed verifier value over the chains that were not pruned."""
-    done = [n for n in search.tree.terminals() if n.value is not None and n.status != "pruned"]
-    node = majority(done, [n.value for n in done])  # type: ignore[misc]
+    node = best_node(_scored(search.tree.terminals()))
     return node.id if node else None
 
 
 def verifier_choice(search: Search) -> int | None:
-    """The weighted vote when the config asks for one (`weighted`), else the best scored chain."""
-    return weighted_vote(search) if getattr(search.config, "weighted", False) else best_scored(search)
+    """`scored_choice` over the search's finished chains."""
+    node = scored_choice(search.tree.terminals(), search.config)
+    return node.id if node else None
 
 
 def run_guarded(search: Search, explore: Iterator[Event], choose: Callable[[], int | None]) -> Iterator[Event]:
@@ -314,6 +328,9 @@ class Strategy:
     reward: str = "required"
     doc: str = ""
     check: Callable[[SearchConfig], None] | None = None  # checks that need more than the config itself
+    # set by strategies whose N chains are independent samples: the answer among any subset of them, so a
+    # budget sweep can subsample one size-N pool (`eval.EvalSpec.pool`) instead of running every size
+    pool_choose: Callable[[Sequence[Node], SearchConfig], Node | None] | None = None
 
     def configure(self, size: int | None = None, **overrides: Any) -> SearchConfig:
         """This strategy's config with `overrides` applied (unknown or None values are ignored, so one
@@ -328,6 +345,12 @@ class Strategy:
         config = cls(**kwargs)
         self.validate(config)
         return config
+
+    @property
+    def summary(self) -> str:
+        """The docstring's first paragraph on one line: what the strategy does and the paper it comes from
+        (what the app shows beside the strategy picker)."""
+        return " ".join(self.doc.strip().split("\n\n")[0].split())
 
     def validate(self, config: SearchConfig) -> None:
         config.validate()

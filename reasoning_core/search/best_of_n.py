@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from ..knobs import knob
 from ..tree import Event
-from .base import Search, SearchConfig, Strategy, verifier_choice
+from .base import Search, SearchConfig, Strategy, scored_choice, verifier_choice
 
 
 @dataclass
@@ -26,4 +26,4 @@ def explore(search: Search) -> Iterator[Event]:
     yield from search.score(leaves, whole_path=True)
 
 
-best_of_n = Strategy("best_of_n", BestOfNConfig, explore, verifier_choice, doc=__doc__)
+best_of_n = Strategy("best_of_n", BestOfNConfig, explore, verifier_choice, doc=__doc__, pool_choose=scored_choice)

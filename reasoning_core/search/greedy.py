@@ -1,4 +1,4 @@
-"""Greedy chain of thought: one chain, the most likely step each time (temperature 0)."""
+"""Greedy chain of thought (Wei et al. 2022): one chain, the most likely step each time (temperature 0)."""
 from __future__ import annotations
 
 from collections.abc import Iterator

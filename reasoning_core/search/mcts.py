@@ -1,4 +1,5 @@
-"""Monte Carlo tree search over reasoning steps (AlphaZero-style PUCT; rStar, OpenR).
+"""Monte Carlo tree search over reasoning steps (AlphaZero-style PUCT, Silver et al. 2017; as in rStar
+and OpenR).
 
 Each iteration selects a path by PUCT (Q from the PRM, priors from the generator's log-probs),
 expands the leaf with `expansion_width` proposed steps in one batched call, values the new

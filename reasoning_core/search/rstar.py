@@ -1,5 +1,5 @@
-"""rStar (Qi et al. 2024): MCTS whose actions are five kinds of reasoning move, then a mutual-
-consistency check by a discriminator model, then a final choice from three scores.
+"""rStar (Qi et al. 2024): MCTS whose actions are five kinds of reasoning move, then a mutual-consistency
+check by a discriminator model, then a final choice from three scores.
 
 Actions (the node `kind` shows which made a node):
   step        A1  propose one next step

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ..knobs import knob
 from ..tree import Event
-from .base import Search, SearchConfig, Strategy, majority
+from .base import Search, SearchConfig, Strategy, vote_choice
 
 
 @dataclass
@@ -23,9 +23,9 @@ def explore(search: Search) -> Iterator[Event]:
 
 
 def choose(search: Search) -> int | None:
-    node = majority(search.tree.terminals())
+    node = vote_choice(search.tree.terminals(), search.config)
     return node.id if node else None
 
 
 self_consistency = Strategy("self_consistency", SelfConsistencyConfig, explore, choose, reward="unused",
-                            doc=__doc__)
+                            doc=__doc__, pool_choose=vote_choice)
