@@ -8,6 +8,8 @@ problems written by hand (bench/data/handwritten.jsonl, not from the task genera
 Writes OUT/scaling.json (summary per task, per-difficulty table, hand-written accuracy, claims checked per
 task), OUT/results.csv, OUT/runs.csv and OUT/accuracy_vs_tokens.html. `best_of_n/orm` is best-of-N reranked
 by the ORM on the same samples as `best_of_n` (same seeds), so the two differ only in the verifier.
+Best-of-N and majority vote run once at the largest size; their smaller sizes are estimated from that
+pool (`EvalSpec.pool`; those rows say `pooled`), so the top-size claims compare real runs only.
 """
 from __future__ import annotations
 
@@ -62,10 +64,11 @@ def run_task(name: str, examples: list[Example], strategies: list[str], sizes: l
     def bar(desc: str):
         return lambda jobs: tqdm(jobs, desc=f"{name} {desc}", unit=" search")
 
-    _, prm_runs = evaluate(EvalSpec(strategies, sizes, seed), examples, task, generator, prm, bar("PRM"))
+    _, prm_runs = evaluate(EvalSpec(strategies, sizes, seed, pool=True), examples, task, generator, prm, bar("PRM"))
     runs = [prm_runs]
     if "best_of_n" in strategies and orm is not None:
-        _, orm_runs = evaluate(EvalSpec(["best_of_n"], sizes, seed), examples, task, generator, orm, bar("ORM"))
+        _, orm_runs = evaluate(EvalSpec(["best_of_n"], sizes, seed, pool=True), examples, task, generator, orm,
+                               bar("ORM"))
         runs.append(orm_runs.assign(strategy="best_of_n/orm"))
     return pd.concat(runs, ignore_index=True).assign(task=name)
 

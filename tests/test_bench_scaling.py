@@ -1,0 +1,49 @@
+"""bench/scaling.py: the targets it checks read the right rows, its runs carry what its tables group by,
+and its hand-written problems are what the tasks' own readers call them."""
+from __future__ import annotations
+
+import pandas as pd
+
+from bench import scaling
+from reasoning_core.eval import draw_problems, summarise
+from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
+from reasoning_core.tasks import GENERATED, detect
+
+
+def table(acc: dict[str, float], size: int = 16) -> pd.DataFrame:
+    return pd.DataFrame([{"strategy": s, "size": size, "accuracy": a} for s, a in acc.items()]
+                        + [{"strategy": s, "size": 1, "accuracy": 1.0} for s in acc])
+
+
+def test_the_targets_hold_only_with_their_margins_at_the_top_size():
+    held = scaling.claims(table({"greedy": 0.40, "self_consistency": 0.55, "beam_search": 0.65,
+                                 "best_of_n": 0.60, "best_of_n/orm": 0.59}), 16)
+    assert {k: v["holds"] for k, v in held.items()} == {
+        "beam_search@16 >= greedy + 25 points": True, "beam_search@16 >= majority vote@16 + 10 points": True,
+        "PRM best-of-16 > ORM best-of-16": True}
+    short = scaling.claims(table({"greedy": 0.41, "self_consistency": 0.56, "beam_search": 0.65,
+                                  "best_of_n": 0.60, "best_of_n/orm": 0.60}), 16)
+    assert not any(v["holds"] for v in short.values())  # a point short of each margin; a tie is no win
+    assert short["beam_search@16 >= greedy + 25 points"]["b_acc"] == 0.41  # read at 16, not at size 1
+    assert scaling.claims(table({"greedy": 0.4}), 16) == {}  # nothing to compare, nothing claimed
+
+
+def test_a_task_run_has_the_orm_arm_and_pools_only_below_the_top_size():
+    examples = draw_problems("arith", 4, seed=0)
+    runs = scaling.run_task("arith", examples, ["greedy", "self_consistency", "best_of_n", "beam_search"], [1, 4], 0,
+                            FakeArithGenerator(0.6), FakeArithPRM(), FakeArithPRM())
+    assert set(runs.task) == {"arith"} and len(runs) == 5 * 2 * len(examples)
+    pooled = runs.groupby(["strategy", "size"])["pooled"].all()
+    assert pooled[("best_of_n", 1)] and pooled[("best_of_n/orm", 1)] and pooled[("self_consistency", 1)]
+    assert not pooled[("best_of_n", 4)] and not pooled[("beam_search", 1)] and not pooled[("greedy", 4)]
+    assert summarise(runs)["accuracy"].between(0, 1).all()
+
+
+def test_hand_written_problems_cover_every_task_and_read_as_their_task():
+    hand = scaling.handwritten()
+    assert set(hand) == set(GENERATED) and sum(map(len, hand.values())) == 20
+    for task, examples in hand.items():
+        for ex in examples:
+            assert detect(ex.problem) == task, ex.problem
+            solved = GENERATED[task].solve(ex.problem)  # the generated tasks' grammar reads arith and letters
+            assert solved is None or solved == ex.reference, ex.problem
