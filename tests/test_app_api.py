@@ -11,6 +11,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
+from reasoning_core.film import film
 from reasoning_core.run import solve
 from reasoning_core.search import Problem, make_config
 from reasoning_core.tasks import get_task, held_out_examples
@@ -142,8 +143,13 @@ def test_a_saved_search_replays(app_url, tmp_path):
                    FakeArithPRM())
     path = tmp_path / "search.json"
     path.write_text(json.dumps(result.to_dict()))
-    plot, summary_md, _ = Client(app_url, verbose=False).predict(handle_file(str(path)), api_name="/replay")
+    plot, caption, frame, summary_md, _ = Client(app_url, verbose=False).predict(handle_file(str(path)),
+                                                                                 api_name="/replay")
     assert len(plot_node_ids(plot)) == len(result.tree) and f"Answer: {result.answer}" in summary_md
+    frames = film(result.events)  # the film played to its last frame: the finished search, in words
+    n = len(frames)
+    assert frame["value"] == frame["maximum"] == n
+    assert caption == f"**frame {n} of {n}** · finished: answer {result.answer}"
     bad = tmp_path / "bad.json"
     bad.write_text('{"hello": 1}')
     with pytest.raises(AppError, match="not a saved stepwise search"):

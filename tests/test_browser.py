@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ui.examples import example_rows
+
 from app_server import REPO, running_app
 from optional import missing
 
@@ -80,6 +82,10 @@ def run_and_wait(page, strategy: str) -> float:
 
 
 def test_beam_search_then_mcts_draw_trees_and_the_inspector_follows(page):
+    # a first visit: the box already holds the first example, so Run answers before anything is typed
+    assert page.input_value("#explorer-problem textarea") == example_rows(3)[0][0]
+    run_and_wait(page, "beam_search")
+    assert "Answer:" in page.inner_text("#explorer-summary") and "rror" not in page.inner_text("#explorer-summary")
     page.fill("#explorer-problem textarea", "17 + 25 * 3 - 40")
     first = run_and_wait(page, "beam_search")
     print(f"beam_search: first node on screen {first:.2f} s after Run")
@@ -116,3 +122,23 @@ def test_beam_search_then_mcts_draw_trees_and_the_inspector_follows(page):
     steps = page.locator("#explorer-path .virtual-row").count()
     assert f"({steps} steps" in header
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_the_explorers_last_search_plays_as_a_film_and_the_slider_stops_on_any_frame(page):
+    pick_strategy(page, "mcts")
+    run_and_wait(page, "mcts")
+    nodes = page.locator(POINTS).count()
+    page.get_by_role("tab", name="Models & replay").click()
+    page.click("#replay-last")
+    page.wait_for_function("document.querySelector('#replay-caption').innerText.includes('finished: answer')",
+                           timeout=30_000)
+    total = int(page.inner_text("#replay-caption").split(" of ")[1].split("*")[0].split()[0])
+    assert total > 5 and page.locator("#replay-tree .scatterlayer .point").count() == nodes
+    # stop half-way: the caption names that frame and the tree holds fewer nodes than the finished one
+    box = page.locator("#replay-slider input[type=number]")
+    box.fill(str(total // 2))
+    box.press("Enter")
+    page.wait_for_function(f"document.querySelector('#replay-caption').innerText.startsWith('frame {total // 2} of')",
+                           timeout=10_000)
+    assert 1 <= page.locator("#replay-tree .scatterlayer .point").count() < nodes
+    page.screenshot(path=str(ARTIFACTS / "replay-half-way.png"), full_page=True)

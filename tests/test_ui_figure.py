@@ -149,8 +149,10 @@ def test_saved_search_round_trips(mcts):
     path = replay.save_result(mcts)
     again = replay.load_result(path)
     assert again.tree.to_dict() == mcts.tree.to_dict() and again.answer == mcts.answer
-    frames = list(replay.replay_frames(again, frames=3, seconds=0))
-    assert len(frames[-1]) == len(mcts.tree)
+    played = list(replay.play(again, seconds=0))
+    assert [k for k, _, _ in played] == list(range(len(played))) and len(played[-1][1]) == len(mcts.tree)
+    assert played[0][2].startswith(f"**frame 1 of {len(played)}** · proposed ")
+    assert len(list(replay.play(again, start=len(played) - 1, seconds=0))) == 1  # Play from the last frame
     with pytest.raises(gr.Error):
         replay.result_from_dict({"problem": "1 + 1", "events": [{"type": "bogus"}]})
 

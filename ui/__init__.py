@@ -28,16 +28,17 @@ def build_app(choice: models.ModelChoice | None = None) -> gr.Blocks:
         if choice.notice:
             gr.Markdown(choice.notice, elem_id="model-notice")
         models_state = gr.State(choice)
+        last_search = gr.State(None)  # the Explorer's last finished search, which the Replay tab plays
         with gr.Tabs():
             with gr.Tab("Explorer", id="explorer"):
-                explorer.build(models_state)
+                explorer.build(models_state, last_search)
             with gr.Tab("Race", id="race"):
                 race.build(models_state)
             with gr.Tab("Scaling", id="scaling"):
                 scaling.build(models_state)
             with gr.Tab("Models & replay", id="models"):
                 models.build(models_state, choice)
-                replay.build()
+                replay.build(last_search)
             with gr.Tab("Claims", id="claims"):
                 claims.build()
     demo.queue(default_concurrency_limit=LIMITS.concurrency, max_size=64)

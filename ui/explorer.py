@@ -74,8 +74,9 @@ def strategy_note(name: str) -> str:
     return f"<small>{strategy.summary} *({VERIFIER_ROLE[strategy.reward]})*</small>"
 
 
-def build(models_state: gr.State) -> dict[str, gr.Component]:
-    """The tab; returns its Run inputs by handler keyword (every knob of every strategy has one)."""
+def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[str, gr.Component]:
+    """The tab; returns its Run inputs by handler keyword (every knob of every strategy has one).
+    `last_search` receives each finished search (the Replay tab plays it)."""
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             form = problem_inputs(TAB, examples=3)
@@ -100,7 +101,7 @@ def build(models_state: gr.State) -> dict[str, gr.Component]:
                 result_json = gr.JSON(label="result")
             save = gr.DownloadButton("Download this search (JSON, replayable)", value=None, interactive=False,
                                      size="sm", elem_id="explorer-save")
-    result_state = gr.State(None)
+    result_state = last_search if last_search is not None else gr.State(None)
     insp = inspector.build(result_state, prefix=TAB)
 
     def show_knobs(strategy: str) -> dict[gr.Component, dict]:

@@ -130,8 +130,11 @@ def budget_inputs(prefix: str) -> dict[str, gr.Component]:
 
 
 def problem_inputs(prefix: str, examples: int, lines: int = 3) -> dict[str, gr.Component]:
-    """The problem box, its optional reference and task, and example problems that fill them."""
-    problem = gr.Textbox(label="problem", lines=lines, max_length=LIMITS.problem_chars, elem_id=f"{prefix}-problem",
+    """The problem box (holding the first example, so Run works before anything is typed), its optional
+    reference and task, and example problems that fill them."""
+    rows = example_rows(examples)
+    problem = gr.Textbox(rows[0][0], label="problem", lines=lines, max_length=LIMITS.problem_chars,
+                         elem_id=f"{prefix}-problem",
                          placeholder="e.g. 17 + 25 * 3 - 40 (left to right), a word problem, or: "
                                      "How many r's are in strawberry?")
     with gr.Row():
@@ -139,7 +142,7 @@ def problem_inputs(prefix: str, examples: int, lines: int = 3) -> dict[str, gr.C
                                info="arith, letters and the built-in word problems are graded without one")
         task = gr.Dropdown(TASK_CHOICES, value="auto", label="task", scale=1,
                            info="auto: the built-in task that reads it, else math")
-    gr.Examples(example_rows(examples), [problem, reference, task], examples_per_page=6,
+    gr.Examples(rows, [problem, reference, task], examples_per_page=6,
                 label="examples (each task of the default models, easy to hard; then GSM8K / MATH for real models)")
     return {"problem_text": problem, "reference": reference, "task": task}
 

@@ -1,5 +1,6 @@
-"""Saved searches: any finished search downloads as JSON (SearchResult.to_dict, event log included);
-loading one back rebuilds the tree from its events alone and replays its growth."""
+"""Saved searches and the replay film: any finished search downloads as JSON (SearchResult.to_dict, event
+log included); loading one back rebuilds the tree from its events alone, and the Explorer's last search or a
+loaded one plays again frame by frame (`reasoning_core.film`), with a slider to stop on any frame."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from typing import Any
 
 import gradio as gr
 
+from reasoning_core.film import Frame, film, tree_at
 from reasoning_core.run import SearchResult, collect
 from reasoning_core.search import Problem
 from reasoning_core.tasks import TASKS, get_task
@@ -62,40 +64,81 @@ def load_result(path: str | None) -> SearchResult:
     return result_from_dict(data)
 
 
-def replay_frames(result: SearchResult, frames: int = 20, seconds: float = 1.5) -> Iterator[SearchTree]:
-    """Trees after growing fractions of the event log, ending with the whole tree."""
-    events = result.events
-    tree, done = SearchTree(), 0
-    for k in range(1, frames + 1):
-        upto = len(events) * k // frames
-        for event in events[done:upto]:
+FILM_SECONDS = 8.0  # a whole film plays in about this long, however many frames it has
+
+
+def frame_caption(frames: list[Frame], k: int) -> str:
+    return f"**frame {k + 1} of {len(frames)}** · {frames[k].text}"
+
+
+def play(result: SearchResult, start: int = 0, seconds: float = FILM_SECONDS) -> Iterator[tuple[int, SearchTree, str]]:
+    """(frame index, tree, caption) for every frame from `start` on, paced to last about `seconds`."""
+    frames = film(result.events)
+    tree = tree_at(result.events, frames[start].start) if frames else SearchTree()
+    pause = seconds / max(1, len(frames))
+    for k in range(start, len(frames)):
+        for event in result.events[frames[k].start:frames[k].end]:
             tree.apply(event)
-        done = upto
-        yield tree
-        if k < frames:
-            time.sleep(seconds / frames)
+        yield k, tree, frame_caption(frames, k)
+        if k < len(frames) - 1:
+            time.sleep(pause)
 
 
-def build() -> None:
-    """Upload a saved search, watch it grow again, inspect it."""
-    gr.Markdown("### Replay a saved search\nEvery Explorer run can be downloaded as JSON (answer, stats and "
-                "the whole event log). Load one here to watch its tree grow again and inspect it.")
+def build(last_search: gr.State) -> None:
+    """Watch any search again as a film (the Explorer's last one, or a saved file): a slider and a Play
+    button step through its frames, each told in words; then inspect it."""
+    gr.Markdown("### Replay a search, frame by frame\nEvery Explorer run can be downloaded as JSON (answer, "
+                "stats and the whole event log). Watch the Explorer's last search or load a saved one: each "
+                "frame is one move of the strategy (an expansion, a round of scoring, a pruning, a backup).")
     with gr.Row():
         upload = gr.File(label="saved search (.json)", file_types=[".json"], type="filepath")
-        replay_btn = gr.Button("Replay", variant="secondary")
-    replay_md = gr.Markdown()
+        with gr.Column():
+            replay_btn = gr.Button("Load the file and play", variant="secondary", elem_id="replay-load")
+            last_btn = gr.Button("Play the Explorer's last search", variant="secondary", elem_id="replay-last")
+    with gr.Row():
+        slider = gr.Slider(1, 2, value=1, step=1, label="frame", interactive=True, scale=4, elem_id="replay-slider")
+        play_btn = gr.Button("▶ Play from here", scale=1, elem_id="replay-play")
+    caption = gr.Markdown(elem_id="replay-caption")
     replay_plot = gr.Plot(label="replayed tree", elem_id="replay-tree")
+    replay_md = gr.Markdown()
     result_state = gr.State(None)
     insp = inspector.build(result_state, prefix="replay")
 
-    def replay(path: str | None):
+    def film_of(result: SearchResult, start: int = 0):
+        frames = film(result.events)
+        title, last = f"{result.strategy} (replay)", max(2, len(frames))
+        for k, tree, text in play(result, start):
+            if k < len(frames) - 1:
+                yield tree_figure(tree, title), text, gr.update(maximum=last, value=k + 1), *([gr.skip()] * 3)
+        yield (tree_figure(result.tree, f"{result.strategy}: answer {result.answer}"),
+               frame_caption(frames, len(frames) - 1), gr.update(maximum=last, value=len(frames)),
+               summary_markdown(result), result, inspector.node_table(result.tree))
+
+    def from_file(path: str | None):
         with readable_errors():
             result = load_result(path)
-        title = f"{result.strategy} (replay)"
-        for tree in replay_frames(result):
-            yield tree_figure(tree, title), gr.skip(), gr.skip(), gr.skip()
-        yield (tree_figure(result.tree, f"{result.strategy}: answer {result.answer}"), summary_markdown(result),
-               result, inspector.node_table(result.tree))
+        yield from film_of(result)
 
-    replay_btn.click(replay, [upload], [replay_plot, replay_md, result_state, insp.node_table], api_name="replay",
-                     concurrency_limit=4)
+    def from_explorer(result: SearchResult | None):
+        if result is None:
+            raise user_error("Run a search in the Explorer first; then play it here.")
+        yield from film_of(result)
+
+    def from_slider(result: SearchResult | None, k: float):
+        if result is None:
+            raise user_error("Load a search first.")
+        yield from film_of(result, int(k) - 1)
+
+    def show_frame(result: SearchResult | None, k: float):
+        if result is None:
+            return gr.skip(), gr.skip()
+        frames = film(result.events)
+        k = min(max(int(k) - 1, 0), len(frames) - 1)
+        tree = tree_at(result.events, frames[k].end)
+        return tree_figure(tree, f"{result.strategy} (replay)"), frame_caption(frames, k)
+
+    outputs = [replay_plot, caption, slider, replay_md, result_state, insp.node_table]
+    replay_btn.click(from_file, [upload], outputs, api_name="replay", concurrency_limit=4)
+    last_btn.click(from_explorer, [last_search], outputs, api_name="replay_last", concurrency_limit=4)
+    play_btn.click(from_slider, [result_state, slider], outputs, api_name="replay_play", concurrency_limit=4)
+    slider.input(show_frame, [result_state, slider], [replay_plot, caption], api_visibility="private")
