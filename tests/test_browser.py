@@ -92,6 +92,10 @@ def test_beam_search_then_mcts_draw_trees_and_the_inspector_follows(page):
     assert "correct" in page.inner_text("#explorer-summary")
     page.screenshot(path=str(ARTIFACTS / "explorer-beam_search.png"), full_page=True)
 
+    page.get_by_text("decisions per depth").click()  # the timeline: every candidate of each depth
+    page.wait_for_selector("#explorer-decisions .scatterlayer .point")
+    assert page.locator("#explorer-decisions .scatterlayer .point").count() > 4
+    page.locator("#explorer-decisions").screenshot(path=str(ARTIFACTS / "decisions-beam_search.png"))
     assert "Snell et al. 2024" in page.inner_text("#explorer-strategy-doc")  # what beam search is, and whose
     pick_strategy(page, "mcts")
     page.wait_for_function("document.querySelector('#explorer-strategy-doc').innerText.includes('Monte Carlo')")

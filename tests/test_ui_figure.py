@@ -11,6 +11,7 @@ from reasoning_core.search import Problem, make_config
 from reasoning_core.tasks import get_task, held_out_examples
 from reasoning_core.tree import SearchTree
 from ui import inspector, models, replay
+from ui.decisions import decision_figure
 from ui.inputs import build_budget, build_config, build_problem
 from ui.limits import LIMITS
 from ui.tree_figure import MAX_SIZE, MIN_SIZE, UNSCORED, Throttle, figure_nodes, layout, tree_figure
@@ -31,6 +32,31 @@ def beam():
 @pytest.fixture(scope="module")
 def mcts():
     return run("mcts", iterations=24)
+
+
+def test_the_decision_timeline_shows_what_each_depth_kept_and_pruned(beam):
+    fig = decision_figure(beam.tree)
+    traces = {t.name.split(" (")[0]: t for t in fig.data}
+    chosen, kept, pruned = traces["on the chosen path"], traces["kept"], traces["pruned"]
+    depth = len(beam.tree.path(beam.leaf_id))
+    # a beam of 2 out of 8 candidates: per depth 1 chosen, 1 kept, 6 pruned
+    assert len(chosen.x) == depth and len(kept.x) == depth and len(pruned.x) == 6 * depth
+    assert chosen.name == f"on the chosen path ({depth})" and pruned.name == f"pruned ({6 * depth})"
+    assert sorted(chosen.customdata) == sorted(n.id for n in beam.tree.path(beam.leaf_id))
+    for trace in (chosen, kept, pruned):
+        for x, y, node_id in zip(trace.x, trace.y, trace.customdata):
+            node = beam.tree[node_id]
+            assert y == node.value and abs(x - node.depth) < 0.5  # drawn over its own depth, at its value
+    # a pruned candidate ranked below every kept one of its depth, or repeated a kept step (beam search
+    # keeps the best distinct steps): the figure shows both reasons
+    for d in range(1, depth + 1):
+        survivors = [beam.tree[i] for t in (chosen, kept) for x, i in zip(t.x, t.customdata) if round(x) == d]
+        for x, i in zip(pruned.x, pruned.customdata):
+            node = beam.tree[i]
+            if round(x) == d:
+                assert node.value <= min(n.value for n in survivors) or any(
+                    (n.parent, n.text) == (node.parent, node.text) for n in survivors)
+    assert len(decision_figure(SearchTree()).data) == 3  # an empty search draws empty traces, no error
 
 
 def test_every_node_is_drawn_once_with_its_score_colour(beam):

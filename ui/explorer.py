@@ -11,6 +11,7 @@ from reasoning_core.search import STRATEGIES
 from reasoning_core.tree import NodeAdded, SearchFinished, SearchTree
 
 from . import inspector, models, replay
+from .decisions import decision_figure
 from .errors import readable_errors
 from .inputs import (
     SHARED,
@@ -56,12 +57,13 @@ def run_search(request: gr.Request | None = None, **values: Any):
                 tokens = sum(node.num_tokens for node in tree.nodes.values())
                 yield (tree_figure(tree, f"{strategy}: searching…"),
                        f"{note}⏳ **{strategy}** running… {len(tree) - 1} nodes, {tokens} tokens",
-                       gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                       gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
         result = collect(strategy, problem, iter(log))
     title = f"{strategy}: answer {result.answer} ({result.status})"
     yield (tree_figure(result.tree, title), note + summary_markdown(result), summary_dict(result),
            inspector.node_table(result.tree), result,
-           gr.update(value=replay.save_result(result), interactive=True))
+           gr.update(value=replay.save_result(result), interactive=True),
+           decision_figure(result.tree, f"{strategy}: the candidates of each depth, kept or pruned"))
 
 
 VERIFIER_ROLE = {"required": "steered by the reward model", "display": "shows the reward model's scores",
@@ -97,6 +99,9 @@ def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[s
             summary = gr.Markdown("Pick a problem and a strategy, then **Run**.", elem_id="explorer-summary")
             plot = gr.Plot(tree_figure(SearchTree(), "the tree grows here"), label="search tree",
                            elem_id="explorer-tree")
+            with gr.Accordion("decisions per depth: each candidate's score, kept or pruned (beam search, DVTS, "
+                              "best-of-N)", open=False):
+                decisions = gr.Plot(decision_figure(SearchTree()), label="decisions", elem_id="explorer-decisions")
             with gr.Accordion("result (JSON)", open=False):
                 result_json = gr.JSON(label="result")
             save = gr.DownloadButton("Download this search (JSON, replayable)", value=None, interactive=False,
@@ -110,7 +115,7 @@ def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[s
 
     form["strategy"].change(show_knobs, [form["strategy"]], [*knobs.values(), about], api_visibility="private")
     form["choice"] = models_state
-    outputs = [plot, summary, result_json, insp.node_table, result_state, save]
+    outputs = [plot, summary, result_json, insp.node_table, result_state, save, decisions]
     run_btn.click(run_search, inputs_kwargs=form, outputs=outputs, api_name="solve",
                   concurrency_limit=LIMITS.concurrency, concurrency_id="search", trigger_mode="once")
     stop_btn.click(RUNS.stopper(TAB), None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
