@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 
 import pytest
 from gradio_client import Client, handle_file
@@ -154,3 +155,15 @@ def test_a_saved_search_replays(app_url, tmp_path):
     bad.write_text('{"hello": 1}')
     with pytest.raises(AppError, match="not a saved stepwise search"):
         Client(app_url, verbose=False).predict(handle_file(str(bad)), api_name="/replay")
+
+
+def test_a_shared_host_refuses_a_local_model_path_and_shows_its_limits():
+    with running_app("public", env={"STEPWISE_PUBLIC": "1"}) as (url, _):
+        client = Client(url, verbose=False)
+        with pytest.raises(AppError, match="This shared app runs only its own generators"):
+            client.predict(gen_spec="/etc", prm_spec="fake", trust_code=True, api_name="/load_models")
+        status = client.predict(gen_spec="fake@0.1", prm_spec="fake", trust_code=True, api_name="/load_models")
+        assert "fake@0.1" in str(status)
+        with urllib.request.urlopen(url + "/config", timeout=10) as r:
+            page = r.read().decode()
+        assert "limits of this shared app" in page and "no local paths" in page

@@ -192,6 +192,30 @@ def test_fake_specs_and_readable_model_errors():
     assert "fake" in models.describe(models.ModelChoice("fake", "fake"))
 
 
+def test_a_shared_host_loads_only_the_apps_own_models_and_says_its_limits(monkeypatch):
+    import dataclasses
+
+    from ui import limits
+
+    models.check_shared_host("/home/me/model", "generator", models.GENERATOR_CHOICES)  # your machine: anything
+    assert "any spec" in LIMITS.describe()
+    monkeypatch.setattr(models, "LIMITS", dataclasses.replace(LIMITS, public=True))
+    for spec in ("/home/me/model", "Qwen/Qwen2.5-0.5B-Instruct", "vllm:meta-llama/Llama-3.1-8B"):
+        with pytest.raises(gr.Error, match=f"This shared app runs only its own generators: default, fake .*{spec}"):
+            models.check_shared_host(spec, "generator", models.GENERATOR_CHOICES)
+    for spec in ("default", "fake", "fake@0.5", "prm-default", "oracle"):
+        models.check_shared_host(spec, "reward model", models.PRM_CHOICES)
+    text = models.LIMITS.describe()
+    assert f"up to **{LIMITS.problem_chars:,}** characters" in text and "no local paths" in text
+    assert f"**{LIMITS.runs_per_session}** searches at once per browser session" in text
+    for env, public in (({"SPACE_ID": "me/stepwise"}, True), ({"STEPWISE_PUBLIC": "1"}, True), ({}, False)):
+        monkeypatch.delenv("SPACE_ID", raising=False)
+        monkeypatch.delenv("STEPWISE_PUBLIC", raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        assert limits.Limits().public is public
+
+
 def test_missing_default_assets_fall_back_to_fake(monkeypatch):
     from reasoning_core.protocols import ModelError
 

@@ -1,6 +1,7 @@
 """The decision timeline: per depth, every candidate step a search scored, the value it was ranked by (the
-path's aggregate PRM score), and whether it was kept, pruned or ended on the chosen path. Where the tree shows structure, this shows the choices beam
-search, DVTS and best-of-N made at each depth. A pure function of the tree, like `tree_figure`."""
+path's aggregate PRM score), and whether it was kept, pruned or ended on the chosen path. Where the tree
+shows structure, this shows the choices beam search, DVTS and best-of-N made at each depth. A pure function
+of the tree, like `tree_figure`."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -52,5 +53,6 @@ def decision_figure(tree: SearchTree, title: str = "decisions per depth", height
     fig.update_layout(title=title, height=height, margin={"l": 50, "r": 20, "t": 40, "b": 80},
                       plot_bgcolor="white", legend={"orientation": "h", "y": -0.35},
                       xaxis={"title": "depth (step)", "tickvals": depths, "gridcolor": "#eee"},
-                      yaxis={"title": "path value (ranked by)", "range": [low - 0.05, high + 0.05], "gridcolor": "#eee"})
+                      yaxis={"title": "path value (ranked by)", "range": [low - 0.05, high + 0.05],
+                             "gridcolor": "#eee"})
     return fig

@@ -17,6 +17,11 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def _public() -> bool:
+    """A shared host: a Hugging Face Space (which sets SPACE_ID) or STEPWISE_PUBLIC=1."""
+    return bool(os.environ.get("SPACE_ID")) or os.environ.get("STEPWISE_PUBLIC", "").lower() in ("1", "true", "yes")
+
+
 def _knob_caps() -> Mapping[str, float]:
     return MappingProxyType({
         "n": 64, "width": 64, "iterations": 200, "expansion_width": 8, "c_puct": 10.0, "rollout_depth": 16,
@@ -29,7 +34,8 @@ def _knob_caps() -> Mapping[str, float]:
 @dataclass(frozen=True)
 class Limits:
     """What one person may ask of this machine (STEPWISE_MAX_WALL_S, STEPWISE_RUNS_PER_SESSION and
-    STEPWISE_CONCURRENCY override their defaults).
+    STEPWISE_CONCURRENCY override their defaults). `public` (a shared host) also limits model specs to
+    the app's own list: no local paths, no hub downloads, no remote code.
 
     `knobs` caps config and budget knobs by name, on top of each knob's own range; a knob missing
     here keeps its core range, and an uncapped budget knob left at 0 means no cap."""
@@ -40,6 +46,21 @@ class Limits:
     eval_searches: int = 1_000
     runs_per_session: int = _env_int("STEPWISE_RUNS_PER_SESSION", 2)
     concurrency: int = _env_int("STEPWISE_CONCURRENCY", 4)
+    public: bool = field(default_factory=_public)
+
+    def describe(self) -> str:
+        """The limits as the page shows them."""
+        k = self.knobs
+        models = ("only the models listed here (no local paths, hub downloads or remote code)" if self.public
+                  else "any spec: this is your own machine")
+        return (f"- problems up to **{self.problem_chars:,}** characters\n"
+                f"- N and beam width up to **{k['n']:g}**, MCTS iterations up to **{k['iterations']:g}**, "
+                f"revision rounds up to **{k['rounds']:g}**\n"
+                f"- every search within **{k['max_tokens']:,g}** generated tokens, **{k['max_generator_calls']:g}** "
+                f"generator and **{k['max_reward_calls']:g}** reward calls and **{k['max_wall_s']:g} s**\n"
+                f"- **{self.runs_per_session}** searches at once per browser session, **{self.concurrency}** on the "
+                f"whole app; Scaling runs up to **{self.eval_problems}** problems, **{self.eval_searches:,}** "
+                f"searches\n- models: {models}")
 
 
 LIMITS = Limits()

@@ -22,6 +22,7 @@ from reasoning_core.search import Problem
 from reasoning_core.tasks import get_task
 
 from .errors import readable_errors, user_error
+from .limits import LIMITS
 
 log = logging.getLogger(__name__)
 GENERATOR_CHOICES = ["default", "fake"]
@@ -79,6 +80,14 @@ def fake_delay(spec: str) -> float | None:
     if not 0 <= seconds <= 5:
         raise ModelError(f"the fake models' delay must be between 0 and 5 s, got {seconds}")
     return seconds
+
+
+def check_shared_host(spec: str, role: str, choices: list[str]) -> None:
+    """On a shared host (`LIMITS.public`) a session may load only the app's own models: a local path would
+    read the host's disk, a hub id would download gigabytes, remote code would run on the host."""
+    if LIMITS.public and spec not in choices and fake_delay(spec) is None:
+        raise user_error(f"This shared app runs only its own {role}s: {', '.join(choices)} (or fake@SECONDS). "
+                         f"Run stepwise on your own machine to load {spec!r}.")
 
 
 def load_generator(spec: str, trust_remote_code: bool = False) -> Any:
@@ -192,25 +201,32 @@ def describe(choice: ModelChoice) -> str:
 def build(models: gr.State, initial: ModelChoice) -> None:
     """The model picker. `models` is the session's ModelChoice, shared with the other tabs; `initial`
     is what every new session starts with."""
+    own = "" if LIMITS.public else ", or a local Hugging Face folder / a hub id in the local cache"
     gr.Markdown("Pick what searches run with. `default` = the tiny checkpoints in `assets/` "
-                "(trained by `python -m training pipeline`), `fake` = seeded scripted models (no weights), "
-                "or a local Hugging Face folder / a hub id in the local cache. Choices apply to your session only.")
+                f"(trained by `python -m training pipeline`), `fake` = seeded scripted models (no weights){own}. "
+                "Choices apply to your session only.")
     status = gr.Markdown(describe(initial), elem_id="models-status")
     with gr.Row():
+        # typed specs stay allowed on a shared host, so a refused one gets `check_shared_host`'s reason
         gen = gr.Dropdown(GENERATOR_CHOICES, value=initial.generator, label="generator", allow_custom_value=True,
                           info="default | fake | folder | hub id")
         prm = gr.Dropdown(PRM_CHOICES, value=initial.prm, label="reward model (PRM / ORM)", allow_custom_value=True,
                           info="default (verifier) | prm-default | orm-default | oracle | fake | none | folder | "
                                "hub id")
-        trust = gr.Checkbox(initial.trust_remote_code, label="trust_remote_code",
+        trust = gr.Checkbox(initial.trust_remote_code, label="trust_remote_code", visible=not LIMITS.public,
                             info="run model code from the checkpoint (only for models you trust)")
     load_btn = gr.Button("Load models", variant="primary")
+    title = "limits of this shared app" if LIMITS.public else "limits of this app (a shared host adds model limits)"
+    with gr.Accordion(title, open=LIMITS.public):
+        gr.Markdown(LIMITS.describe(), elem_id="limits")
 
     def pick(gen_spec: str, prm_spec: str, trust_code: bool):
         gen_spec, prm_spec = (gen_spec or "").strip(), (prm_spec or "").strip()
         if not gen_spec or not prm_spec:
             raise user_error("Give both a generator and a reward model spec.")
-        choice = ModelChoice(gen_spec, prm_spec, bool(trust_code))
+        check_shared_host(gen_spec, "generator", GENERATOR_CHOICES)
+        check_shared_host(prm_spec, "reward model", PRM_CHOICES)
+        choice = ModelChoice(gen_spec, prm_spec, bool(trust_code) and not LIMITS.public)
         load(choice)  # raises a readable gr.Error when a model cannot be loaded
         gr.Info(f"Loaded generator {gen_spec!r} and reward model {prm_spec!r}.")
         return choice, describe(choice)
