@@ -15,7 +15,7 @@ from training import checkpoint as ckpt
 from training import pipeline as pl
 from training.config import preset
 from training.data import mix_problems, sft_dataset
-from training.label_steps import LabelConfig, math_shepherd
+from training.label_steps import LabelConfig, agreement, math_shepherd
 from training.sampling import Chain
 from training.sft import build_generator, train_sft
 
@@ -118,3 +118,20 @@ def test_pick_generator_takes_the_highest_validation_accuracy(tmp_path):
     for name, acc in (("sft", 0.61), ("star", 0.59), ("grpo", 0.6)):
         fake_stage(tmp_path / name, name, acc, calls)
     assert pl.pick_generator(tmp_path, ["sft", "star", "grpo"])["selected"] == "sft"
+
+
+def test_label_agreement_is_reported_per_task_against_the_exact_checker():
+    from reasoning_core.tasks import generated
+
+    ar = generated("arith").generate("train", 1, seed=5, levels=[2])[0]
+    le = generated("letters").generate("train", 1, seed=5, levels=[4])[0]
+    wrong = list(le.steps)
+    wrong[0] = wrong[0].rsplit("-> ", 1)[0] + "-> 7"  # a miscount, labelled good below
+    rows = [{"prompt": ar.problem, "completions": list(ar.steps), "labels": [True] * len(ar.steps)},
+            {"prompt": le.problem, "completions": wrong, "labels": [True] * len(wrong)}]
+    report = agreement(rows)
+    gold = check_steps(le.problem, wrong)
+    assert report["by_task"]["arith"]["step_agreement"] == 1.0
+    assert report["by_task"]["letters"]["step_agreement"] == round(sum(gold) / len(gold), 4) < 1.0
+    assert report["steps"] == len(ar.steps) + len(wrong) and report["by_task"]["letters"]["chain_exact_match"] == 0
+    assert "by_task" not in agreement(rows[:1])  # one task: nothing to break down

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from reasoning_core.tasks import check_steps
+from reasoning_core.tasks import check_steps, recognised
 
 from .data import TASK, stepwise_row
 from .sampling import Chain, chain_answer, complete_chains, make_generator, sample_chains, solved_counts
@@ -111,7 +111,17 @@ def omega_prm(gen, chains: list[Chain], refs: list[str], cfg: LabelConfig) -> tu
 
 
 def agreement(rows: list[dict]) -> dict:
-    """Step-level agreement of the rows' labels with the exact checker, and the first-error match."""
+    """Step-level agreement of the rows' labels with the exact checker, and the first-error match (all
+    rows, then `by_task` when they mix tasks)."""
+    tasks = sorted({recognised(r["prompt"]) or "unread" for r in rows})
+    overall = _agreement(rows)
+    if len(tasks) < 2:
+        return overall
+    return overall | {"by_task": {t: _agreement([r for r in rows if (recognised(r["prompt"]) or "unread") == t])
+                                  for t in tasks}}
+
+
+def _agreement(rows: list[dict]) -> dict:
     steps = same = chains_same = 0
     for r in rows:
         gold = check_steps(r["prompt"], r["completions"])
