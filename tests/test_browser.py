@@ -92,6 +92,9 @@ def test_beam_search_then_mcts_draw_trees_and_the_inspector_follows(page):
     assert "correct" in page.inner_text("#explorer-summary")
     page.screenshot(path=str(ARTIFACTS / "explorer-beam_search.png"), full_page=True)
 
+    # beside the tree: the chosen path's step scores, one bar per step
+    page.wait_for_function("document.querySelectorAll('#explorer-scores .barlayer .point').length > 1")
+    assert "Path to node" in page.inner_text("#explorer-path-header")  # the chosen path, already picked
     page.get_by_text("decisions per depth").click()  # the timeline: every candidate of each depth
     page.wait_for_selector("#explorer-decisions .scatterlayer .point")
     assert page.locator("#explorer-decisions .scatterlayer .point").count() > 4

@@ -59,6 +59,16 @@ def test_the_decision_timeline_shows_what_each_depth_kept_and_pruned(beam):
     assert len(decision_figure(SearchTree()).data) == 3  # an empty search draws empty traces, no error
 
 
+def test_the_path_scores_chart_shows_each_step_of_the_chosen_path(beam):
+    fig = inspector.path_scores_figure(beam.tree, beam.leaf_id)
+    path = beam.tree.path(beam.leaf_id)
+    bars, line = fig.data
+    assert list(bars.y) == [n.score for n in path] and list(bars.customdata) == [n.id for n in path]
+    assert list(line.y) == [n.value for n in path] and list(bars.hovertext) == [n.text for n in path]
+    assert fig.layout.title.text == f"step scores to node {beam.leaf_id}"
+    assert len(inspector.path_scores_figure(None, None).data[0].y) == 0
+
+
 def test_every_node_is_drawn_once_with_its_score_colour(beam):
     drawn = figure_nodes(tree_figure(beam.tree))
     assert set(drawn) == set(beam.tree.nodes)

@@ -30,6 +30,7 @@ from .summary import coverage_note, summary_dict, summary_markdown
 from .tree_figure import Throttle, tree_figure
 
 TAB = "explorer"
+STREAMING_SKIPS = 5 + len(inspector.shown(None, None))  # outputs a streamed frame leaves alone
 FIRST = "beam_search"
 
 
@@ -57,13 +58,14 @@ def run_search(request: gr.Request | None = None, **values: Any):
                 tokens = sum(node.num_tokens for node in tree.nodes.values())
                 yield (tree_figure(tree, f"{strategy}: searching…"),
                        f"{note}⏳ **{strategy}** running… {len(tree) - 1} nodes, {tokens} tokens",
-                       gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                       *[gr.skip()] * STREAMING_SKIPS)
         result = collect(strategy, problem, iter(log))
     title = f"{strategy}: answer {result.answer} ({result.status})"
     yield (tree_figure(result.tree, title), note + summary_markdown(result), summary_dict(result),
            inspector.node_table(result.tree), result,
            gr.update(value=replay.save_result(result), interactive=True),
-           decision_figure(result.tree, f"{strategy}: the candidates of each depth, kept or pruned"))
+           decision_figure(result.tree, f"{strategy}: the candidates of each depth, kept or pruned"),
+           *inspector.shown(result, result.leaf_id))
 
 
 VERIFIER_ROLE = {"required": "steered by the reward model", "display": "shows the reward model's scores",
@@ -79,6 +81,7 @@ def strategy_note(name: str) -> str:
 def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[str, gr.Component]:
     """The tab; returns its Run inputs by handler keyword (every knob of every strategy has one).
     `last_search` receives each finished search (the Replay tab plays it)."""
+    result_state = last_search if last_search is not None else gr.State(None)
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             form = problem_inputs(TAB, examples=3)
@@ -99,6 +102,7 @@ def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[s
             summary = gr.Markdown("Pick a problem and a strategy, then **Run**.", elem_id="explorer-summary")
             plot = gr.Plot(tree_figure(SearchTree(), "the tree grows here"), label="search tree",
                            elem_id="explorer-tree")
+            insp = inspector.build(result_state, prefix=TAB)  # beside the tree it explains
             with gr.Accordion("decisions per depth: each candidate's score, kept or pruned (beam search, DVTS, "
                               "best-of-N)", open=False):
                 decisions = gr.Plot(decision_figure(SearchTree()), label="decisions", elem_id="explorer-decisions")
@@ -106,8 +110,6 @@ def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[s
                 result_json = gr.JSON(label="result")
             save = gr.DownloadButton("Download this search (JSON, replayable)", value=None, interactive=False,
                                      size="sm", elem_id="explorer-save")
-    result_state = last_search if last_search is not None else gr.State(None)
-    insp = inspector.build(result_state, prefix=TAB)
 
     def show_knobs(strategy: str) -> dict[gr.Component, dict]:
         return {knobs[name]: update for name, update in knob_updates(strategy).items()} | {
@@ -115,7 +117,7 @@ def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[s
 
     form["strategy"].change(show_knobs, [form["strategy"]], [*knobs.values(), about], api_visibility="private")
     form["choice"] = models_state
-    outputs = [plot, summary, result_json, insp.node_table, result_state, save, decisions]
+    outputs = [plot, summary, result_json, insp.node_table, result_state, save, decisions, *insp.selection]
     run_btn.click(run_search, inputs_kwargs=form, outputs=outputs, api_name="solve",
                   concurrency_limit=LIMITS.concurrency, concurrency_id="search", trigger_mode="once")
     stop_btn.click(RUNS.stopper(TAB), None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")

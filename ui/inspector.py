@@ -65,6 +65,26 @@ def path_table(tree: SearchTree, node_id: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PATH_COLUMNS)
 
 
+def path_scores_figure(tree: SearchTree | None, node_id: int | None):
+    """The path's step scores as bars (red to green as in the tree), the path value as a line: where
+    the PRM lost confidence in this chain."""
+    import plotly.graph_objects as go
+
+    from .tree_figure import COLORSCALE
+
+    path = tree.path(node_id) if tree is not None and node_id is not None else []
+    fig = go.Figure(go.Bar(x=[f"{k}" for k in range(1, len(path) + 1)], y=[n.score or 0.0 for n in path],
+                           marker={"color": [n.score or 0.0 for n in path], "colorscale": COLORSCALE, "cmin": 0,
+                                   "cmax": 1}, name="step score",
+                           hovertext=[n.text for n in path], customdata=[n.id for n in path]))
+    fig.add_trace(go.Scatter(x=[f"{k}" for k in range(1, len(path) + 1)], y=[n.value for n in path],
+                             mode="lines+markers", name="path value", line={"color": "#333", "width": 1.5}))
+    fig.update_layout(height=220, margin={"l": 40, "r": 10, "t": 30, "b": 30}, plot_bgcolor="white",
+                      title={"text": f"step scores to node {node_id}" if path else "step scores", "font": {"size": 13}},
+                      yaxis={"range": [0, 1.05], "gridcolor": "#eee"}, xaxis={"title": None}, showlegend=False)
+    return fig
+
+
 def path_header(result, node_id: int) -> str:
     node = result.tree[node_id]
     answer = f" · states the answer **{node.answer}**" if node.answer is not None else ""
@@ -116,6 +136,16 @@ def write_jsonl(rows: list[dict[str, Any]]) -> str:
 class Inspector:
     node_table: gr.Dataframe
     node_id: gr.Number
+    selection: list[gr.Component]  # what picking a node updates: `shown(result, node_id)` fills them
+
+
+def shown(result, node_id: int | None) -> tuple[Any, ...]:
+    """Values for `Inspector.selection` (id box, path header, path table, selected id, score chart) with
+    `node_id` picked; after a search the Explorer picks the chosen leaf."""
+    if node_id is None:
+        return None, "", pd.DataFrame(columns=PATH_COLUMNS), None, path_scores_figure(None, None)
+    return (node_id, path_header(result, node_id), path_table(result.tree, node_id), node_id,
+            path_scores_figure(result.tree, node_id))
 
 
 def build(result: gr.State, prefix: str) -> Inspector:
@@ -130,6 +160,8 @@ def build(result: gr.State, prefix: str) -> Inspector:
             node_id = gr.Number(label="node id", precision=0, elem_id=f"{prefix}-node",
                                 info="click a node, a table row, or type an id and press Enter")
             header = gr.Markdown(elem_id=f"{prefix}-path-header")
+            scores = gr.Plot(path_scores_figure(None, None), label="step scores of the path", show_label=False,
+                             elem_id=f"{prefix}-scores")
     path = gr.Dataframe(pd.DataFrame(columns=PATH_COLUMNS), label="path (tick or untick 'good' to label each step)",
                         interactive=True, static_columns=list(range(len(PATH_COLUMNS) - 1)), wrap=True,
                         datatype=["number", "number", "str", "number", "number", "number", "number", "number", "bool"],
@@ -143,8 +175,7 @@ def build(result: gr.State, prefix: str) -> Inspector:
     labels_file = gr.File(label="stepwise labels (TRL JSONL)", visible=False, interactive=False)
 
     def show(res, value):
-        nid = resolve_node(res, value)
-        return nid, path_header(res, nid), path_table(res.tree, nid), nid
+        return shown(res, resolve_node(res, value))
 
     def pick_row(res, evt: gr.SelectData):
         row = evt.row_value if evt.row_value else None
@@ -157,9 +188,9 @@ def build(result: gr.State, prefix: str) -> Inspector:
         try:
             return show(res, value)
         except gr.Error:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
-    outs = [node_id, header, path, selected]
+    outs = [node_id, header, path, selected, scores]
     nodes.select(pick_row, [result], outs, api_visibility="private")
     node_id.submit(show, [result, node_id], outs, api_name=f"{prefix}_node")
     node_id.input(show_quiet, [result, node_id], outs, api_visibility="private", trigger_mode="always_last",
@@ -175,4 +206,4 @@ def build(result: gr.State, prefix: str) -> Inspector:
     add.click(add_marks, [result, selected, path, marks], [marks, marks_md], api_visibility="private")
     export.click(lambda rows: gr.update(value=write_jsonl(rows), visible=True), [marks], [labels_file],
                  api_visibility="private")
-    return Inspector(nodes, node_id)
+    return Inspector(nodes, node_id, outs)
