@@ -8,6 +8,10 @@ For beam search (N candidates, width 4) and MCTS (N iterations) on held-out arit
 model share = time inside generator + reward calls / wall time; overhead = the rest (tree, events,
 scheduling); search tok/s vs raw tok/s = tokens per second of the search vs a single
 `model.generate` producing the same number of tokens in one batch of N rows.
+
+It also prices a best-of-N budget sweep (sizes 1, 2, 4, ..., --sweep-top): every size run on its own,
+against one pooled run at the top size that the smaller sizes subsample (`eval --pool`), each against
+the top-size run alone.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import torch
 
 from reasoning_core.backends import load as load_generator
 from reasoning_core.budget import Budget
+from reasoning_core.eval import EvalSpec, evaluate
 from reasoning_core.fakes import FakeArithPRM
 from reasoning_core.protocols import ModelError
 from reasoning_core.rewards import load as load_reward
@@ -53,12 +58,29 @@ def raw_generate_tok_s(generator, prompt: str, rows: int, tokens: int) -> float:
     return per_row * rows / elapsed
 
 
+def sweep_cost(generator, reward, task, examples, top: int) -> dict:
+    """Wall time of a best-of-N sweep over 1..`top` (powers of two), each size run alone and pooled, and
+    of the `top` run alone, on the same problems."""
+    sizes = [2 ** k for k in range(top.bit_length()) if 2 ** k <= top]
+    walls = {}
+    for name, spec in (("top_alone", EvalSpec(["best_of_n"], [top])),
+                       ("sweep_separate", EvalSpec(["best_of_n"], sizes)),
+                       ("sweep_pooled", EvalSpec(["best_of_n"], sizes, pool=True))):
+        t0 = time.perf_counter()
+        evaluate(spec, examples, task, generator, reward)
+        walls[name] = time.perf_counter() - t0
+    return {"sizes": sizes, "problems": len(examples), **{f"{k}_s": round(v, 2) for k, v in walls.items()},
+            "separate_vs_top": round(walls["sweep_separate"] / walls["top_alone"], 3),
+            "pooled_vs_top": round(walls["sweep_pooled"] / walls["top_alone"], 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", default="default")
     parser.add_argument("--reward", "--prm", dest="prm", default="default", help="the verifier spec (--prm: old name)")
     parser.add_argument("--problems", type=int, default=5)
     parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--sweep-top", type=int, default=64, help="largest best-of-N size of the sweep (0: skip)")
     parser.add_argument("--out", default="bench/results/engine.json")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -89,9 +111,14 @@ def main() -> None:
     table = pd.DataFrame(rows)
     print(f"model: {label}; threads: {torch.get_num_threads()}")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    sweep = sweep_cost(generator, reward, task, examples, args.sweep_top) if args.sweep_top else None
+    if sweep:
+        print(f"best-of-N sweep {sweep['sizes']}: each size alone {sweep['separate_vs_top']:.2f}x, pooled "
+              f"{sweep['pooled_vs_top']:.2f}x the wall time of the N={args.sweep_top} run alone")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": label, "threads": torch.get_num_threads(), "rows": rows}, indent=2))
+    out.write_text(json.dumps({"model": label, "threads": torch.get_num_threads(), "rows": rows, "sweep": sweep},
+                              indent=2))
     print(f"wrote {out}")
 
 
