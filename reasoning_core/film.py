@@ -11,7 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .tree import Event, NodeAdded, NodePruned, NodeScored, NodeSelected, NodeUpdated, SearchFinished, SearchTree
+from .tree import (
+    Event,
+    NodeAdded,
+    NodePruned,
+    NodeRepeated,
+    NodeScored,
+    NodeSelected,
+    NodeUpdated,
+    SearchFinished,
+    SearchTree,
+)
 
 SHOWN = 3        # step texts quoted in one frame
 TEXT_CHARS = 40  # of each quoted step
@@ -76,6 +86,14 @@ def describe(group: Sequence[Event], tree: SearchTree) -> str:
         return _backed_up([e for e in group if isinstance(e, NodeUpdated)], tree)
     if isinstance(first, NodePruned):
         return _pruned([e.node_id for e in group if isinstance(e, NodePruned)], tree)
+    if isinstance(first, NodeRepeated):
+        counts: dict[int, int] = {}
+        for e in group:
+            if isinstance(e, NodeRepeated):
+                counts[e.node_id] = e.count
+        merged = ", ".join(f"node {i} ×{c}" for i, c in counts.items())
+        copies = "copy" if len(group) == 1 else "copies"
+        return f"proposed {len(group)} more {copies} of existing steps, merged: {merged}"
     if isinstance(first, NodeSelected):
         return "chose the path " + " → ".join(str(i) for i in first.path)
     assert isinstance(first, SearchFinished)

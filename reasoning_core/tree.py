@@ -31,6 +31,7 @@ class Node:
     answer: str | None = None
     status: Status = "open"
     kind: str = "step"
+    count: int = 1  # proposals this node stands for: identical sibling steps merge into one node
     children: list[int] = field(default_factory=list)
 
 
@@ -74,6 +75,16 @@ class NodePruned:
 
 
 @dataclass(frozen=True)
+class NodeRepeated:
+    """The generator proposed an existing node's step again under the same parent: one more proposal
+    behind that node (`count` is its new total), no new node."""
+
+    node_id: int
+    count: int
+    type: str = "node_repeated"
+
+
+@dataclass(frozen=True)
 class NodeSelected:
     """The final chosen path: `path` lists node ids from the root to the chosen leaf."""
 
@@ -93,8 +104,8 @@ class SearchFinished:
     type: str = "search_finished"
 
 
-Event = NodeAdded | NodeScored | NodeUpdated | NodePruned | NodeSelected | SearchFinished
-_EVENT_CLASSES = (NodeAdded, NodeScored, NodeUpdated, NodePruned, NodeSelected, SearchFinished)
+Event = NodeAdded | NodeScored | NodeUpdated | NodePruned | NodeRepeated | NodeSelected | SearchFinished
+_EVENT_CLASSES = (NodeAdded, NodeScored, NodeUpdated, NodePruned, NodeRepeated, NodeSelected, SearchFinished)
 EVENT_TYPES: dict[str, type] = {
     f.default: cls for cls in _EVENT_CLASSES for f in fields(cls) if f.name == "type"  # type: ignore[misc]
 }
@@ -156,6 +167,11 @@ class SearchTree:
         self.apply(event)
         return event
 
+    def repeat(self, node_id: int) -> NodeRepeated:
+        event = NodeRepeated(node_id=node_id, count=self.nodes[node_id].count + 1)
+        self.apply(event)
+        return event
+
     def prune(self, node_id: int) -> NodePruned:
         event = NodePruned(node_id=node_id)
         self.apply(event)
@@ -187,6 +203,8 @@ class SearchTree:
             node.value, node.visits = event.value, event.visits
         elif isinstance(event, NodePruned):
             self.nodes[event.node_id].status = "pruned"
+        elif isinstance(event, NodeRepeated):
+            self.nodes[event.node_id].count = event.count
         elif isinstance(event, NodeSelected):
             for node_id in event.path:
                 self.nodes[node_id].status = "chosen"
@@ -217,7 +235,7 @@ class SearchTree:
         return {"nodes": [
             {"id": n.id, "parent": n.parent, "text": n.text, "depth": n.depth, "score": n.score,
              "value": n.value, "visits": n.visits, "logprob": n.logprob, "num_tokens": n.num_tokens,
-             "terminal": n.terminal, "answer": n.answer, "status": n.status, "kind": n.kind}
+             "terminal": n.terminal, "answer": n.answer, "status": n.status, "kind": n.kind, "count": n.count}
             for n in self.nodes.values()]}
 
     @classmethod

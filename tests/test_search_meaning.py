@@ -646,3 +646,35 @@ def test_mcts_whose_most_visited_chain_states_no_answer_answers_with_the_best_an
     unanswered, answered = result.tree.children(0)
     assert unanswered.visits > answered.visits and unanswered.answer is None
     assert (result.answer, result.leaf_id) == ("7", answered.id)
+
+
+# ----- identical sibling steps -----------------------------------------------------------------
+
+
+def test_tree_search_merges_identical_sibling_steps_and_counts_them():
+    gen = ScriptedGenerator(lambda prefix, k, seed: "2 + 3 = 5" if "2 + 3 = 5" not in prefix
+                            else f"The answer is {5 + k % 2}")
+    result = run("mcts", generator=gen, iterations=3, expansion_width=4)
+    first = [result.tree[i] for i in result.tree.root.children]
+    assert [n.text for n in first] == ["2 + 3 = 5"] and first[0].count == 4  # one thought, four proposals
+    answers = sorted((result.tree[i].text, result.tree[i].count) for i in first[0].children)
+    assert answers == [("The answer is 5", 2), ("The answer is 6", 2)]
+    # every proposal still costs its tokens: generated tokens = tokens of each node x its count
+    assert result.stats["generated_tokens"] == sum(n.num_tokens * n.count for n in result.tree.nodes.values())
+    assert result.stats["nodes"] == len(result.tree) - 1 == 3
+
+
+def test_best_of_n_keeps_its_n_independent_chains_even_when_they_repeat():
+    gen = ScriptedGenerator(lambda prefix, k, seed: "2 + 3 = 5" if "2 + 3 = 5" not in prefix else "The answer is 5")
+    result = run("best_of_n", generator=gen, n=4)
+    assert len(result.tree.root.children) == 4 and all(n.count == 1 for n in result.tree.nodes.values())
+
+
+def test_a_repeated_step_carries_the_prior_of_all_its_proposals():
+    tree = SearchTree()
+    a = tree[tree.add(0, "a", logprob=-1.0, num_tokens=1).node_id]
+    b = tree[tree.add(0, "b", logprob=-1.0, num_tokens=1).node_id]
+    assert priors([a, b]) == pytest.approx([0.5, 0.5])
+    tree.repeat(a.id)
+    tree.repeat(a.id)
+    assert a.count == 3 and priors([a, b]) == pytest.approx([0.75, 0.25])

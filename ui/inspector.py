@@ -15,7 +15,8 @@ from reasoning_core.tree import SearchTree
 from .errors import user_error
 from .files import scratch_file
 
-NODE_COLUMNS = ["id", "depth", "kind", "status", "step", "PRM score", "value", "visits", "log-prob", "answer"]
+NODE_COLUMNS = ["id", "depth", "kind", "status", "step", "PRM score", "value", "visits", "log-prob", "answer",
+                "proposed"]
 PATH_COLUMNS = ["step", "node", "text", "PRM score", "value", "visits", "log-prob", "tokens", "good"]
 
 # Clicking a node in any tree plot whose elem_id ends in "-tree" writes its id into the number box
@@ -54,7 +55,7 @@ def node_table(tree: SearchTree | None) -> pd.DataFrame:
     if tree is None:
         return pd.DataFrame(columns=NODE_COLUMNS)
     rows = [[n.id, n.depth, n.kind, n.status, n.text, _round(n.score), _round(n.value), n.visits,
-             _round(n.logprob, 2), n.answer or ""] for n in tree.nodes.values() if n.parent is not None]
+             _round(n.logprob, 2), n.answer or "", n.count] for n in tree.nodes.values() if n.parent is not None]
     return pd.DataFrame(rows, columns=NODE_COLUMNS)
 
 

@@ -91,6 +91,8 @@ def hover_text(node: Node) -> str:
         step = ""
     else:
         head = f"<b>node {node.id}</b> · {node.kind} · {node.status}{' · terminal' if node.terminal else ''}"
+        if node.count > 1:
+            head += f" · proposed ×{node.count}"
         wrapped = textwrap.wrap(node.text, 70) or [""]
         step = "<br>" + "<br>".join(html.escape(line) for line in wrapped[:8]) + ("<br>…" if len(wrapped) > 8 else "")
     nums = (f"<br>PRM score {_fmt(node.score)} · value {_fmt(node.value)} · visits {node.visits}"

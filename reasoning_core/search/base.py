@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from ..budget import Budget, BudgetExhausted, Cancelled, Meter
 from ..knobs import check_knobs, knob
 from ..protocols import AGGREGATIONS, Continuation, Generator, InputError, RewardModel, Task, aggregate
-from ..tree import Event, Node, NodeAdded, SearchFinished, SearchTree
+from ..tree import Event, Node, NodeAdded, NodeRepeated, SearchFinished, SearchTree
 
 MAX_PROBLEM_CHARS = 20_000
 
@@ -118,23 +118,31 @@ class Search:
 
     # --- growth --------------------------------------------------------------------------------
     def expand(self, parent_ids: Sequence[int], n: int, *, temperature: float | None = None,
-               kind: str = "step", lead: str = "", prefixes: Sequence[str] | None = None) -> list[NodeAdded]:
+               kind: str = "step", lead: str = "", prefixes: Sequence[str] | None = None,
+               merge: bool = False) -> list[NodeAdded | NodeRepeated]:
         """Propose `n` next steps for every parent in ONE generator call and add them as children.
 
         `lead` is text every new step is forced to start with (e.g. a sub-question being re-answered);
         `prefixes` replaces the usual generator inputs (actions that ask something other than the next
-        step). Raises BudgetExhausted, adding nothing, when the new nodes would not all fit."""
+        step). With `merge`, a step identical to a sibling of the same kind adds no node: that sibling's
+        `count` grows (`NodeRepeated`), so tree search spends its compute on distinct thoughts. Raises
+        BudgetExhausted, adding nothing, when the new nodes would not all fit."""
         parent_ids = list(parent_ids)
         self.meter.require_nodes(len(parent_ids) * n)
         temp = self.config.temperature if temperature is None else temperature
         inputs = list(prefixes) if prefixes is not None else [self.prefix(p) + lead for p in parent_ids]
         rows = self.meter.propose(inputs, n, stop=self.delimiter, max_new_tokens=self.config.max_step_tokens,
                                   temperature=temp, seed=self.next_seed())
-        events = []
+        events: list[NodeAdded | NodeRepeated] = []
         for parent_id, row in zip(parent_ids, rows):
             depth = self.tree[parent_id].depth + 1
             for cont in row:
                 text = lead + cont.text
+                same = next((c for c in self.tree.children(parent_id) if (c.text, c.kind) == (text, kind)),
+                            None) if merge else None
+                if same is not None:
+                    events.append(self.tree.repeat(same.id))
+                    continue
                 answer = self.problem.task.extract_answer(text) if kind != "rephrase" else None
                 ended = cont.finished or answer is not None or depth >= self.config.max_steps
                 terminal = kind != "rephrase" and ended

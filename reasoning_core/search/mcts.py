@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..knobs import knob
-from ..tree import Event, Node
+from ..tree import Event, Node, NodeAdded
 from .base import Search, SearchConfig, Strategy
 from .puct import most_visited_leaf, search_loop
 
@@ -30,12 +30,13 @@ class MCTSConfig(SearchConfig):
 
 
 def expand_leaf(search: Search, leaf: Node) -> Iterator[Event]:
-    """Plain MCTS expansion: `expansion_width` next steps, PRM-valued (or rollout-valued).
-    Returns the new node ids."""
-    added = search.expand([leaf.id], search.config.expansion_width)
+    """Plain MCTS expansion: `expansion_width` next steps, identical ones merged into one node (its
+    `count` raises its prior), PRM-valued (or rollout-valued). Returns the new node ids."""
+    added = search.expand([leaf.id], search.config.expansion_width, merge=True)
     yield from added
-    yield from search.score([a.node_id for a in added])
-    return [a.node_id for a in added]
+    new_ids = [a.node_id for a in added if isinstance(a, NodeAdded)]
+    yield from search.score(new_ids)
+    return new_ids
 
 
 def explore(search: Search) -> Iterator[Event]:

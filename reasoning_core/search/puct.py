@@ -12,10 +12,11 @@ from .base import Search
 
 
 def priors(children: list[Node]) -> list[float]:
-    """Softmax over per-token log-probs, so long steps are not penalised for their length."""
+    """Softmax over per-token log-probs, so long steps are not penalised for their length, times each
+    child's `count`: a step proposed three times carries the mass of three proposals."""
     logits = [c.logprob / max(1, c.num_tokens) for c in children]
     top = max(logits)
-    weights = [math.exp(x - top) for x in logits]
+    weights = [c.count * math.exp(x - top) for c, x in zip(children, logits)]
     return [w / sum(weights) for w in weights]
 
 

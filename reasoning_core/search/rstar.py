@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from ..budget import BudgetExhausted
 from ..knobs import knob
-from ..tree import Event, Node
+from ..tree import Event, Node, NodeAdded
 from .base import InputError, Search, SearchConfig, Strategy, best_scored
 from .puct import search_loop
 
@@ -96,15 +96,15 @@ def expand_actions(search: Search, leaf: Node) -> Iterator[Event]:
 
     def add(events: list) -> Iterator[Event]:
         yield from events
-        new_ids.extend(e.node_id for e in events)
+        new_ids.extend(e.node_id for e in events if isinstance(e, NodeAdded))
 
     if "rephrase" in wanted and leaf.id == 0:
         yield from add(search.expand([0], 1, kind="rephrase", prefixes=[
             fmt.rephrase_template.format(problem=search.problem.text)]))  # type: ignore[union-attr]
     if "step" in wanted:
-        yield from add(search.expand([leaf.id], config.per_action))
+        yield from add(search.expand([leaf.id], config.per_action, merge=True))
     if "subquestion" in wanted:
-        yield from add(search.expand([leaf.id], config.per_action, kind="subquestion",
+        yield from add(search.expand([leaf.id], config.per_action, kind="subquestion", merge=True,
                                      lead=fmt.subquestion_lead + " "))  # type: ignore[operator]
     question = question_part(leaf.text, fmt) if leaf.kind in ("step", "subquestion", "reanswer") else None
     if "reanswer" in wanted and question is not None and leaf.parent is not None:
