@@ -392,3 +392,32 @@ def test_kill_during_stage_then_rerun(tmp_path):
     assert (tmp_path / "sft" / "model.safetensors").read_bytes() == sft_weights
     assert ckpt.is_complete(tmp_path / "star") and ckpt.is_complete(tmp_path / "generator")
     assert not (tmp_path / ".tmp-star").exists()
+
+
+def test_labels_exported_from_the_app_train_a_prm_with_one_command(run_dir, tmp_path, capsys):
+    from reasoning_core import rewards
+    from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
+    from reasoning_core.run import solve
+    from reasoning_core.search import Problem, make_config
+    from reasoning_core.tasks import arith, get_task
+    from training import __main__ as cli
+    from ui import inspector
+
+    rows = []  # what a user does in the node inspector: pick each finished chain, mark its steps, export
+    for ex in arith.problems("test", 4, seed=3):
+        result = solve("best_of_n", Problem(ex.problem, get_task("arith"), ex.reference), FakeArithGenerator(0.6),
+                       FakeArithPRM(), None, make_config("best_of_n", n=2))
+        for leaf in result.tree.terminals():
+            rows.append(inspector.stepwise_row(result, leaf.id, inspector.path_table(result.tree, leaf.id)))
+    labels = Path(inspector.write_jsonl(rows))
+    out = tmp_path / "my-prm"
+    code = cli.main(["prm", "--parent", str(run_dir / "sft"), "--labels", str(labels), "--out", str(out),
+                     "--preset", "micro"])
+    assert code == 0 and ckpt.is_complete(out)
+    assert ckpt.read_meta(out)["metrics"]["train_chains"] == len(rows)
+    prm = rewards.load(str(out))  # the core loads it like any PRM
+    scores = prm.score(rows[0]["prompt"], [rows[0]["completions"]])[0]
+    assert len(scores) == len(rows[0]["completions"]) and all(0.0 <= s <= 1.0 for s in scores)
+    assert cli.main(["prm", "--parent", str(run_dir / "sft"), "--labels", str(tmp_path / "none.jsonl"),
+                     "--out", str(out), "--preset", "micro"]) == 2
+    assert "no such file; export one from the app's node inspector" in capsys.readouterr().err

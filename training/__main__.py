@@ -6,6 +6,7 @@
     python -m training star  --parent runs/tiny/sft  --out runs/tiny/star --verifier runs/tiny/verifier
     python -m training label --parent runs/tiny/star --out runs/tiny/labels
     python -m training prm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/prm
+    python -m training prm   --parent assets/generator --labels step-labels.jsonl --out runs/my-prm  # the app's labels
     python -m training orm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/orm
     python -m training grpo  --parent runs/tiny/star --out runs/tiny/grpo --reward process --prm runs/tiny/verifier
 """
@@ -44,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         if parent:
             s.add_argument("--parent", required=True, type=Path, help="generator checkpoint to start from")
         if labels:
-            s.add_argument("--labels", required=True, type=Path, help="folder written by `label`")
+            s.add_argument("--labels", required=True, type=Path,
+                           help="folder written by `label`, or one stepwise JSONL file (the app's exported labels, "
+                                "TRL, PRM800K or Math-Shepherd rows)")
         return s
 
     pipe = add("pipeline", "run every stage in order, skipping stages whose output is complete", parent=False)
@@ -82,7 +85,10 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--{flag} {path}: {what}; point it at a folder a training stage wrote "
                              f"(e.g. runs/tiny/sft from `python -m training sft --out runs/tiny/sft`)")
     labels = getattr(args, "labels", None)
-    if labels is not None:
+    if labels is not None and labels.suffix == ".jsonl":
+        if not labels.is_file():
+            raise UsageError(f"--labels {labels}: no such file; export one from the app's node inspector")
+    elif labels is not None:
         missing = [f for f in LABEL_FILES if not (labels / f).is_file()]
         if missing:
             raise UsageError(f"--labels {labels}: missing {', '.join(missing)}; write them with "

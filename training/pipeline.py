@@ -131,8 +131,11 @@ def run_label(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
 
 
 def _label_rows(labels: Path, source: str):
+    """The labels of a `label` folder (`source` picks the method), or of one stepwise JSONL file."""
     from datasets import concatenate_datasets
 
+    if labels.is_file():
+        return load_stepwise(labels)
     names = {"math_shepherd": ["math_shepherd"], "omega_prm": ["omega_prm"],
              "both": ["math_shepherd", "omega_prm"]}
     if source not in names:
@@ -186,7 +189,7 @@ def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
     tok = load_tokenizer(parent)
     rows = [{"prompt": r["prompt"], "completions": r["completions"],
              "correct": TASK.is_correct(TASK.extract_answer("\n".join(r["completions"])), r["reference"])}
-            for r in load_stepwise(labels / "math_shepherd.jsonl", "trl")]
+            for r in _label_rows(labels, "math_shepherd")]
     with ckpt.atomic_dir(out) as tmp:
         model, stats = train_orm(str(parent), tok, rows, cfg.orm, str(tmp))
         problems, paths, refs = _heldout_chains(cfg, parent, cfg.orm.eval_problems)

@@ -174,6 +174,9 @@ def build(result: gr.State, prefix: str) -> Inspector:
         export = gr.Button("Export labels (JSONL)")
         marks_md = gr.Markdown("0 labelled paths")
     labels_file = gr.File(label="stepwise labels (TRL JSONL)", visible=False, interactive=False)
+    gr.Markdown("<small>Train a PRM on exported labels: `python -m training prm --parent assets/generator "
+                "--labels step-labels.jsonl --out runs/my-prm`, then load `runs/my-prm` as the reward model."
+                "</small>")
 
     def show(res, value):
         return shown(res, resolve_node(res, value))
