@@ -123,6 +123,9 @@ def test_race_compares_strategies_on_one_budget(app_url):
     table = out[-1]
     assert [row[0] for row in table["data"]] == ["greedy", "beam_search", "mcts"]
     assert all(row[4] <= 2000 for row in table["data"])  # nobody passed the shared token cap
+    status = out[-2]  # each strategy's token meter against that cap, with its final count
+    for row in table["data"]:
+        assert f"**{row[0]}** {row[4]:,} / 2,000 tokens ✓" in status
     with pytest.raises(AppError, match="Pick 2 to 4 strategies"):
         client.predict(problem_text=EXAMPLES[1].problem, strategies=["mcts"], api_name="/race")
 

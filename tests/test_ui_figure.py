@@ -69,6 +69,17 @@ def test_the_path_scores_chart_shows_each_step_of_the_chosen_path(beam):
     assert len(inspector.path_scores_figure(None, None).data[0].y) == 0
 
 
+def test_race_token_meters_fill_against_the_cap_or_the_hungriest_strategy():
+    from ui.race import METER_CELLS, token_meters
+
+    lines = token_meters({"greedy": 500, "mcts": 2000}, 2000, done={"greedy"}).split("  \n")
+    assert lines[0].count("█") == METER_CELLS // 4 and lines[0].endswith("**greedy** 500 / 2,000 tokens ✓")
+    assert lines[1].count("█") == METER_CELLS and lines[1].endswith("**mcts** 2,000 / 2,000 tokens")
+    uncapped = token_meters({"a": 30, "b": 120}, None).split("  \n")
+    assert uncapped[1].count("█") == METER_CELLS and uncapped[0].count("█") == METER_CELLS // 4
+    assert uncapped[0].endswith("**a** 30 tokens")
+
+
 def test_every_node_is_drawn_once_with_its_score_colour(beam):
     drawn = figure_nodes(tree_figure(beam.tree))
     assert set(drawn) == set(beam.tree.nodes)

@@ -65,6 +65,27 @@ def summary_row(result: SearchResult) -> list[Any]:
             s["generator_calls"], s["reward_calls"], s["nodes"], round(s["model_s"], 3), round(s["wall_s"], 3)]
 
 
+METER_CELLS = 24
+
+
+def token_meters(tokens: dict[str, int], cap: int | None, done: set[str] = frozenset()) -> str:
+    """One bar per strategy: tokens generated so far against the budget's token cap (each strategy's own
+    cap; without one, against the hungriest strategy)."""
+    scale = cap or max(1, *tokens.values())
+    lines = []
+    for name, used in tokens.items():
+        full = min(METER_CELLS, round(METER_CELLS * used / scale))
+        limit = f" / {cap:,}" if cap else ""
+        state = " ✓" if name in done else ""
+        lines.append(f"`{'█' * full}{'░' * (METER_CELLS - full)}` **{name}** {used:,}{limit} tokens{state}")
+    return "  \n".join(lines)
+
+
+def tree_tokens(tree: SearchTree) -> int:
+    """Tokens generated for the tree's nodes so far (a merged node was generated `count` times)."""
+    return sum(n.num_tokens * n.count for n in tree.nodes.values())
+
+
 def run_race(request: gr.Request | None = None, **values: Any):
     """Race the chosen strategies, their trees growing side by side. `values` are the form's inputs by
     name: problem_text, reference, task, strategies, size, the shared knobs, the budget caps (each
@@ -97,14 +118,18 @@ def run_race(request: gr.Request | None = None, **values: Any):
                 shown_first = shown_first or new_node
                 figs = [gr.update(visible=True, value=tree_figure(trees[name], f"{name}: searching…", height=420))
                         for name in names]
-                yield (*figs, *hidden, f"{warning}⏳ racing {', '.join(names)}…", gr.skip())
+                meters = token_meters({n: tree_tokens(trees[n]) for n in names}, budget.max_tokens,
+                                      done=set(names) - set(alive))
+                yield (*figs, *hidden, f"{warning}⏳ racing {', '.join(names)}…\n\n{meters}", gr.skip())
         results = [collect(name, problem, iter(logs[name])) for name in names]
     figs = [gr.update(visible=True, value=tree_figure(r.tree, f"{r.strategy}: {r.answer} {verdict(r.correct)}",
                                                       height=420)) for r in results]
     table = pd.DataFrame([summary_row(r) for r in results], columns=SUMMARY_COLUMNS)
     ref = f" · reference {problem.reference}" if problem.reference is not None else ""
+    meters = token_meters({r.strategy: r.stats["generated_tokens"] for r in results}, budget.max_tokens,
+                          done=set(names))
     note = (f"{warning}Finished on one budget{ref}. 'model s' is time inside each strategy's own model calls; "
-            "wall times overlap because the streams are interleaved.")
+            f"wall times overlap because the streams are interleaved.\n\n{meters}")
     yield (*figs, *hidden, note, table)
 
 
