@@ -288,3 +288,25 @@ def test_every_knob_has_an_input_and_the_explorer_shows_a_strategy_its_own():
     shown = {name for name, update in knob_updates("mcts").items() if update.get("visible", True)}
     assert {k.name for k in knobs(CONFIGS["mcts"])} == shown
     assert knob_updates("greedy")["temperature"]["placeholder"] == "0 (default)"
+
+
+def test_answer_labels_never_overlap_and_the_chosen_answer_is_always_shown():
+    from ui.tree_figure import LABEL_CHAR_PX, LABEL_GAP_PX, PLOT_PX, answer_labels
+
+    tree = SearchTree()
+    parent = tree.add(0, "2 + 3 = 5").node_id
+    leaves = [tree.add(parent, "The answer is 155", terminal=True, answer="155").node_id for _ in range(60)]
+    tree.select(leaves[37])
+    pos = layout(tree)
+    labels = answer_labels(tree, pos)
+    assert leaves[37] in labels and 1 < len(labels) < 60  # the chosen one, and only as many as fit
+    px = PLOT_PX / (max(x for x, _ in pos.values()) - min(x for x, _ in pos.values()) + 1)
+    shown = sorted(pos[i][0] * px for i in labels)
+    assert all(b - a >= 3 * LABEL_CHAR_PX + LABEL_GAP_PX for a, b in zip(shown, shown[1:]))  # "155155155" no more
+    text = {i: t for trace in tree_figure(tree).data if trace.customdata is not None and trace.text is not None
+            for i, t in zip(trace.customdata, trace.text)}
+    assert {i for i, t in text.items() if t} == set(labels)
+    few = SearchTree()
+    a = few.add(0, "The answer is 5", terminal=True, answer="5").node_id
+    b = few.add(0, "The answer is 6", terminal=True, answer="6").node_id
+    assert answer_labels(few, layout(few)) == {a: "5", b: "6"}  # room for both: both shown

@@ -101,12 +101,37 @@ def hover_text(node: Node) -> str:
     return head + step + nums + answer
 
 
+PLOT_PX = 900          # about the width a tree plot gets on the page
+LABEL_CHAR_PX = 6.5    # of a 10-px answer label
+LABEL_GAP_PX = 6
+
+
+def answer_labels(tree: SearchTree, pos: dict[int, tuple[float, float]]) -> dict[int, str]:
+    """Answer labels that fit: the chosen leaf first, then left to right, each shown only where it does
+    not run into a label already placed on its row (the rest stay on hover)."""
+    xs = [x for x, _ in pos.values()]
+    px_per_unit = PLOT_PX / max(1.0, max(xs, default=0.0) - min(xs, default=0.0) + 1)
+    wanted = [n for n in tree.nodes.values() if n.answer is not None and n.status != "pruned"]
+    wanted.sort(key=lambda n: (n.status != "chosen", pos[n.id][0]))
+    placed: dict[float, list[tuple[float, float]]] = {}  # row -> (centre px, half width px) of its labels
+    out: dict[int, str] = {}
+    for node in wanted:
+        x, y = pos[node.id]
+        centre, half = x * px_per_unit, len(node.answer) * LABEL_CHAR_PX / 2  # type: ignore[arg-type]
+        row = placed.setdefault(y, [])
+        if all(abs(centre - c) >= half + h + LABEL_GAP_PX for c, h in row):
+            row.append((centre, half))
+            out[node.id] = node.answer  # type: ignore[assignment]
+    return out
+
+
 def tree_figure(tree: SearchTree, title: str = "", height: int = 520) -> go.Figure:
     """The tree as a figure. Traces (by name): edges, pruned edges, chosen path, scored / unscored nodes,
     then one legend-only marker per node kind."""
     pos = layout(tree)
     sizes = node_sizes(tree)
     symbols = kind_symbols(tree)
+    labels = answer_labels(tree, pos)
     fig = go.Figure()
 
     def edges(name: str, keep, **line) -> None:
@@ -141,7 +166,7 @@ def tree_figure(tree: SearchTree, title: str = "", height: int = 520) -> go.Figu
         fig.add_trace(go.Scatter(
             x=[pos[n.id][0] for n in members], y=[pos[n.id][1] for n in members], name=name,
             mode="markers+text", marker=marker, customdata=[n.id for n in members],
-            text=[n.answer if n.answer is not None and n.status != "pruned" else "" for n in members],
+            text=[labels.get(n.id, "") for n in members],
             textposition="bottom center",
             textfont={"size": 10}, hovertext=[hover_text(n) for n in members], hoverinfo="text",
             showlegend=False))
