@@ -2,13 +2,15 @@
 input checking, the inspector's stepwise labels and saved-search round trips."""
 from __future__ import annotations
 
+import itertools
+
 import gradio as gr
 import pytest
 
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 from reasoning_core.run import solve
 from reasoning_core.search import Problem, make_config
-from reasoning_core.tasks import get_task, held_out_examples
+from reasoning_core.tasks import arith, get_task, held_out_examples
 from reasoning_core.tree import SearchTree
 from ui import inspector, models, replay
 from ui.decisions import decision_figure
@@ -302,7 +304,7 @@ def test_answer_labels_never_overlap_and_the_chosen_answer_is_always_shown():
     assert leaves[37] in labels and 1 < len(labels) < 60  # the chosen one, and only as many as fit
     px = PLOT_PX / (max(x for x, _ in pos.values()) - min(x for x, _ in pos.values()) + 1)
     shown = sorted(pos[i][0] * px for i in labels)
-    assert all(b - a >= 3 * LABEL_CHAR_PX + LABEL_GAP_PX for a, b in zip(shown, shown[1:]))  # "155155155" no more
+    assert all(b - a >= 3 * LABEL_CHAR_PX + LABEL_GAP_PX for a, b in itertools.pairwise(shown))  # not "155155155"
     text = {i: t for trace in tree_figure(tree).data if trace.customdata is not None and trace.text is not None
             for i, t in zip(trace.customdata, trace.text)}
     assert {i for i, t in text.items() if t} == set(labels)
@@ -310,3 +312,24 @@ def test_answer_labels_never_overlap_and_the_chosen_answer_is_always_shown():
     a = few.add(0, "The answer is 5", terminal=True, answer="5").node_id
     b = few.add(0, "The answer is 6", terminal=True, answer="6").node_id
     assert answer_labels(few, layout(few)) == {a: "5", b: "6"}  # room for both: both shown
+
+
+def test_a_big_mcts_tree_is_drawn_folded_keeping_its_chosen_path_and_counting_what_it_hides():
+    from ui.tree_figure import COMPACT_ABOVE, RARE_VISITS, compact
+
+    ex = arith.problems("test", 1, min_ops=6, max_ops=6, digits=2)[0]
+    big = solve("mcts", Problem(ex.problem, get_task("arith"), ex.reference), FakeArithGenerator(0.3), FakeArithPRM(),
+                None, make_config("mcts", iterations=200, expansion_width=6, temperature=1.5))
+    assert len(big.tree) > COMPACT_ABOVE
+    small = compact(big.tree)
+    real = [n for n in small.nodes.values() if n.kind != "folded"]
+    folds = [n for n in small.nodes.values() if n.kind == "folded"]
+    assert len(real) < len(big.tree) / 3 and folds
+    hidden = sum(int(n.text.split()[0]) for n in folds)
+    assert len(real) + hidden == len(big.tree)  # every node is drawn or counted in a fold
+    chosen = {n.id for n in big.tree.nodes.values() if n.status == "chosen"}
+    assert chosen <= {n.id for n in real}
+    for n in real[1:]:
+        assert n.status == "chosen" or (n.status != "pruned" and n.visits >= RARE_VISITS * big.tree.root.visits)
+    assert set(figure_nodes(tree_figure(big.tree))) == set(small.nodes)  # folded by default at this size
+    assert set(figure_nodes(tree_figure(big.tree, folded=False))) == set(big.tree.nodes)

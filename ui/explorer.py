@@ -27,7 +27,7 @@ from .inputs import (
 from .limits import LIMITS
 from .sessions import RUNS
 from .summary import coverage_note, summary_dict, summary_markdown
-from .tree_figure import Throttle, tree_figure
+from .tree_figure import COMPACT_ABOVE, Throttle, tree_figure
 
 TAB = "explorer"
 STREAMING_SKIPS = 5 + len(inspector.shown(None, None))  # outputs a streamed frame leaves alone
@@ -44,6 +44,7 @@ def run_search(request: gr.Request | None = None, **values: Any):
     budget = build_budget(values)
     generator, reward = models.load(values.get("choice") or models.ModelChoice.from_env())
     note = coverage_note(problem.text, generator)
+    folded = None if values.get("fold", True) else False  # None: fold only trees too big to read
     with RUNS.run(request, TAB) as cancel, readable_errors():
         events = stream(strategy, problem, generator, reward, budget, config, cancel)
         tree, log, throttle, seen_node = SearchTree(), [], Throttle(0.25), False
@@ -56,12 +57,12 @@ def run_search(request: gr.Request | None = None, **values: Any):
             seen_node = seen_node or isinstance(event, NodeAdded)
             if first or throttle.ready():
                 tokens = sum(node.num_tokens for node in tree.nodes.values())
-                yield (tree_figure(tree, f"{strategy}: searching…"),
+                yield (tree_figure(tree, f"{strategy}: searching…", folded=folded),
                        f"{note}⏳ **{strategy}** running… {len(tree) - 1} nodes, {tokens} tokens",
                        *[gr.skip()] * STREAMING_SKIPS)
         result = collect(strategy, problem, iter(log))
     title = f"{strategy}: answer {result.answer} ({result.status})"
-    yield (tree_figure(result.tree, title), note + summary_markdown(result), summary_dict(result),
+    yield (tree_figure(result.tree, title, folded=folded), note + summary_markdown(result), summary_dict(result),
            inspector.node_table(result.tree), result,
            gr.update(value=replay.save_result(result), interactive=True),
            decision_figure(result.tree, f"{strategy}: the candidates of each depth, kept or pruned"),
@@ -102,6 +103,8 @@ def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[s
             summary = gr.Markdown("Pick a problem and a strategy, then **Run**.", elem_id="explorer-summary")
             plot = gr.Plot(tree_figure(SearchTree(), "the tree grows here"), label="search tree",
                            elem_id="explorer-tree")
+            form["fold"] = gr.Checkbox(True, label=f"fold big trees (over {COMPACT_ABOVE} nodes: pruned and rarely "
+                                       "visited subtrees become one grey node)", elem_id="explorer-fold")
             insp = inspector.build(result_state, prefix=TAB)  # beside the tree it explains
             with gr.Accordion("decisions per depth: each candidate's score, kept or pruned (beam search, DVTS, "
                               "best-of-N)", open=False):
@@ -116,6 +119,13 @@ def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[s
             about: gr.update(value=strategy_note(strategy))}
 
     form["strategy"].change(show_knobs, [form["strategy"]], [*knobs.values(), about], api_visibility="private")
+    def refold(result, fold: bool):
+        if result is None:
+            return gr.skip()
+        return tree_figure(result.tree, f"{result.strategy}: answer {result.answer} ({result.status})",
+                           folded=None if fold else False)
+
+    form["fold"].input(refold, [result_state, form["fold"]], [plot], api_visibility="private")
     form["choice"] = models_state
     outputs = [plot, summary, result_json, insp.node_table, result_state, save, decisions, *insp.selection]
     run_btn.click(run_search, inputs_kwargs=form, outputs=outputs, api_name="solve",

@@ -5,6 +5,7 @@ tests can check nodes, colours and sizes directly. `Throttle` paces redraws whil
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import textwrap
@@ -125,9 +126,53 @@ def answer_labels(tree: SearchTree, pos: dict[int, tuple[float, float]]) -> dict
     return out
 
 
-def tree_figure(tree: SearchTree, title: str = "", height: int = 520) -> go.Figure:
+COMPACT_ABOVE = 200    # nodes; bigger trees are drawn compact unless asked otherwise
+RARE_VISITS = 0.02     # of the root's visits: a subtree visited less is folded in the compact view
+
+
+def compact(tree: SearchTree) -> SearchTree:
+    """A drawing copy of `tree` that folds what a reader skips in a big search: pruned subtrees and,
+    when the tree has visits (MCTS), subtrees visited less than `RARE_VISITS` of the root. The chosen
+    path always stays. Each parent's folded children become one "folded" node (negative id) that says
+    how many nodes it hides."""
+    keep_visits = RARE_VISITS * tree.root.visits
+    out = SearchTree()
+    out.nodes[0] = dataclasses.replace(tree.root, children=[])
+    fold_id = -1
+
+    def hidden(node: Node) -> bool:
+        if node.status == "chosen":
+            return False
+        return node.status == "pruned" or (tree.root.visits > 0 and node.visits < keep_visits)
+
+    def size(node_id: int) -> int:
+        return 1 + sum(size(c) for c in tree[node_id].children)
+
+    stack = [0]
+    while stack:
+        parent = tree[stack.pop()]
+        shown = [c for c in parent.children if not hidden(tree[c])]
+        folded = [c for c in parent.children if hidden(tree[c])]
+        children = list(shown)
+        if folded:
+            n = sum(size(c) for c in folded)
+            out.nodes[fold_id] = Node(id=fold_id, parent=parent.id, depth=parent.depth + 1, kind="folded",
+                                      text=f"{n} node{'s' if n != 1 else ''} folded (pruned or rarely visited)")
+            children.append(fold_id)
+            fold_id -= 1
+        for c in shown:
+            out.nodes[c] = dataclasses.replace(tree[c], children=[])
+            stack.append(c)
+        out.nodes[parent.id].children = children
+    return out
+
+
+def tree_figure(tree: SearchTree, title: str = "", height: int = 520, folded: bool | None = None) -> go.Figure:
     """The tree as a figure. Traces (by name): edges, pruned edges, chosen path, scored / unscored nodes,
-    then one legend-only marker per node kind."""
+    then one legend-only marker per node kind. `folded` draws `compact(tree)` (default: above
+    `COMPACT_ABOVE` nodes)."""
+    if folded if folded is not None else len(tree) > COMPACT_ABOVE:
+        tree = compact(tree)
     pos = layout(tree)
     sizes = node_sizes(tree)
     symbols = kind_symbols(tree)
