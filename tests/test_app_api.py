@@ -15,7 +15,7 @@ from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 from reasoning_core.film import film
 from reasoning_core.run import solve
 from reasoning_core.search import Problem, make_config
-from reasoning_core.tasks import get_task, held_out_examples
+from reasoning_core.tasks import arith, get_task, held_out_examples
 
 from app_server import running_app
 
@@ -100,7 +100,9 @@ def test_bad_input_gives_a_readable_error(app_url, over, message):
 def test_one_session_runs_two_searches_at_most_and_stop_frees_them_within_a_second(app_url):
     client = Client(app_url, verbose=False)
     client.predict(gen_spec="fake@0.2", prm_spec="fake@0.2", api_name="/load_models")  # this session only: slow models
-    jobs = [client.submit(**solve_args(strategy="mcts", iterations=200, seed=s), api_name="/solve") for s in (0, 1)]
+    long = arith.problems("test", 1, min_ops=6, max_ops=6, digits=2)[0].problem  # ~25 slowed calls: ~10 s
+    jobs = [client.submit(**solve_args(problem_text=long, strategy="mcts", iterations=200, seed=s), api_name="/solve")
+            for s in (0, 1)]
     time.sleep(1.5)
     assert not any(job.done() for job in jobs)
     with pytest.raises(AppError, match="already have 2 searches running"):

@@ -54,30 +54,39 @@ def pick_strategy(page, name: str) -> None:
     page.wait_for_function(f"document.querySelector('#explorer-strategy input').value === '{name}'")
 
 
-# Timestamps taken in the page: the click on Run, then the first mutation of the tree plot that shows
-# this search's title with more than one node (the first node is drawn as soon as it exists).
+# Timestamps taken in the page, by an observer that sees every change: the click on Run; the first
+# streamed frame (a "running" summary) with this search's tree of more than one node, the first node being
+# drawn as soon as it exists; then the finished summary.
 WATCH = """(strategy) => {
-  window.__firstNode = null;
+  window.__firstNode = null; window.__running = false; window.__done = false;
   document.querySelector('#explorer-run').addEventListener('click', () => { window.__clicked = performance.now(); },
                                                            {once: true, capture: true});
   const obs = new MutationObserver(() => {
+    if (!window.__clicked) return;
+    const summary = document.querySelector('#explorer-summary').innerText;
+    window.__running = window.__running || summary.includes('⏳');
     const title = document.querySelector('#explorer-tree .gtitle');
-    if (window.__clicked && title && title.textContent.startsWith(strategy + ':')
+    if (window.__running && window.__firstNode === null && title && title.textContent.startsWith(strategy + ':')
         && document.querySelectorAll('POINTS').length > 1) {
       window.__firstNode = performance.now() - window.__clicked;
+    }
+    if (window.__firstNode !== null && !summary.includes('⏳') && summary.includes(strategy + ', ')) {
+      window.__done = true;
       obs.disconnect();
     }
   });
-  obs.observe(document.querySelector('#explorer-tree'), {subtree: true, childList: true, characterData: true});
+  // the whole page: a plot without a progress overlay may be re-created rather than updated in place
+  obs.observe(document.body, {subtree: true, childList: true, characterData: true});
 }""".replace("POINTS", POINTS)
 
 
 def run_and_wait(page, strategy: str) -> float:
     """Run and wait for the answer; returns seconds from the click to this search's first node on screen."""
+    page.evaluate("window.__clicked = null")
     page.evaluate(WATCH, strategy)
     page.click("#explorer-run")
+    page.wait_for_function("window.__done", timeout=30_000)
     page.wait_for_function(tree_title_starts(f"{strategy}: answer"), timeout=30_000)
-    page.wait_for_function(f"document.querySelector('#explorer-summary').innerText.includes('{strategy}, ')")
     return page.evaluate("window.__firstNode") / 1000
 
 
@@ -140,12 +149,27 @@ def test_the_explorers_last_search_plays_as_a_film_and_the_slider_stops_on_any_f
     page.wait_for_function("document.querySelector('#replay-caption').innerText.includes('finished: answer')",
                            timeout=30_000)
     total = int(page.inner_text("#replay-caption").split(" of ")[1].split("*")[0].split()[0])
-    assert total > 5 and page.locator("#replay-tree .scatterlayer .point").count() == nodes
+    replay_points = "document.querySelectorAll('#replay-tree .scatterlayer .point').length"
+    page.wait_for_function(f"{replay_points} === {nodes}", timeout=10_000)  # the plot follows its caption
+    assert total > 5
     # stop half-way: the caption names that frame and the tree holds fewer nodes than the finished one
     box = page.locator("#replay-slider input[type=number]")
     box.fill(str(total // 2))
     box.press("Enter")
     page.wait_for_function(f"document.querySelector('#replay-caption').innerText.startsWith('frame {total // 2} of')",
                            timeout=10_000)
-    assert 1 <= page.locator("#replay-tree .scatterlayer .point").count() < nodes
+    page.wait_for_function(f"{replay_points} >= 1 && {replay_points} < {nodes}", timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / "replay-half-way.png"), full_page=True)
+
+
+def test_an_empty_problem_is_one_message_in_words_not_an_error_badge_on_every_output(page):
+    page.get_by_role("tab", name="Explorer").click()
+    page.fill("#explorer-problem textarea", "")
+    page.click("#explorer-run")
+    toast = page.locator(".toast-body").first
+    toast.wait_for(timeout=10_000)
+    assert "The problem is empty" in toast.inner_text()
+    page.wait_for_timeout(500)
+    badges = page.locator("#explorer-tree .error, #explorer-nodes .error, #explorer-scores .error").count()
+    assert badges == 0, f"{badges} outputs show an error badge besides the message"
+    page.screenshot(path=str(ARTIFACTS / "explorer-empty-problem.png"), full_page=True)

@@ -128,7 +128,8 @@ def build(models_state: gr.State, last_search: gr.State | None = None) -> dict[s
     form["fold"].input(refold, [result_state, form["fold"]], [plot], api_visibility="private")
     form["choice"] = models_state
     outputs = [plot, summary, result_json, insp.node_table, result_state, save, decisions, *insp.selection]
-    run_btn.click(run_search, inputs_kwargs=form, outputs=outputs, api_name="solve",
+    # progress (and an error) show on the summary line alone, not as a badge on every output
+    run_btn.click(run_search, inputs_kwargs=form, outputs=outputs, api_name="solve", show_progress_on=[summary],
                   concurrency_limit=LIMITS.concurrency, concurrency_id="search", trigger_mode="once")
     stop_btn.click(RUNS.stopper(TAB), None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
     return form
