@@ -172,6 +172,10 @@ def test_prm_and_orm_load(run_dir, cfg):
     if not ckpt.is_complete(run_dir / "labels"):
         pl.run_label(cfg, run_dir / "sft", run_dir / "labels")
     pl.run_prm(cfg, run_dir / "sft", run_dir / "labels", run_dir / "prm")
+    cache = pl.heldout_cache(run_dir / "orm", run_dir / "sft", cfg.orm.eval_problems, cfg.seed)
+    assert cache.is_file()  # the PRM stage's held-out sample, which the ORM stage reads instead of resampling
+    sampled = pl._heldout_chains(cfg, run_dir / "sft", cfg.orm.eval_problems)
+    assert pl._heldout_chains(cfg, run_dir / "sft", cfg.orm.eval_problems, cache) == sampled
     pl.run_orm(cfg, run_dir / "sft", run_dir / "labels", run_dir / "orm")
     _assert_clean_checkpoint(run_dir / "prm", "prm")
     _assert_clean_checkpoint(run_dir / "orm", "orm")

@@ -11,6 +11,7 @@ start from the better of SFT and STaR (validation greedy accuracy).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -146,22 +147,37 @@ def _label_rows(labels: Path, source: str):
 HELDOUT_SAMPLES = 4  # chains per validation problem: a problem's own chains are what a verifier must rank
 
 
-def _heldout_chains(cfg: PipelineConfig, parent: Path, count: int):
+def _heldout_chains(cfg: PipelineConfig, parent: Path, count: int, cache: Path | None = None):
     """Chains the generator samples on `count` validation problems of each task (never seen by any reward
-    model), `HELDOUT_SAMPLES` per problem."""
+    model), `HELDOUT_SAMPLES` per problem. Sampling is seeded, so the stages that judge reward models on
+    the same parent share one sample: `cache` (a JSON file) keeps it for the next stage."""
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text())
+        return saved["problems"], saved["paths"], saved["references"]
     model, tok = load_generator(parent)
     problems, refs = split_problems("validation", count, cfg.mix, seed=cfg.seed + 300, per_task=True)
     groups = sample_chains(model, tok, problems, HELDOUT_SAMPLES, temperature=1.0, seed=cfg.seed + 300,
                            desc="held-out chains")
     chains = [(c, ref) for g, ref in zip(groups, refs) for c in g if c.steps]
-    return [c.problem for c, _ in chains], [c.steps for c, _ in chains], [r for _, r in chains]
+    out = [c.problem for c, _ in chains], [c.steps for c, _ in chains], [r for _, r in chains]
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(dict(zip(("problems", "paths", "references"), out))))
+    return out
 
 
-def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score) -> dict:
+def heldout_cache(out: Path, parent: Path, count: int, seed: int) -> Path:
+    """Where the stages writing `out` keep the held-out chains of `parent` (next to the stage folders),
+    named by the parent's meta.json, so a retrained parent never reads its predecessor's chains."""
+    stamp = hashlib.sha256((parent / ckpt.META).read_bytes()).hexdigest()[:12]
+    return out.parent / ".heldout" / f"{parent.resolve().name}-{stamp}-{count}-{seed}.json"
+
+
+def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score, cache: Path | None = None) -> dict:
     """How `score(problems, paths) -> step scores` ranks steps against the exact checker: within problems
     and pooled, on chains the policy samples for validation problems, and gold chains against the same
     chains with one result changed (`reward_eval.step_report`)."""
-    problems, paths, _ = _heldout_chains(cfg, parent, cfg.prm.eval_problems)
+    problems, paths, _ = _heldout_chains(cfg, parent, cfg.prm.eval_problems, cache)
     gold = mix_problems(cfg.mix, "validation", cfg.prm.eval_problems, seed=cfg.seed + 301, per_task=True)
     report = step_report(score, problems, paths, gold)
     return {"within_problem_step_auc": report["within_problem_step_auc_mean"],
@@ -177,7 +193,8 @@ def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
     with ckpt.atomic_dir(out) as tmp:
         model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
         prm = TokenClassificationPRM.from_model(model, tok, task=TASK.name)
-        metrics = {**_heldout_step_auc(cfg, parent, partial(score_by_problem, prm)),
+        cache = heldout_cache(out, parent, cfg.prm.eval_problems, cfg.seed)
+        metrics = {**_heldout_step_auc(cfg, parent, partial(score_by_problem, prm), cache),
                    **stats, "wall_s": round(time.time() - t0, 1)}
         ckpt.save_checkpoint(tmp, model, tok, stage="prm", kind="prm", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
@@ -192,7 +209,8 @@ def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
             for r in _label_rows(labels, "math_shepherd")]
     with ckpt.atomic_dir(out) as tmp:
         model, stats = train_orm(str(parent), tok, rows, cfg.orm, str(tmp))
-        problems, paths, refs = _heldout_chains(cfg, parent, cfg.orm.eval_problems)
+        problems, paths, refs = _heldout_chains(cfg, parent, cfg.orm.eval_problems,
+                                                heldout_cache(out, parent, cfg.orm.eval_problems, cfg.seed))
         correct = [TASK.is_correct(TASK.extract_answer("\n".join(s)), r) for s, r in zip(paths, refs)]
         orm = OutcomeRM.from_model(model, tok, task=TASK.name)
         scores = [row[0] for row in score_by_problem(orm, problems, paths)]  # an ORM repeats its one score
@@ -217,8 +235,9 @@ def run_verifier(cfg: PipelineConfig, parent: Path, out: Path) -> dict:
     with ckpt.atomic_dir(out) as tmp:
         stats = train_sft(model, tok, data, cfg.verifier, str(tmp))
         verifier = AgreementVerifier.from_model(model, tok, task=TASK.name)
-        metrics = _metrics(model, tok, cfg, t0, **_heldout_step_auc(cfg, parent, partial(score_by_problem, verifier)),
-                           **stats)
+        cache = heldout_cache(out, parent, cfg.prm.eval_problems, cfg.seed)
+        metrics = _metrics(model, tok, cfg, t0, **_heldout_step_auc(cfg, parent, partial(score_by_problem, verifier),
+                                                                    cache), **stats)
         ckpt.save_checkpoint(tmp, model, tok, stage="verifier", kind="verifier", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
     return metrics
