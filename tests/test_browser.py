@@ -1,9 +1,11 @@
 """The app in a real headless Chromium (Playwright): type a problem, run beam search and MCTS, watch
-the tree appear, select nodes (table row and plot click) and read their path in the inspector.
-Screenshots go to test-artifacts/, and the last one, the inspected MCTS tree, to docs/screenshot.png: the
-README shows the app as this test leaves it. Needs Debian's chromium (`apt-get install chromium`)."""
+the tree appear, select nodes (table row and plot click) and read their path in the inspector, replay a
+search, fold a big tree. Screenshots go to test-artifacts/; the inspected MCTS tree (docs/screenshot.png),
+a replay stopped half-way and a 961-node tree drawn folded go to docs/: the README shows the app as these
+tests leave it. Needs Debian's chromium (`apt-get install chromium`)."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,7 +21,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
-SCREENSHOT = REPO / "docs" / "screenshot.png"
+DOCS = REPO / "docs"
+SCREENSHOT = DOCS / "screenshot.png"
 POINTS = "#explorer-tree .js-plotly-plot .scatterlayer .point"
 
 if not CHROMIUM.exists():
@@ -159,7 +162,8 @@ def test_the_explorers_last_search_plays_as_a_film_and_the_slider_stops_on_any_f
     page.wait_for_function(f"document.querySelector('#replay-caption').innerText.startsWith('frame {total // 2} of')",
                            timeout=10_000)
     page.wait_for_function(f"{replay_points} >= 1 && {replay_points} < {nodes}", timeout=10_000)
-    page.screenshot(path=str(ARTIFACTS / "replay-half-way.png"), full_page=True)
+    page.locator("#replay-caption").scroll_into_view_if_needed()
+    page.screenshot(path=str(DOCS / "replay-half-way.png"))
 
 
 def test_an_empty_problem_is_one_message_in_words_not_an_error_badge_on_every_output(page):
@@ -173,3 +177,32 @@ def test_an_empty_problem_is_one_message_in_words_not_an_error_badge_on_every_ou
     badges = page.locator("#explorer-tree .error, #explorer-nodes .error, #explorer-scores .error").count()
     assert badges == 0, f"{badges} outputs show an error badge besides the message"
     page.screenshot(path=str(ARTIFACTS / "explorer-empty-problem.png"), full_page=True)
+
+
+def test_a_1000_node_tree_is_drawn_folded_then_whole_and_its_redraw_time_is_measured(page):
+    from reasoning_core.tasks import arith
+
+    page.get_by_role("tab", name="Explorer").click()
+    page.fill("#explorer-problem textarea", arith.problems("test", 1, min_ops=14, max_ops=14, digits=2)[0].problem)
+    pick_strategy(page, "beam_search")
+    page.fill("#explorer-n input", "64")
+    page.fill("#explorer-max_steps input", "24")
+    run_and_wait(page, "beam_search")
+    nodes = int(page.inner_text("#explorer-summary").split(" nodes")[0].split()[-1]) + 1  # with the root
+    assert nodes > 900
+    folded = page.locator(POINTS).count()
+    assert folded < nodes / 3  # pruned subtrees fold into one grey node each
+    page.locator("#explorer-tree").screenshot(path=str(DOCS / "tree-1000-folded.png"))
+    times = []
+    for _ in range(3):  # unfold and fold again: each is one redraw of the whole tree from the server
+        for want in (f"=== {nodes}", f"=== {folded}"):
+            page.evaluate("window.__t0 = performance.now()")
+            page.click("#explorer-fold input")
+            page.wait_for_function(f"document.querySelectorAll('{POINTS}').length {want}", polling="raf",
+                                   timeout=20_000)
+            times.append((want, page.evaluate("performance.now() - window.__t0")))
+    whole = sorted(t for w, t in times if w == f"=== {nodes}")
+    print(f"\nredraw of the whole {nodes}-node tree: median {whole[1]:.0f} ms (click to last point on screen); "
+          f"folded ({folded} points): median {sorted(t for w, t in times if w != f'=== {nodes}')[1]:.0f} ms")
+    (ARTIFACTS / "redraw.json").write_text(json.dumps({"nodes": nodes, "folded_points": folded,
+                                                       "ms": [[w, round(t)] for w, t in times]}, indent=1))
