@@ -162,8 +162,11 @@ def test_the_explorers_last_search_plays_as_a_film_and_the_slider_stops_on_any_f
     page.wait_for_function(f"document.querySelector('#replay-caption').innerText.startsWith('frame {total // 2} of')",
                            timeout=10_000)
     page.wait_for_function(f"{replay_points} >= 1 && {replay_points} < {nodes}", timeout=10_000)
-    page.locator("#replay-caption").scroll_into_view_if_needed()
-    page.screenshot(path=str(DOCS / "replay-half-way.png"))
+    top, tree = page.locator("#replay-slider").bounding_box(), page.locator("#replay-tree").bounding_box()
+    scroll = page.evaluate("window.scrollY")  # bounding boxes are relative to the viewport
+    page.screenshot(path=str(DOCS / "replay-half-way.png"), full_page=True,
+                    clip={"x": tree["x"], "y": top["y"] + scroll, "width": tree["width"],
+                          "height": tree["y"] + tree["height"] - top["y"]})
 
 
 def test_an_empty_problem_is_one_message_in_words_not_an_error_badge_on_every_output(page):
