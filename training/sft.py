@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from datasets import Dataset
@@ -42,7 +42,6 @@ class TrainConfig:
     max_length: int = 192
     group_by_length: bool = False  # batches of similar lengths: less padding when tasks' lengths differ
     max_wall_s: float | None = None  # stop early after this long (equal-time comparisons of model sizes)
-    extra: dict = field(default_factory=dict)
 
 
 def build_generator(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
