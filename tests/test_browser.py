@@ -1,7 +1,7 @@
 """The app in a real headless Chromium (Playwright): type a problem, run beam search and MCTS, watch
 the tree appear, select nodes (table row and plot click) and read their path in the inspector, replay a
 search, fold a big tree. Screenshots go to test-artifacts/; the inspected MCTS tree (docs/screenshot.png),
-a replay stopped half-way and a 961-node tree drawn folded go to docs/: the README shows the app as these
+a replay stopped half-way, a 961-node tree drawn folded and a race go to docs/: the README shows the app as these
 tests leave it. Needs Debian's chromium (`apt-get install chromium`)."""
 from __future__ import annotations
 
@@ -209,3 +209,19 @@ def test_a_1000_node_tree_is_drawn_folded_then_whole_and_its_redraw_time_is_meas
           f"folded ({folded} points): median {sorted(t for w, t in times if w != f'=== {nodes}')[1]:.0f} ms")
     (ARTIFACTS / "redraw.json").write_text(json.dumps({"nodes": nodes, "folded_points": folded,
                                                        "ms": [[w, round(t)] for w, t in times]}, indent=1))
+
+
+def test_a_race_grows_every_tree_and_meters_each_strategys_tokens(page):
+    page.get_by_role("tab", name="Race").click()
+    page.fill("#race-problem textarea", "17 + 25 * 3 - 40")
+    page.get_by_text("budget: each strategy's caps").click()
+    page.fill("#race-max_tokens input", "3000")
+    page.click("#race-run")
+    page.wait_for_function("document.querySelectorAll('[id^=race-][id$=-tree] .scatterlayer .point').length > 10",
+                           timeout=30_000)
+    page.wait_for_function("document.body.innerText.includes('Finished on one budget')", timeout=30_000)
+    text = page.inner_text("body")
+    for name in ("best_of_n", "beam_search", "mcts"):  # the default pick: a meter line each, against the cap
+        assert f"{name} " in text and " / 3,000 tokens ✓" in text
+    assert page.locator("[id^=race-][id$=-tree] .js-plotly-plot").count() == 3
+    page.screenshot(path=str(DOCS / "race.png"), full_page=True)
