@@ -333,3 +333,18 @@ def test_a_big_mcts_tree_is_drawn_folded_keeping_its_chosen_path_and_counting_wh
         assert n.status == "chosen" or (n.status != "pruned" and n.visits >= RARE_VISITS * big.tree.root.visits)
     assert set(figure_nodes(tree_figure(big.tree))) == set(small.nodes)  # folded by default at this size
     assert set(figure_nodes(tree_figure(big.tree, folded=False))) == set(big.tree.nodes)
+
+
+def test_step_text_shows_on_the_plot_where_its_row_has_room(beam):
+    from ui.tree_figure import STEP_CHARS, step_labels
+
+    few = SearchTree()
+    a = few.add(0, "17 + 25 = 42").node_id
+    b = few.add(a, "42 * 3 = 126 and then a long remark that cannot fit").node_id
+    labels = step_labels(few, layout(few))
+    assert labels[a] == "17 + 25 = 42" and len(labels[b]) == STEP_CHARS and labels[b].endswith("…")
+    drawn = next(t for t in tree_figure(few).data if t.name == "step text")
+    assert sorted(drawn.text) == sorted(labels.values())
+    crowded = step_labels(beam.tree, layout(beam.tree))  # 8 candidates a row: some texts, never all
+    chosen = [n.id for n in beam.tree.path(beam.leaf_id)]
+    assert set(chosen) <= set(crowded) and len(crowded) < len(beam.tree) - 1

@@ -102,28 +102,47 @@ def hover_text(node: Node) -> str:
     return head + step + nums + answer
 
 
-PLOT_PX = 900          # about the width a tree plot gets on the page
+PLOT_PX = 520          # about the width of a tree plot's drawing area (beside the inspector, or half a race row)
 LABEL_CHAR_PX = 6.5    # of a 10-px answer label
 LABEL_GAP_PX = 6
 
 
-def answer_labels(tree: SearchTree, pos: dict[int, tuple[float, float]]) -> dict[int, str]:
-    """Answer labels that fit: the chosen leaf first, then left to right, each shown only where it does
-    not run into a label already placed on its row (the rest stay on hover)."""
+STEP_CHARS = 22        # a step's text on the plot is cut to this many characters
+
+
+def fitting_labels(labels: list[tuple[Node, str]], pos: dict[int, tuple[float, float]]) -> dict[int, str]:
+    """The labels that fit, in the order given: each shown only where it does not run into a label already
+    placed on its row (the rest stay on hover)."""
     xs = [x for x, _ in pos.values()]
     px_per_unit = PLOT_PX / max(1.0, max(xs, default=0.0) - min(xs, default=0.0) + 1)
-    wanted = [n for n in tree.nodes.values() if n.answer is not None and n.status != "pruned"]
-    wanted.sort(key=lambda n: (n.status != "chosen", pos[n.id][0]))
     placed: dict[float, list[tuple[float, float]]] = {}  # row -> (centre px, half width px) of its labels
     out: dict[int, str] = {}
-    for node in wanted:
+    for node, text in labels:
         x, y = pos[node.id]
-        centre, half = x * px_per_unit, len(node.answer) * LABEL_CHAR_PX / 2  # type: ignore[arg-type]
+        centre, half = x * px_per_unit, len(text) * LABEL_CHAR_PX / 2
         row = placed.setdefault(y, [])
         if all(abs(centre - c) >= half + h + LABEL_GAP_PX for c, h in row):
             row.append((centre, half))
-            out[node.id] = node.answer  # type: ignore[assignment]
+            out[node.id] = text
     return out
+
+
+def answer_labels(tree: SearchTree, pos: dict[int, tuple[float, float]]) -> dict[int, str]:
+    """Answer labels under the nodes that state one: the chosen leaf first, then left to right where they fit."""
+    wanted = [n for n in tree.nodes.values() if n.answer is not None and n.status != "pruned"]
+    wanted.sort(key=lambda n: (n.status != "chosen", pos[n.id][0]))
+    return fitting_labels([(n, n.answer) for n in wanted], pos)  # type: ignore[misc]
+
+
+def step_labels(tree: SearchTree, pos: dict[int, tuple[float, float]]) -> dict[int, str]:
+    """Step texts above the nodes where the row has room (the chosen path first), cut to `STEP_CHARS`."""
+    def cut(text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= STEP_CHARS else text[:STEP_CHARS - 1] + "…"
+
+    wanted = [n for n in tree.nodes.values() if n.parent is not None and n.kind != "folded" and n.text]
+    wanted.sort(key=lambda n: (n.status != "chosen", n.status == "pruned", pos[n.id][0]))
+    return fitting_labels([(n, cut(n.text)) for n in wanted], pos)
 
 
 COMPACT_ABOVE = 200    # nodes; bigger trees are drawn compact unless asked otherwise
@@ -216,6 +235,10 @@ def tree_figure(tree: SearchTree, title: str = "", height: int = 520, folded: bo
             textfont={"size": 10}, hovertext=[hover_text(n) for n in members], hoverinfo="text",
             showlegend=False))
 
+    steps = step_labels(tree, pos)
+    fig.add_trace(go.Scatter(x=[pos[i][0] for i in steps], y=[pos[i][1] + 0.22 for i in steps], mode="text",
+                             text=list(steps.values()), textfont={"size": 9, "color": "#555"}, name="step text",
+                             hoverinfo="skip", showlegend=False))
     every = list(tree.nodes.values())
     nodes("scored nodes", [n for n in every if n.score is not None], True)
     nodes("unscored nodes", [n for n in every if n.score is None], False)
