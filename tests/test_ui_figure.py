@@ -348,3 +348,17 @@ def test_step_text_shows_on_the_plot_where_its_row_has_room(beam):
     crowded = step_labels(beam.tree, layout(beam.tree))  # 8 candidates a row: some texts, never all
     chosen = [n.id for n in beam.tree.path(beam.leaf_id)]
     assert set(chosen) <= set(crowded) and len(crowded) < len(beam.tree) - 1
+
+
+def test_a_deep_tree_gets_a_taller_canvas_so_its_rows_stay_apart(beam):
+    from ui.tree_figure import MAX_HEIGHT, ROW_PX
+
+    assert tree_figure(beam.tree).layout.height == 520  # four steps fit the default
+    deep = SearchTree()
+    node = 0
+    for k in range(14):
+        node = deep.add(node, f"step {k}").node_id
+    assert tree_figure(deep).layout.height == 120 + ROW_PX * 14 > 520
+    for k in range(20):
+        node = deep.add(node, f"more {k}").node_id
+    assert tree_figure(deep).layout.height == MAX_HEIGHT

@@ -186,10 +186,14 @@ def compact(tree: SearchTree) -> SearchTree:
     return out
 
 
+ROW_PX = 70             # vertical room per depth once a tree is deeper than its default height holds
+MAX_HEIGHT = 1100
+
+
 def tree_figure(tree: SearchTree, title: str = "", height: int = 520, folded: bool | None = None) -> go.Figure:
     """The tree as a figure. Traces (by name): edges, pruned edges, chosen path, scored / unscored nodes,
     then one legend-only marker per node kind. `folded` draws `compact(tree)` (default: above
-    `COMPACT_ABOVE` nodes)."""
+    `COMPACT_ABOVE` nodes). A deep tree gets a taller canvas (`ROW_PX` a depth, up to `MAX_HEIGHT`)."""
     if folded if folded is not None else len(tree) > COMPACT_ABOVE:
         tree = compact(tree)
     pos = layout(tree)
@@ -248,7 +252,8 @@ def tree_figure(tree: SearchTree, title: str = "", height: int = 520, folded: bo
                                      marker={"symbol": symbol, "color": UNSCORED, "size": 10}))
     depth = max((n.depth for n in every), default=0)
     fig.update_layout(
-        title={"text": title, "font": {"size": 14}}, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title={"text": title, "font": {"size": 14}},
+        height=min(MAX_HEIGHT, max(height, 120 + ROW_PX * depth)), margin={"l": 10, "r": 10, "t": 40, "b": 10},
         plot_bgcolor="white", paper_bgcolor="white", hovermode="closest", uirevision="tree",
         legend={"orientation": "h", "yanchor": "bottom", "y": -0.08, "xanchor": "left", "x": 0},
         xaxis={"visible": False}, yaxis={"visible": False, "range": [-depth - 0.7, 0.5]})
