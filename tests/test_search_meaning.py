@@ -678,3 +678,34 @@ def test_a_repeated_step_carries_the_prior_of_all_its_proposals():
     tree.repeat(a.id)
     tree.repeat(a.id)
     assert a.count == 3 and priors([a, b]) == pytest.approx([0.75, 0.25])
+
+
+# ----- batched MCTS ------------------------------------------------------------------------------
+
+
+def test_mcts_with_k_leaves_per_call_needs_about_iterations_over_k_calls():
+    ten = arith.problems("test", 1, min_ops=10, max_ops=10, digits=2)[0]  # deep enough to keep expanding
+    gen = FakeArithGenerator(0.5)
+
+    def mcts(k: int):
+        return solve("mcts", Problem(ten.problem, TASK, ten.reference), gen, FakeArithPRM(), Budget(),
+                     make_config("mcts", None, iterations=64, expansion_width=3, leaves_per_call=k))
+
+    one, eight = mcts(1), mcts(8)
+    assert one.stats["generator_calls"] >= 64  # a call per iteration
+    # 8 batched expansions, then the greedy finish of the most visited path (a call per step left)
+    assert eight.stats["generator_calls"] <= 64 // 8 + 5 and eight.stats["reward_calls"] <= 64 // 8 + 2
+    assert eight.answer is not None and eight.tree.root.visits == 64  # every selection was backed up
+
+
+def test_virtual_loss_spreads_one_batch_over_different_leaves():
+    from reasoning_core.search.puct import select_batch
+
+    search = Search(problem(1), FakeArithGenerator(0.75), FakeArithPRM(), Budget(),
+                    make_config("mcts", None, leaves_per_call=3))
+    for text in ("17 + 25 = 42", "17 + 25 = 41", "17 + 25 = 43"):
+        node = search.add_node(0, text, logprob=-1.0, num_tokens=4)
+        search.tree.set_score(node.node_id, 0.5, 0.5)
+    paths = select_batch(search, 3)
+    assert len({p[-1].id for p in paths}) == 3  # without virtual loss all three would pick the same child
+    assert [p[-1].id for p in select_batch(search, 1)] == [paths[0][-1].id]  # K=1 is plain PUCT

@@ -20,14 +20,20 @@ def priors(children: list[Node]) -> list[float]:
     return [w / sum(weights) for w in weights]
 
 
-def puct_child(search: Search, node: Node, c_puct: float) -> Node:
-    """argmax Q + c * P * sqrt(N_parent) / (1 + N_child); unvisited children use their PRM value as Q."""
+def puct_child(search: Search, node: Node, c_puct: float, virtual: dict[int, int] | None = None) -> Node:
+    """argmax Q + c * P * sqrt(N_parent) / (1 + N_child); unvisited children use their PRM value as Q.
+    `virtual` counts selections not yet backed up (a batch of leaves): each counts as a visit that
+    returned 0 (virtual loss), so the next selection of the batch looks elsewhere."""
+    virtual = virtual or {}
     children = [c for c in search.tree.children(node.id) if c.status != "pruned"]
-    sqrt_n = math.sqrt(max(1, node.visits))
+    sqrt_n = math.sqrt(max(1, node.visits + virtual.get(node.id, 0)))
 
     def puct(child: Node, prior: float) -> tuple[float, int]:
         q = child.value if child.value is not None else 0.0
-        return (q + c_puct * prior * sqrt_n / (1 + child.visits), -child.id)
+        pending = virtual.get(child.id, 0)
+        if pending:
+            q = q * child.visits / (child.visits + pending)
+        return (q + c_puct * prior * sqrt_n / (1 + child.visits + pending), -child.id)
 
     return max(zip(children, priors(children)), key=lambda cp: puct(*cp))[0]
 
@@ -49,28 +55,47 @@ def most_visited_leaf(search: Search) -> Node:
     return node
 
 
-def search_loop(search: Search, expand: Callable[[Search, Node], Iterator[Event]]) -> Iterator[Event]:
-    """The MCTS skeleton both `mcts` and `rstar` share: select by PUCT, expand, value the new nodes
-    (by rollouts when `rollout_depth` > 0), back the best new value up the selected path."""
-    config, tree = search.config, search.tree
-    totals: dict[int, float] = {}  # summed backed-up value per node (Q = total / visits)
-    for _ in range(config.iterations):
-        search.meter.check()
+def select_batch(search: Search, k: int) -> list[list[Node]]:
+    """`k` root-to-leaf paths by PUCT, each selection adding a virtual loss along its path."""
+    tree, virtual, paths = search.tree, {}, []
+    for _ in range(k):
         path = [tree.root]
         while path[-1].children and not path[-1].terminal:
-            path.append(puct_child(search, path[-1], config.c_puct))
-        leaf = path[-1]
-        if leaf.terminal:
-            value = leaf.value if leaf.value is not None else 0.0
-        else:
-            new_ids = yield from expand(search, leaf)
-            if config.rollout_depth > 0:
-                for i, v in zip(new_ids, rollout_values(search, new_ids, config.rollout_depth)):
-                    yield tree.update(i, value=v, visits=0)
-            value = max((tree[i].value or 0.0 for i in new_ids), default=0.0)
+            path.append(puct_child(search, path[-1], search.config.c_puct, virtual))
         for node in path:
-            totals[node.id] = totals.get(node.id, 0.0) + value
-            yield tree.update(node.id, value=totals[node.id] / (node.visits + 1), visits=node.visits + 1)
+            virtual[node.id] = virtual.get(node.id, 0) + 1
+        paths.append(path)
+    return paths
+
+
+def search_loop(search: Search, expand: Callable[[Search, list[Node]], Iterator[Event]]) -> Iterator[Event]:
+    """The MCTS skeleton both `mcts` and `rstar` share: select by PUCT (`leaves_per_call` leaves at a time,
+    with virtual loss, where the config has that knob), expand the distinct open leaves together (`expand`
+    returns each leaf's new node ids), value the new nodes (by rollouts when `rollout_depth` > 0), back the
+    best new value of each leaf up its path."""
+    config, tree = search.config, search.tree
+    per_call = getattr(config, "leaves_per_call", 1)
+    totals: dict[int, float] = {}  # summed backed-up value per node (Q = total / visits)
+    left = config.iterations
+    while left > 0:
+        search.meter.check()
+        paths = select_batch(search, min(per_call, left))
+        left -= len(paths)
+        leaves = list({p[-1].id: p[-1] for p in paths if not p[-1].terminal}.values())
+        new = (yield from expand(search, leaves)) if leaves else {}
+        if config.rollout_depth > 0:
+            fresh = [i for ids in new.values() for i in ids]
+            for i, v in zip(fresh, rollout_values(search, fresh, config.rollout_depth)):
+                yield tree.update(i, value=v, visits=0)
+        for path in paths:
+            leaf = path[-1]
+            if leaf.terminal:
+                value = leaf.value if leaf.value is not None else 0.0
+            else:
+                value = max((tree[i].value or 0.0 for i in new.get(leaf.id, [])), default=0.0)
+            for node in path:
+                totals[node.id] = totals.get(node.id, 0.0) + value
+                yield tree.update(node.id, value=totals[node.id] / (node.visits + 1), visits=node.visits + 1)
     leaf = most_visited_leaf(search)
     if not leaf.terminal and leaf.id != 0:  # iterations ran out mid-chain: finish it greedily
         leaves = yield from search.extend_chains([leaf.id], temperature=0.0)

@@ -115,6 +115,14 @@ def expand_actions(search: Search, leaf: Node) -> Iterator[Event]:
     return new_ids
 
 
+def expand_each(search: Search, leaves: list[Node]) -> Iterator[Event]:
+    """`expand_actions` for each selected leaf (rStar selects one leaf at a time)."""
+    new = {}
+    for leaf in leaves:
+        new[leaf.id] = yield from expand_actions(search, leaf)
+    return new
+
+
 def complete(search: Search, leaf: Node) -> list[Event]:
     """A2: the rest of the chain as one node, written greedily step by step."""
     try:
@@ -151,7 +159,7 @@ def discriminate(search: Search, leaves: list[Node]) -> dict[int, bool]:
 
 def explore(search: Search) -> Iterator[Event]:
     """MCTS over the actions, then the discriminator's vote; returns the chosen leaf."""
-    yield from search_loop(search, expand_actions)
+    yield from search_loop(search, expand_each)
     leaves = [n for n in search.tree.terminals() if n.answer is not None]
     if not leaves:
         return None
