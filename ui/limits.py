@@ -24,7 +24,8 @@ def _public() -> bool:
 
 def _knob_caps() -> Mapping[str, float]:
     return MappingProxyType({
-        "n": 64, "width": 64, "iterations": 200, "expansion_width": 8, "leaves_per_call": 16, "c_puct": 10.0, "rollout_depth": 16,
+        "n": 64, "width": 64, "iterations": 200, "expansion_width": 8, "leaves_per_call": 16, "c_puct": 10.0,
+        "rollout_depth": 16,
         "per_action": 8, "rounds": 32, "candidates": 16, "temperature": 2.0, "max_steps": 24, "max_step_tokens": 256,
         "max_tokens": 50_000, "max_generator_calls": 1_000, "max_reward_calls": 1_000,
         "max_wall_s": float(_env_int("STEPWISE_MAX_WALL_S", 120)),
