@@ -4,7 +4,8 @@ throughput compares with one raw batched `generate` of the same number of tokens
     python -m bench.engine                      # default checkpoints in assets/ (else a tiny random model)
     python -m bench.engine --problems 10 --n 16 --out bench/results/engine.json
 
-For beam search (N candidates, width 4) and MCTS (N iterations) on held-out arith problems it reports:
+For beam search (N candidates, width 4) and MCTS (N iterations; one leaf per call, and 8 under virtual
+loss) on held-out arith problems it reports:
 model share = time inside generator + reward calls / wall time; overhead = the rest (tree, events,
 scheduling); search tok/s vs raw tok/s = tokens per second of the search vs a single
 `model.generate` producing the same number of tokens in one batch of N rows.
@@ -87,10 +88,11 @@ def main() -> None:
     generator, reward, label = models(args.generator, args.prm)
     task = get_task("arith")
     examples = held_out_examples("arith", args.problems)
-    configs = {"beam_search": make_config("beam_search", args.n, width=4),
-               "mcts": make_config("mcts", args.n, expansion_width=4)}
+    configs = {"beam_search": ("beam_search", make_config("beam_search", args.n, width=4)),
+               "mcts": ("mcts", make_config("mcts", args.n, expansion_width=4)),
+               "mcts K=8": ("mcts", make_config("mcts", args.n, expansion_width=4, leaves_per_call=8))}
     rows = []
-    for name, config in configs.items():
+    for arm, (name, config) in configs.items():
         solve(name, Problem(examples[0].problem, task), generator, reward, Budget(), config)  # warm-up
         totals = {"wall_s": 0.0, "model_s": 0.0, "generated_tokens": 0, "generator_calls": 0, "reward_calls": 0}
         for ex in examples:
@@ -100,7 +102,7 @@ def main() -> None:
         search_tok_s = totals["generated_tokens"] / totals["wall_s"]
         raw = raw_generate_tok_s(generator, task.prompt(examples[0].problem), args.n,
                                  int(totals["generated_tokens"] / len(examples)))
-        rows.append({"strategy": name, "size": args.n, "problems": len(examples),
+        rows.append({"strategy": arm, "size": args.n, "problems": len(examples),
                      "model_share": totals["model_s"] / totals["wall_s"],
                      "overhead_share": 1 - totals["model_s"] / totals["wall_s"],
                      "wall_s_per_problem": totals["wall_s"] / len(examples),
