@@ -3,7 +3,7 @@ of scoring, a pruning, a backup), each told in one sentence, so a replay can ste
 strategy did rather than through single events.
 
     frames = film(result.events)
-    tree = tree_at(result.events, frames[7].end)   # the tree as frame 7 leaves it
+    tree = SearchTree.from_events(result.events[:frames[7].end])   # the tree as frame 7 leaves it
     frames[7].text                                 # "depth 3: kept 2 of 8, pruned 6"
 """
 from __future__ import annotations
@@ -51,14 +51,6 @@ def film(events: Sequence[Event]) -> list[Frame]:
         frames.append(Frame(i, j, describe(group, tree)))
         i = j
     return frames
-
-
-def tree_at(events: Sequence[Event], end: int) -> SearchTree:
-    """The tree after the first `end` events."""
-    tree = SearchTree()
-    for event in events[:end]:
-        tree.apply(event)
-    return tree
 
 
 def _quote(text: str) -> str:

@@ -8,11 +8,11 @@ import pytest
 
 from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
-from reasoning_core.film import film, tree_at
+from reasoning_core.film import film
 from reasoning_core.run import solve
 from reasoning_core.search import STRATEGIES, Problem, make_config
 from reasoning_core.tasks import get_task
-from reasoning_core.tree import NodeUpdated
+from reasoning_core.tree import NodeUpdated, SearchTree
 
 PROBLEM = Problem("Compute left to right: 3 + 4 * 2 - 5", get_task("arith"), "9")
 
@@ -28,7 +28,7 @@ def test_frames_cover_every_event_once_and_end_on_the_finished_tree(strategy):
     frames = film(result.events)
     assert [f.start for f in frames] == [0] + [f.end for f in frames[:-1]] and frames[-1].end == len(result.events)
     assert all(f.end > f.start and f.text for f in frames)
-    assert tree_at(result.events, frames[-1].end).to_dict() == result.tree.to_dict()
+    assert SearchTree.from_events(result.events[:frames[-1].end]).to_dict() == result.tree.to_dict()
     assert frames[-1].text == f"finished: answer {result.answer}"
     assert len(frames) < len(result.events)  # a frame is a step of the strategy, not one event
 
@@ -47,7 +47,7 @@ def test_mcts_backup_frames_show_the_root_value_the_tree_holds_then():
     result = run("mcts", iterations=5)
     for frame in film(result.events):
         if frame.text.startswith("backed up"):
-            root = tree_at(result.events, frame.end).root
+            root = SearchTree.from_events(result.events[:frame.end]).root
             assert frame.text.endswith(f"node 0 now Q {root.value:.2f} after {root.visits} visit"
                                        + ("" if root.visits == 1 else "s"))
     assert sum(isinstance(e, NodeUpdated) for e in result.events) > 0
@@ -56,7 +56,7 @@ def test_mcts_backup_frames_show_the_root_value_the_tree_holds_then():
 def test_scoring_frames_name_the_best_and_worst_step():
     result = run("best_of_n", n=4)
     frame = next(f for f in film(result.events) if f.text.startswith("scored"))
-    tree = tree_at(result.events, frame.end)
+    tree = SearchTree.from_events(result.events[:frame.end])
     scored = sorted((n for n in tree.nodes.values() if n.score is not None), key=lambda n: (-n.score, n.id))
     assert frame.text == (f"scored {len(scored)} steps: best node {scored[0].id} ({scored[0].score:.2f}), "
                           f"worst node {scored[-1].id} ({scored[-1].score:.2f})")

@@ -113,12 +113,13 @@ def omega_prm(gen, chains: list[Chain], refs: list[str], cfg: LabelConfig) -> tu
 def agreement(rows: list[dict]) -> dict:
     """Step-level agreement of the rows' labels with the exact checker, and the first-error match (all
     rows, then `by_task` when they mix tasks)."""
-    tasks = sorted({recognised(r["prompt"]) or "unread" for r in rows})
+    by_task: dict[str, list[dict]] = {}
+    for r in rows:
+        by_task.setdefault(recognised(r["prompt"]) or "unread", []).append(r)
     overall = _agreement(rows)
-    if len(tasks) < 2:
+    if len(by_task) < 2:
         return overall
-    return overall | {"by_task": {t: _agreement([r for r in rows if (recognised(r["prompt"]) or "unread") == t])
-                                  for t in tasks}}
+    return overall | {"by_task": {t: _agreement(by_task[t]) for t in sorted(by_task)}}
 
 
 def _agreement(rows: list[dict]) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from reasoning_core.film import Frame, film, tree_at
+from reasoning_core.film import Frame, film
 from reasoning_core.run import SearchResult, collect
 from reasoning_core.search import Problem
 from reasoning_core.tasks import TASKS, get_task
@@ -71,10 +71,12 @@ def frame_caption(frames: list[Frame], k: int) -> str:
     return f"**frame {k + 1} of {len(frames)}** · {frames[k].text}"
 
 
-def play(result: SearchResult, start: int = 0, seconds: float = FILM_SECONDS) -> Iterator[tuple[int, SearchTree, str]]:
-    """(frame index, tree, caption) for every frame from `start` on, paced to last about `seconds`."""
-    frames = film(result.events)
-    tree = tree_at(result.events, frames[start].start) if frames else SearchTree()
+def play(result: SearchResult, start: int = 0, seconds: float = FILM_SECONDS,
+         frames: list[Frame] | None = None) -> Iterator[tuple[int, SearchTree, str]]:
+    """(frame index, tree, caption) for every frame from `start` on, paced to last about `seconds`
+    (`frames`: the result's film, when the caller has it already)."""
+    frames = film(result.events) if frames is None else frames
+    tree = SearchTree.from_events(result.events[:frames[start].start]) if frames else SearchTree()
     pause = seconds / max(1, len(frames))
     for k in range(start, len(frames)):
         for event in result.events[frames[k].start:frames[k].end]:
@@ -107,7 +109,7 @@ def build(last_search: gr.State) -> None:
     def film_of(result: SearchResult, start: int = 0):
         frames = film(result.events)
         title, last = f"{result.strategy} (replay)", max(2, len(frames))
-        for k, tree, text in play(result, start):
+        for k, tree, text in play(result, start, frames=frames):
             if k < len(frames) - 1:
                 yield tree_figure(tree, title), text, gr.update(maximum=last, value=k + 1), *([gr.skip()] * 3)
         yield (tree_figure(result.tree, f"{result.strategy}: answer {result.answer}"),
@@ -134,7 +136,7 @@ def build(last_search: gr.State) -> None:
             return gr.skip(), gr.skip()
         frames = film(result.events)
         k = min(max(int(k) - 1, 0), len(frames) - 1)
-        tree = tree_at(result.events, frames[k].end)
+        tree = SearchTree.from_events(result.events[:frames[k].end])
         return tree_figure(tree, f"{result.strategy} (replay)"), frame_caption(frames, k)
 
     outputs = [replay_plot, caption, slider, replay_md, result_state, insp.node_table]
