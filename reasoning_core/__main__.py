@@ -141,7 +141,8 @@ def render_tree(result) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .eval import EvalSpec, draw_problems, evaluate, write_results
+    from .eval import EvalSpec, draw_problems, evaluate, server_load, write_results
+    from .shards import Shard, run_identity, write_part
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     try:
@@ -152,6 +153,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("give at least one strategy and positive sizes, e.g. --sizes 1,4,16")
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
+    shard = Shard.parse(args.shard) if args.shard else None
     knob_values = given_knobs(args)
     for name in strategies:  # bad names, knobs, sizes and caps fail before any model loads
         field = get_strategy(name).config_cls.size_field
@@ -170,11 +172,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     generator, reward = load_models(args, need_reward=any(STRATEGIES[s].reward == "required" for s in strategies))
     task = chat_task(get_task(task_name), args.chat_template, generator)
     summary, per_run = evaluate(spec, examples, task, generator, reward,
-                                progress=lambda jobs: tqdm(jobs, desc="eval", unit=" search"))
-    paths = write_results(summary, per_run, args.out)
-    print(summary.to_string(index=False))
-    print("\nwrote " + ", ".join(map(str, paths)))
+                                progress=lambda jobs: tqdm(jobs, desc="eval", unit=" search"),
+                                problems=shard.problems(len(examples)) if shard else None)
+    servers = server_load(generator)
+    if shard:  # servers are named by what they serve, not where, so each machine may use its own
+        models = {"generator": getattr(generator, "served", None) or args.generator,
+                  "reward": args.reward if reward is not None else None, "chat_template": args.chat_template}
+        paths = [write_part(args.out, run_identity(spec, examples, task.name, models), shard, per_run, servers)]
+    else:
+        paths = write_results(summary, per_run, args.out, servers)
+    _print_results(summary, servers, paths, f" (shard {shard}: merge the parts with `eval merge`)" if shard else "")
     return 0
+
+
+def cmd_eval_merge(args: argparse.Namespace) -> int:
+    from .eval import write_results
+    from .shards import merge_parts
+
+    merged = merge_parts(args.parts)
+    paths = write_results(merged.summary, merged.per_run, args.out, merged.servers)
+    _print_results(merged.summary, merged.servers, paths, f" ({len(args.parts)} parts merged)")
+    return 0
+
+
+def _print_results(summary, servers, paths: list, note: str) -> None:
+    print(summary.to_string(index=False))
+    if not servers.empty:
+        print("\nservers:\n" + servers.drop(columns="error").to_string(index=False))
+    print(f"\nwrote {', '.join(map(str, paths))}{note}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=50, help="number of problems (default 50)")
     ev.add_argument("--data", help="a GSM8K- or MATH-format JSONL file instead of the built-in test split")
     ev.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
+    ev.add_argument("--shard", metavar="I/K",
+                    help="run part I (from 0) of K: the problems whose index is I modulo K; writes "
+                         "OUT/part-I-of-K.json for `eval merge` (run every part with the same other options)")
     ev.add_argument("--pool", action="store_true",
                     help="run best_of_n and self_consistency once at the largest size and estimate the smaller "
                          "sizes from random subsets of its chains (rows marked pooled)")
@@ -221,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_args(ev)
     add_budget_args(ev)
     ev.set_defaults(func=cmd_eval)
+    ev_sub = ev.add_subparsers(metavar="{merge}")
+    merge = ev_sub.add_parser("merge", help="merge the parts of a sharded eval into one run's results",
+                              description="Check that the part files are every part of one run (same options, "
+                                          "each shard once) and write the results.csv, runs.csv and plot a "
+                                          "single run writes, plus servers.csv when the parts used server pools.")
+    merge.add_argument("parts", nargs="+", metavar="PART", help="the part-I-of-K.json files, one per shard")
+    merge.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
+    merge.set_defaults(func=cmd_eval_merge)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Batch evaluation: strategies x sizes over a problem set -> a pandas table of accuracy against
-compute, and (optionally) a plotly HTML of accuracy against generated tokens."""
+compute, and (optionally) a plotly HTML of accuracy against generated tokens. A run can be split into
+shards that run apart and merge into the same tables (`shards.py`)."""
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 COLUMNS = ["strategy", "size", "accuracy", "mean_generated_tokens", "mean_wall_s", "n", "pooled"]
 RUN_COLUMNS = ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s", "difficulty", "answer",
                "reference", "pooled"]
+SERVER_COLUMNS = ["server", "requests", "prompts", "failures", "outstanding", "up", "error"]
 
 
 @dataclass
@@ -54,16 +56,19 @@ def draw_problems(task: str, limit: int, seed: int, pool: int = 500) -> list[Exa
 
 def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator: Generator,
              reward: RewardModel | None, progress: Callable[[Iterable], Iterable] = iter,
-             cancel: threading.Event | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+             cancel: threading.Event | None = None,
+             problems: Iterable[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Returns (summary per strategy and size, one row per search). Strategies without a size knob
     (greedy) run once and are reported at every size; with `spec.pool`, poolable strategies run once at
-    the largest size and their other rows say `pooled`."""
+    the largest size and their other rows say `pooled`. `problems` (indices into `examples`, a shard's)
+    runs only those; a row keeps the problem's index in `examples`, so a search's seeds do not change."""
     sized = {name: get_strategy(name).config_cls.size_field is not None for name in spec.strategies}
     pooled = {name: spec.pool and sized[name] and get_strategy(name).pool_choose is not None
               for name in spec.strategies}
     top = max(spec.sizes)
     configs, rows, cache = spec.configs(), [], {}
-    jobs = [(s, size, i) for s in spec.strategies for size in spec.sizes for i in range(len(examples))]
+    picked = range(len(examples)) if problems is None else sorted(problems)
+    jobs = [(s, size, i) for s in spec.strategies for size in spec.sizes for i in picked]
     for strategy, size, i in progress(jobs):
         if cancel is not None and cancel.is_set():
             break
@@ -81,7 +86,13 @@ def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator:
                    "wall_s": result.stats["wall_s"], "answer": result.answer, "pooled": False}
         rows.append({"strategy": strategy, "size": size, "problem": i, "difficulty": ex.difficulty,
                      "reference": ex.reference, **row})
-    per_run = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    return tables(rows)
+
+
+def tables(rows: Sequence[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, per-run table) from the rows of a run in job order; a merge of shards goes through here too,
+    so its tables are built exactly as a single run's are."""
+    per_run = pd.DataFrame(list(rows), columns=RUN_COLUMNS)
     return summarise(per_run), per_run
 
 
@@ -130,11 +141,22 @@ def accuracy_figure(summary: pd.DataFrame):
     return fig
 
 
-def write_results(summary: pd.DataFrame, per_run: pd.DataFrame, out: str | Path) -> list[Path]:
+def server_load(generator: Generator | None) -> pd.DataFrame:
+    """Per-server load of a generator that spreads its calls over a pool of servers (no rows otherwise)."""
+    loads = getattr(generator, "server_load", None)
+    return pd.DataFrame(loads() if loads is not None else [], columns=SERVER_COLUMNS)
+
+
+def write_results(summary: pd.DataFrame, per_run: pd.DataFrame, out: str | Path,
+                  servers: pd.DataFrame | None = None) -> list[Path]:
+    """results.csv, runs.csv and the plot in `out`; servers.csv too when `servers` has rows."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.csv", out / "runs.csv", out / "accuracy_vs_tokens.html"]
     summary.to_csv(paths[0], index=False)
     per_run.to_csv(paths[1], index=False)
     accuracy_figure(summary).write_html(paths[2], include_plotlyjs="directory")  # one plotly.min.js per folder
+    if servers is not None and not servers.empty:
+        paths.append(out / "servers.csv")
+        servers.to_csv(paths[-1], index=False)
     return paths

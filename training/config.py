@@ -99,17 +99,17 @@ def _default() -> PipelineConfig:
     what the first default runs lacked (experiments/results/sft-recipe: the tiny recipe itself learns one
     task in about 1,000 steps and barely two in 1,000 shared ones): the tiny 4 x 128 shape, the
     compute-optimal size for about 30M training tokens, on length-grouped batches (2.2x the steps of random
-    ones on this mix), about 7,000 steps in an hour. Levels are those it can reach in that time: arith
-    1-6 (up to two operations on two-digit numbers), word 1-3 and 5-7 (one to three steps, with or without
-    a distractor), every letters level."""
+    ones on this mix), about 9,800 steps in 90 minutes (7,000 steps in 64 minutes left the loss falling).
+    Levels are those it can reach in that time: arith 1-6 (up to two operations on two-digit numbers),
+    word 1-3 and 5-7 (one to three steps, with or without a distractor), every letters level."""
     long = {"max_length": 512, "group_by_length": True}
     return PipelineConfig(
         preset="default",
         mix=TaskMix(weights={"arith": 1.0, "word": 2.0, "letters": 1.0},
                     levels={"arith": [1, 2, 3, 4, 5, 6], "word": [1, 2, 3, 5, 6, 7]}),
         model=ModelConfig(max_positions=512),
-        sft_problems=224000, sft=TrainConfig(max_steps=7000, batch_size=32, learning_rate=3e-3,
-                                             max_wall_s=4200.0, **long),
+        sft_problems=313600, sft=TrainConfig(max_steps=9800, batch_size=32, learning_rate=3e-3,
+                                             max_wall_s=5700.0, **long),
         star=StarConfig(rounds=2, problems=800, samples=4, rationalize=False, replay_rows=3200,
                         train=TrainConfig(max_steps=150, batch_size=32, learning_rate=5e-4, **long)),
         label=LabelConfig(problems=800, samples=2, rollouts=8, chain_temperature=1.0, drop_unsolvable=True),

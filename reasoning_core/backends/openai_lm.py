@@ -20,6 +20,7 @@ EOS, not just the step) is read, in order, from:
 Token counts are the tokens the server reports (llama.cpp leaves out the EOS token, vLLM keeps it),
 or `usage.completion_tokens` when no log-probs came back. Servers that reuse cached prefixes
 (llama.cpp) may move log-probs in the last float digits from one call to the next.
+`connect` takes several URLs of servers of one model and spreads the calls over them (`pool.py`).
 Log-probs come from `logprobs.token_logprobs` (legacy format) or `logprobs.content[*].logprob`;
 servers report the raw model log-probs (vLLM's default, llama.cpp's only mode), as the other backends do.
 """
@@ -37,7 +38,8 @@ from typing import Any
 
 import httpx
 
-from ..protocols import Continuation, ModelError, nothing_to_propose
+from ..protocols import Continuation, Generator, ModelError, nothing_to_propose
+from .pool import PooledGenerator, ServerDown
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,10 @@ class ServerError(ModelError):
         self.status = status
 
 
+class BusyServerError(ServerError, ServerDown):
+    """429 or 5xx after the retries: the server cannot serve now, so a pool moves the request elsewhere."""
+
+
 @dataclass(frozen=True)
 class _Job:
     """One HTTP request: `prompts` (sent as a list when batched), `n` samples each, one seed."""
@@ -72,6 +78,23 @@ class _Job:
     n: int
     seed: int
     as_list: bool
+
+
+def connect(urls: Sequence[str], model: str | None = None, *, retry_down_s: float = 60.0,
+            **kw: Any) -> Generator:
+    """One server's `OpenAIGenerator`, or for several a `PooledGenerator` over one per URL (they must all serve
+    the same model from the same kind of server, or samples would depend on which one answered). In a pool an
+    unreachable server is not retried: its requests move to the others at once."""
+    if len(urls) == 1:
+        return OpenAIGenerator(urls[0], model, **kw)
+    if len(set(urls)) != len(urls):
+        raise ModelError(f"a server is listed twice in {','.join(urls)}")
+    members = [OpenAIGenerator(url, model, **{"retry_unreachable": False, **kw}) for url in urls]
+    served = {m.served for m in members}
+    if len(served) > 1:
+        raise ModelError("the servers of a pool must serve one model from one kind of server; got "
+                         + ", ".join(f"{m.base}: {m.served.removeprefix('openai:')}" for m in members))
+    return PooledGenerator(members, [m.base for m in members], retry_down_s=retry_down_s)
 
 
 class OpenAIGenerator:
@@ -83,13 +106,14 @@ class OpenAIGenerator:
     "prompt" (one request per prefix, with `n`) or "sample" (one request per sample, seeds seed, seed+1, ...).
     `extra_body` replaces the plain-sampling fields sent with each request (see `PLAIN_SAMPLING`).
     `require_logprobs=False` accepts servers that return no log-probs (every step's logprob is then 0).
+    `retry_unreachable=False` gives up on an unreachable server at once (a pool has other servers to try).
     Construction asks the server for /v1/models, so a server that is down fails here, clearly."""
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, *,
                  timeout: float = 60.0,
                  max_retries: int = 3, backoff_s: float = 0.5, batching: str = "auto", max_concurrency: int = 16,
                  extra_body: dict[str, Any] | None = None, require_logprobs: bool = True,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 retry_unreachable: bool = True, transport: httpx.BaseTransport | None = None) -> None:
         if batching not in ("auto", "list", "prompt", "sample"):
             raise ValueError(f"unknown batching {batching!r}; valid: auto, list, prompt, sample")
         if not base_url.startswith(("http://", "https://")):
@@ -97,7 +121,7 @@ class OpenAIGenerator:
         root = base_url.rstrip("/")
         self.base = root if root.endswith("/v1") else root + "/v1"
         self.url = self.base + "/completions"
-        self.max_retries, self.backoff_s = max_retries, backoff_s
+        self.max_retries, self.backoff_s, self.retry_unreachable = max_retries, backoff_s, retry_unreachable
         self.require_logprobs = require_logprobs
         self.max_concurrency = max_concurrency
         # what the server is known to accept: None = not yet seen, learned from the first informative answer
@@ -115,6 +139,7 @@ class OpenAIGenerator:
                                  f"({', '.join(served) or 'none'}); name one: openai:URL#MODEL")
             model = served[0]
         self.model = model
+        self.served = f"openai:{self.family}:{model}"  # what answers, whatever the address (a run's identity)
         self.extra_body = dict(PLAIN_SAMPLING[self.family] if extra_body is None else extra_body)
         log.info("OpenAI-compatible server at %s (%s), model %s", self.base, self.family, self.model)
 
@@ -126,7 +151,7 @@ class OpenAIGenerator:
         try:
             response = self.client.get(url)
         except (httpx.TransportError, httpx.TimeoutException) as e:
-            raise ModelError(f"cannot reach the OpenAI-compatible server at {self.base}: {type(e).__name__}: {e}; "
+            raise ServerDown(f"cannot reach the OpenAI-compatible server at {self.base}: {type(e).__name__}: {e}; "
                              "is the server running (e.g. `vllm serve MODEL`) and is the URL right?") from e
         if response.status_code >= 400:
             if required or response.status_code in (401, 403):
@@ -258,10 +283,11 @@ class OpenAIGenerator:
             try:
                 response = self.client.post(self.url, json=payload)
             except (httpx.TransportError, httpx.TimeoutException) as e:
-                if last:
+                if last or not self.retry_unreachable:
                     what = "timed out" if isinstance(e, httpx.TimeoutException) else "failed"
-                    raise ModelError(f"cannot reach the OpenAI-compatible server at {self.url}: the request {what} "
-                                     f"({type(e).__name__}: {e}) after {attempt + 1} tries; is the server running "
+                    tries = f"{attempt + 1} tries" if attempt else "1 try"
+                    raise ServerDown(f"cannot reach the OpenAI-compatible server at {self.url}: the request {what} "
+                                     f"({type(e).__name__}: {e}) after {tries}; is the server running "
                                      "(e.g. `vllm serve MODEL`) and is the URL right?") from e
                 self._sleep(attempt, None, f"{type(e).__name__}: {e}")
                 continue
@@ -325,8 +351,9 @@ def _server_error(url: str, response: httpx.Response) -> ServerError:
         hint = " (set STEPWISE_API_KEY or OPENAI_API_KEY, or pass api_key)"
     elif response.status_code == 404:
         hint = " (check the URL and the model name the server serves: GET /v1/models)"
-    return ServerError(f"the server at {url} answered HTTP {response.status_code}: {str(detail)[:300]}{hint}",
-                       response.status_code)
+    error = BusyServerError if response.status_code in RETRY_STATUS else ServerError
+    return error(f"the server at {url} answered HTTP {response.status_code}: {str(detail)[:300]}{hint}",
+                 response.status_code)
 
 
 def _token_logprobs(logprobs: Any) -> tuple[list[str] | None, list[float | None] | None]:
