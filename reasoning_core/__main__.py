@@ -6,6 +6,7 @@
         --sizes 1,4,16 --limit 50 --out runs/eval
     python -m reasoning_core eval --task math --data math500.jsonl --generator openai:http://localhost:8000/v1 \\
         --reward qwen-prm:/models/Qwen2.5-Math-PRM-7B --strategies best_of_n,beam_search --sizes 4,16
+    python -m reasoning_core eval --task word --shard 0/2 --out runs/part0   # then: eval merge runs/part*/part-*.json
 """
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "else the arith test split")
     g.add_argument("--generator", default="default", metavar="SPEC",
                    help="'default' (assets/generator), 'fake' (scripted, no weights), a local HF folder, "
-                        "a hub id already in the local cache, 'vllm:MODEL' (GPU), or 'openai:URL[#MODEL]' "
-                        "(an OpenAI-compatible server such as `vllm serve`; key from $STEPWISE_API_KEY)")
+                        "a hub id already in the local cache, 'vllm:MODEL' (GPU), or 'openai:URL[,URL...][#MODEL]' "
+                        "(OpenAI-compatible servers such as `vllm serve`, several spread one model's load; "
+                        "key from $STEPWISE_API_KEY)")
     g.add_argument("--reward", "--prm", dest="reward", default="default", metavar="SPEC",
                    help="the verifier: 'default' (the shipped step verifier, assets/verifier), 'prm-default' "
                         "(the token-classification PRM, assets/prm), 'orm-default' (the outcome RM, assets/orm), "
