@@ -2,6 +2,7 @@
 
     python -m reasoning_core solve --task arith --example 3 --strategy beam_search --n 8 --width 2
     python -m reasoning_core solve --problem "17 + 25 * 3 - 40" --reference 86 --strategy mcts --json
+    python -m reasoning_core serve --generator default --reward default --port 8000   # OpenAI-compatible API
     python -m reasoning_core eval --task arith --strategies greedy,best_of_n,beam_search \\
         --sizes 1,4,16 --limit 50 --out runs/eval
     python -m reasoning_core eval --task math --data math500.jsonl --generator openai:http://localhost:8000/v1 \\
@@ -259,7 +260,45 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("parts", nargs="+", metavar="PART", help="the part-I-of-K.json files, one per shard")
     merge.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
     merge.set_defaults(func=cmd_eval_merge)
+    add_serve_parser(sub)
     return parser
+
+
+def add_serve_parser(sub) -> None:
+    from .budget import Budget
+    from .cli_options import add_knob
+    from .knobs import knobs
+    from .serve import DEFAULT_CAPS, ServeConfig
+
+    serve = sub.add_parser("serve", help="an OpenAI-compatible API that answers with a search",
+                           description="Serve /v1/chat/completions, /v1/completions and /v1/models: the request's "
+                                       "model names the strategy and its settings (beam_search, mcts?iterations=32), "
+                                       "the answer is the chosen chain, the tree and stats ride in the 'stepwise' "
+                                       "field; stream=true sends the search's frames and then its steps.")
+    add_model_args(serve)
+    g = serve.add_argument_group("server")
+    for k in knobs(ServeConfig):
+        add_knob(g, k, k.default, k.help if k.type is bool or k.default is None else f"{k.help} (default {k.default})")
+    caps = serve.add_argument_group("budget caps of every request (a request may ask for less, never more)")
+    for k in knobs(Budget):
+        add_knob(caps, k, getattr(DEFAULT_CAPS, k.name), f"{k.help} (default {getattr(DEFAULT_CAPS, k.name)})")
+    serve.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from .budget import Budget
+    from .knobs import knobs
+    from .serve import ServeConfig, serve
+
+    settings = {k.name: getattr(args, k.name) for k in knobs(ServeConfig)}
+    settings["api_key"] = settings["api_key"] or os.environ.get("STEPWISE_SERVE_API_KEY") or None
+    config = ServeConfig(**settings, caps=Budget(**{k.name: getattr(args, k.name) for k in knobs(Budget)}),
+                         task=args.task, chat_template=args.chat_template)
+    generator, reward = load_models(args)
+    serve(generator, reward, config)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
