@@ -17,7 +17,17 @@ def stream(strategy: str, problem: Problem, generator: Generator, reward: Reward
            cancel: threading.Event | None = None) -> Iterator[Event]:
     """The events of one search, ending with `SearchFinished`. Bad input raises before any event."""
     run = get_strategy(strategy)
+    forget_prefixes(generator, reward)
     return run(problem, generator, reward, budget or Budget(), config or make_config(strategy), cancel)
+
+
+def forget_prefixes(*models: object) -> None:
+    """Empty the models' prefix caches (`kv_cache`): a search starts from none, because states another
+    search left can break an exact score tie the other way, and one seed must give one tree."""
+    for model in models:
+        cache = getattr(model, "prefix_cache", None)
+        if cache is not None:
+            cache.clear()
 
 
 @dataclass

@@ -116,7 +116,7 @@ class Elsewhere:
         self.seen: dict[str, str] = {}
 
     def __call__(self, **batch):
-        self.seen = {k: v.device.type for k, v in batch.items()}
+        self.seen = {k: v.device.type for k, v in batch.items() if isinstance(v, torch.Tensor)}
         raise Elsewhere.Stopped
 
 
@@ -127,9 +127,10 @@ def test_the_batch_is_put_on_the_models_device(name, request, tmp_path):
     else:
         reward = copy.copy(request.getfixturevalue(name))
     reward.model = Elsewhere()
-    with pytest.raises(Elsewhere.Stopped):
-        reward.score(PROBLEM, PATHS[:1])
-    assert reward.model.seen == {"input_ids": "meta", "attention_mask": "meta"}
+    with pytest.raises(Elsewhere.Stopped):  # a step no other test scored: the model must read it
+        reward.score(PROBLEM, [PATHS[0][:1] + ["a step read on the device"]])
+    assert set(reward.model.seen.values()) == {"meta"}  # reading a scored path's extension also passes positions
+    assert {"input_ids", "attention_mask"} <= reward.model.seen.keys()
 
 
 class OffsetsTokenizer:

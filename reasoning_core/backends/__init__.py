@@ -16,7 +16,7 @@ from ..protocols import Generator
 __getattr__ = exports(__name__, {"OpenAIGenerator": "openai_lm", "TransformersGenerator": "transformers_lm",
                                  "VLLMGenerator": "vllm_lm"})
 __all__ = ["OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "load"]
-LOCAL_OPTIONS = {"device", "dtype", "trust_remote_code", "local_files_only"}
+LOCAL_OPTIONS = {"device", "dtype", "trust_remote_code", "local_files_only", "prefix_cache_mb"}
 """Options of the local backends, which a remote server has no use for."""
 
 

@@ -17,6 +17,9 @@ The token that ends a step counts as agreement when the verifier would end the s
 separator or by end-of-text (the last step of a solution is followed by EOS, not by a separator).
 Such a verifier helps a generator only as far as it is the better solver: scoring a generator with
 itself makes search reproduce greedy decoding.
+
+A path that extends one scored before reads only its new steps (`StepScorer`): a step's gaps depend on
+no token after it.
 """
 from __future__ import annotations
 
@@ -29,13 +32,13 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
-from .base import RewardAdapter, encode_marked, model_logits, score_nonempty
+from .base import StepScorer, encode_marked, score_nonempty
 from .step_format import StepFormat
 
 AGREEMENT_FORMAT = StepFormat(kind="agreement", prompt_template="{problem}\n", step_separator="\n")
 
 
-class AgreementVerifier(RewardAdapter):
+class AgreementVerifier(StepScorer):
     """A `RewardModel` over any causal LM. Settings: `AGREEMENT_FORMAT` (prompt, then each step +
     separator), then the checkpoint's stepwise.json (`task` poses the problem as the generator saw it),
     then explicit arguments. `load` options (device, dtype, trust_remote_code, local_files_only) say how
@@ -43,6 +46,7 @@ class AgreementVerifier(RewardAdapter):
 
     default_format = AGREEMENT_FORMAT
     auto_class = AutoModelForCausalLM
+    lookback = 1  # a token's gap is read from the logits that predict it
 
     def __init__(self, path: str | Path, *, prompt_template: str | None = None, step_separator: str | None = None,
                  task: str | None = None, **load: Any) -> None:
@@ -76,21 +80,19 @@ class AgreementVerifier(RewardAdapter):
     def _local_batch(self, problem: str, paths: list[Sequence[str]]) -> list[list[float]]:
         texts, bounds = zip(*(self._text_and_bounds(problem, path) for path in paths))
         # a mark at each step's first character finds the token where that step starts
-        batch, starts = encode_marked(self.tokenizer, list(texts), [b[:-1] for b in bounds], self.model.device)
-        with torch.no_grad():
-            gaps = self._gaps(batch)
-        scores = []
-        for row in range(len(paths)):
-            ends = starts[row][1:] + [int(batch["attention_mask"][row].sum())]
-            scores.append([math.exp(float(gaps[row, a:b].min())) for a, b in zip(starts[row], ends)])
-        return scores
+        batch, starts = encode_marked(self.tokenizer, list(texts), [b[:-1] for b in bounds], torch.device("cpu"))
+        ends = [row[1:] + [int(mask.sum())] for row, mask in zip(starts, batch["attention_mask"])]
+        return self._step_scores(batch, [list(zip(a, b)) for a, b in zip(starts, ends)])
 
-    def _gaps(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _step_score(self, values: torch.Tensor) -> float:
+        return math.exp(float(values.min()))
+
+    def _values(self, logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """(rows, tokens) log P(token written) - log P(verifier's top choice), <= 0; position t scores
-        token t from the logits at t-1. Ending a step by separator or by EOS counts as one choice."""
+        token t from the logits at t-1 (the first position, predicted by nothing read, gets 0). Ending a
+        step by separator or by EOS counts as one choice."""
         # log-probabilities share one normaliser per position, so differences of logits are enough
-        logits = model_logits(self.model(**batch))[:, :-1]
-        ids = batch["input_ids"][:, 1:]
+        logits, ids = logits[:, :-1], ids[:, 1:]
         end_ids = ids.new_tensor(self.end_ids)
         end = torch.logsumexp(logits[..., end_ids], dim=-1)
         # the verifier's top choice: the best token, or ending the step when that is likelier. Ending is

@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from ..protocols import ModelError
-from .base import MarkedPRM, good_vs_bad, label_token_ids, model_logits
+from .base import MarkedPRM, good_vs_bad, label_token_ids
 from .step_format import StepFormat
 
 RLHFLOW = StepFormat(prompt_template="{problem} ", good_token="+", bad_token="-")
@@ -35,6 +35,7 @@ class ChatPRM(MarkedPRM):
     default_format = RLHFLOW
     auto_class = AutoModelForCausalLM
     add_special_tokens = False  # the chat template writes the BOS
+    lookback = 1  # a reply is read where the model predicts it, one token before
 
     def __init__(self, path: str | Path, *, good_token: str | None = None, bad_token: str | None = None,
                  prompt_template: str | None = None, task: str | None = None, **load: Any) -> None:
@@ -71,8 +72,8 @@ class ChatPRM(MarkedPRM):
             marks.append(len(prefix) + len(text[len(prefix):]) - len(text[len(prefix):].lstrip()))
         return text, marks
 
-    def _good_probs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        good = good_vs_bad(model_logits(self.model(**batch)), self.candidates)
+    def _good_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        good = good_vs_bad(logits, self.candidates)
         # the reply token at t is predicted from the logits at t - 1
         return torch.nn.functional.pad(good[:, :-1], (1, 0))
 

@@ -1,6 +1,7 @@
 """Outcome reward models: a sequence classifier scores a whole solution at once.
 
-Per the `RewardModel` contract, every step of a path gets that one score (kind "orm").
+Per the `RewardModel` contract, every step of a path gets that one score (kind "orm"). A causal classifier
+reads a path that extends one it scored before from where that one ended (`RewardAdapter._read`).
 """
 from __future__ import annotations
 
@@ -31,10 +32,11 @@ class OutcomeRM(RewardAdapter):
                           "good_label": good_label, "task": task}, **load)
 
     def _setup(self, model: Any, tokenizer: Any, fmt: StepFormat) -> None:
-        super()._setup(model, tokenizer, fmt)
-        # decoder-based classifiers read the last non-pad token, so they must know the pad id
+        # decoder-based classifiers read the last non-pad token, so they must know the pad id (before the
+        # setup's probe of whether the model's states can be reused runs it on a batch)
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
+        super()._setup(model, tokenizer, fmt)
 
     def text(self, problem: str, steps: Sequence[str]) -> str:
         """Exactly what the model reads for one path."""
@@ -44,9 +46,16 @@ class OutcomeRM(RewardAdapter):
         return score_nonempty(paths, lambda batch_paths: self._score_batch(problem, batch_paths))
 
     def _score_batch(self, problem: str, paths: list[Sequence[str]]) -> list[list[float]]:
-        enc = self.tokenizer([self.text(problem, path) for path in paths], return_tensors="pt", padding=True,
-                             padding_side="right")
-        batch = {k: enc[k].to(self.model.device) for k in ("input_ids", "attention_mask")}
-        with torch.no_grad():
-            probs = class_probs(model_logits(self.model(**batch)), self.format.good_label)
+        texts = [self.text(problem, path) for path in paths]
+        if self.prefix_cache is not None:
+            seqs = self.tokenizer(texts).input_ids
+            read, logits = self._read(seqs, [(self.prefix_cache.longest(seq), len(seq) - 1) for seq in seqs])
+            for row, seq in enumerate(seqs):
+                read.store(self.prefix_cache, row, seq)
+        else:
+            enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="right")
+            with torch.no_grad():
+                logits = model_logits(self.model(**{k: enc[k].to(self.model.device)
+                                                    for k in ("input_ids", "attention_mask")}))
+        probs = class_probs(logits, self.format.good_label)
         return [[float(probs[row])] * len(path) for row, path in enumerate(paths)]

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
-from .base import MarkedPRM, good_vs_bad, label_token_ids, model_logits
+from .base import MarkedPRM, good_vs_bad, label_token_ids
 from .step_format import StepFormat
 
 MATH_SHEPHERD = StepFormat(prompt_template="{problem} ", step_separator="\n", step_tag="ки",
@@ -42,8 +42,8 @@ class StepTagPRM(MarkedPRM):
     def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
         return tagged_text(self.format, problem, steps)
 
-    def _good_probs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return good_vs_bad(model_logits(self.model(**batch)), self.candidates)
+    def _good_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        return good_vs_bad(logits, self.candidates)
 
 
 def tagged_text(fmt: StepFormat, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:

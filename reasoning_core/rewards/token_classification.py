@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModel, AutoModelForTokenClassification
 
 from ..protocols import ModelError
-from .base import MarkedPRM, class_probs, model_logits
+from .base import MarkedPRM, class_probs
 from .step_format import StepFormat
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ class TokenClassificationPRM(MarkedPRM):
     def _marked(self, problem: str, steps: Sequence[str]) -> tuple[str, list[int]]:
         return separated_text(self.format, problem, steps)
 
-    def _good_probs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return class_probs(model_logits(self.model(**batch)), self.format.good_label)
+    def _good_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        return class_probs(logits, self.format.good_label)
 
     def _auto_class(self, folder: Path, trust_remote_code: bool) -> Any:
         """Qwen2.5-Math-PRM style checkpoints ship their own *ProcessRewardModel class (remote code); the
