@@ -18,7 +18,8 @@ What rounding can change: a search that starts from empty caches grows the tree 
 States and scores kept from an earlier search of the same problem were rounded in other batches, so where
 two candidates tie exactly without reuse (the agreement verifier's score of sibling steps is often decided
 by the tokens they share), the tie can break the other way: 2 of 120 repeated searches on the shipped
-models grew another tree. `prefix_cache_mb=0` reproduces trees bit for bit whatever ran before.
+models grew another tree, so `run.stream` empties the models' caches when a search starts. Within a
+search the reuse stays; `prefix_cache_mb=0` reads every prefix afresh.
 """
 from __future__ import annotations
 
