@@ -6,9 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,3 +58,21 @@ def wait_ready(proc: subprocess.Popen, url: str, t0: float, timeout: float) -> f
         if time.perf_counter() - t0 > timeout:
             raise RuntimeError(f"app.py did not answer on {url} within {timeout:.0f} s")
         time.sleep(0.1)
+
+
+def run_together(one: Callable[..., None], jobs: list[tuple], timeout: float = 60.0) -> list[str]:
+    """`one(*job)` for every job, each in its own thread, all at once: the errors, as 'first arg: repr'."""
+    errors: list[str] = []
+
+    def guarded(*job) -> None:
+        try:
+            one(*job)
+        except Exception as err:
+            errors.append(f"{job[0]}: {err!r}")
+
+    threads = [threading.Thread(target=guarded, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return errors

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 
@@ -17,7 +16,7 @@ from reasoning_core.run import solve
 from reasoning_core.search import Problem, make_config
 from reasoning_core.tasks import arith, get_task, held_out_examples
 
-from app_server import running_app
+from app_server import run_together, running_app
 
 EXAMPLES = held_out_examples("arith", 8)
 KNOBS = {"n": 8, "width": 2, "iterations": 16, "expansion_width": 3, "c_puct": 1.0}
@@ -59,22 +58,15 @@ def test_eight_concurrent_clients_get_their_own_results(app_url):
         r = solve(strategy, Problem(p.problem, get_task("arith"), p.reference), FakeArithGenerator(), FakeArithPRM(),
                   None, make_config(strategy, None, seed=seed, **KNOBS))
         expected[i] = (r.answer, r.stats["generated_tokens"], r.stats["nodes"])
-    got, errors = {}, []
+    got = {}
 
     def one(i, strategy, seed):
-        try:
-            client = Client(app_url, verbose=False)
-            out = client.predict(**solve_args(problem_text=EXAMPLES[i].problem, strategy=strategy, seed=seed),
-                                 api_name="/solve")
-            got[i] = (out[2]["answer"], out[2]["generated_tokens"], out[2]["nodes"], out[2]["reference"])
-        except Exception as err:
-            errors.append(f"{i}: {err!r}")
+        client = Client(app_url, verbose=False)
+        out = client.predict(**solve_args(problem_text=EXAMPLES[i].problem, strategy=strategy, seed=seed),
+                             api_name="/solve")
+        got[i] = (out[2]["answer"], out[2]["generated_tokens"], out[2]["nodes"], out[2]["reference"])
 
-    threads = [threading.Thread(target=one, args=job) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = run_together(one, jobs)
     assert not errors
     for i, _, _ in jobs:
         assert got[i][:3] == expected[i], f"client {i} got another search's result"
