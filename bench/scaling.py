@@ -1,6 +1,7 @@
-"""Test-time scaling on held-out problems of each task the default generator was trained on: accuracy of
-every strategy against its size with the default generator, PRM and ORM, per task, per difficulty, and on
-problems written by hand (bench/data/handwritten.jsonl, not from the task generators).
+"""Test-time scaling on held-out problems of each task the default generator was trained on (of the levels
+it was trained on, from its stepwise.json): accuracy of every strategy against its size with the default
+generator, PRM and ORM, per task, per difficulty, and on problems written by hand (bench/data/handwritten.jsonl,
+not from the task generators).
 
     python -m bench.scaling                         # 500 problems per task, sizes 1,4,16 (long)
     python -m bench.scaling --limit 60 --sizes 1,4 --strategies greedy,beam_search --out bench/results/scaling-quick
@@ -96,8 +97,10 @@ def main() -> None:
     if unknown:
         parser.error(f"no built-in problems for {', '.join(unknown)}; valid: {', '.join(GENERATED)}")
     top = max(sizes)
-    runs = pd.concat([run_task(n, draw_problems(n, args.limit, args.seed), strategies, sizes, args.seed,
-                               generator, prm, orm) for n in names], ignore_index=True)
+    # the levels the generator was trained on: an untrained level measures nothing search can fix
+    levels = getattr(generator, "levels", None) or {}
+    runs = pd.concat([run_task(n, draw_problems(n, args.limit, args.seed, levels=levels.get(n)), strategies,
+                               sizes, args.seed, generator, prm, orm) for n in names], ignore_index=True)
     hand = pd.concat([run_task(n, exs, [s for s in ("greedy", "beam_search") if s in strategies], [top],
                                args.seed, generator, prm, None) for n, exs in handwritten().items() if n in names],
                      ignore_index=True)
@@ -106,7 +109,7 @@ def main() -> None:
                      .unstack("strategy").round(3))
     hand_acc = hand.groupby(["task", "strategy"])["correct"].agg(["mean", "size"]).round(3)
     paths = write_results(summarise(runs), runs, args.out)
-    result = {"problems_per_task": args.limit, "sizes": sizes, "tasks": names,
+    result = {"problems_per_task": args.limit, "sizes": sizes, "tasks": names, "levels": levels,
               "models": {"generator": args.generator, "prm": args.prm, "orm": args.orm},
               "summary_by_task": {n: s.to_dict("records") for n, s in per_task.items()},
               f"accuracy_by_difficulty_at_{top}": by_difficulty.reset_index().to_dict("records"),

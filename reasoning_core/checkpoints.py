@@ -122,6 +122,12 @@ def trained_tasks(folder: Path) -> tuple[str, ...] | None:
     return tuple(tasks) if tasks else None
 
 
+def trained_levels(folder: Path) -> dict[str, list[int]]:
+    """The difficulty levels a checkpoint was trained on, per task (stepwise.json `levels`; a task it
+    does not list was trained on all its default levels)."""
+    return dict(read_stepwise_json(folder).get("levels") or {})
+
+
 def default_folder(role: str) -> Path:
     """The shipped checkpoint for `role` (a key of DEFAULTS), or a ModelError saying how to train it."""
     folder = DEFAULTS[role]

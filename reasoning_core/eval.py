@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,11 +45,13 @@ class EvalSpec:
         return {(s, size): make_config(s, size, **knobs) for s in self.strategies for size in self.sizes}
 
 
-def draw_problems(task: str, limit: int, seed: int, pool: int = 500) -> list[Example]:
-    """`limit` problems of the task's test split; `seed` picks which ones, the pool never changes."""
+def draw_problems(task: str, limit: int, seed: int, pool: int = 500,
+                  levels: Collection[int] | None = None) -> list[Example]:
+    """`limit` problems of the task's test split (of `levels` only, when given); `seed` picks which ones,
+    the pool never changes."""
     if limit < 1:
         raise ValueError(f"--limit must be at least 1, got {limit}")
-    examples = held_out_examples(task, max(pool, limit))
+    examples = held_out_examples(task, max(pool, limit), levels=levels)
     picked = sorted(random.Random(seed).sample(range(len(examples)), limit))
     return [examples[i] for i in picked]
 

@@ -92,6 +92,21 @@ def test_max_new_tokens_caps_a_step(gen):
     assert all(c.num_tokens <= 3 and len(c.text) <= 3 for c in conts)
 
 
+def test_a_step_never_runs_past_the_models_positions(gen, monkeypatch):
+    """A long problem at the end of the context: the step is cut at the last position, and a prefix with no
+    position left ends its chain (no answer) instead of reading garbage past the positions it learned."""
+    long = "Question: " + "1 + " * 40 + "1\nAnswer:\n"
+    length = len(gen.tokenizer(long).input_ids)
+    monkeypatch.setattr(gen.model.config, "max_position_embeddings", length + 4)
+    [[near], [full]] = gen.propose([long, long + "1 + 1 = 2\n"], 1, stop="\n", max_new_tokens=40,
+                                   temperature=0.0, seed=0)
+    assert 0 < near.num_tokens <= 4
+    assert full.finished and full.num_tokens == 0 and full.text == ""
+    monkeypatch.setattr(gen.model.config, "max_position_embeddings", 512)
+    [[free]] = gen.propose([long], 1, stop="\n", max_new_tokens=40, temperature=0.0, seed=0)
+    assert free.num_tokens > 4
+
+
 def test_eos_marks_the_chain_finished(gen):
     [[c]] = gen.propose([DONE], 1, stop="\n", max_new_tokens=40, temperature=0.0, seed=0)
     assert c.finished and c.text.strip()

@@ -2,9 +2,12 @@
 and its hand-written problems are what the tasks' own readers call them."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from bench import scaling
+from reasoning_core.checkpoints import trained_levels
 from reasoning_core.eval import draw_problems, summarise
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 from reasoning_core.tasks import GENERATED, detect
@@ -47,3 +50,12 @@ def test_hand_written_problems_cover_every_task_and_read_as_their_task():
             assert detect(ex.problem) == task, ex.problem
             solved = GENERATED[task].solve(ex.problem)  # the generated tasks' grammar reads arith and letters
             assert solved is None or solved == ex.reference, ex.problem
+
+
+def test_problems_come_from_the_levels_the_generator_was_trained_on(tmp_path):
+    (tmp_path / "stepwise.json").write_text(json.dumps({"tasks": ["word"], "levels": {"word": [1, 2]}}))
+    levels = trained_levels(tmp_path)
+    assert levels == {"word": [1, 2]} and trained_levels(tmp_path / "nothing-here") == {}
+    drawn = draw_problems("word", 40, seed=0, levels=levels["word"])
+    assert len(drawn) == 40 and {ex.difficulty for ex in drawn} == {1, 2}
+    assert {ex.difficulty for ex in draw_problems("word", 40, seed=0)} - {1, 2}  # every level otherwise

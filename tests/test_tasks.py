@@ -6,7 +6,7 @@ import pytest
 from reasoning_core.tasks import GENERATED, STEPS, check_steps, coverage_notice, detect, get_task, solve
 from training.config import TaskMix
 from training.data import mix_problems, shares
-from ui.examples import default_tasks, example_rows, task_examples, trained_levels
+from ui.examples import default_levels, default_tasks, example_rows, task_examples
 
 
 @pytest.mark.parametrize("name", list(GENERATED))
@@ -53,7 +53,7 @@ def test_app_examples_cover_each_task_easy_to_hard_without_repeats():
         own = [[ex.problem, ex.reference, name] for ex in task_examples(name, 3)]
         assert len({r[0] for r in own}) == 3 and all(detect(r[0]) == name for r in own)
         levels = [ex.difficulty for ex in task_examples(name, 3)]
-        assert levels[0] == trained_levels(name)[0] and levels[-1] == trained_levels(name)[-1]
-    assert trained_levels("arith") == [1, 2, 3, 4]  # the shipped generator's one-digit mix
-    assert trained_levels("word") == sorted(GENERATED["word"].DEFAULT_LEVELS)  # nothing recorded: the default
+        assert levels[0] == default_levels(name)[0] and levels[-1] == default_levels(name)[-1]
+    assert default_levels("arith") == [1, 2, 3, 4]  # the shipped generator's one-digit mix
+    assert default_levels("word") == sorted(GENERATED["word"].DEFAULT_LEVELS)  # nothing recorded: the default
     assert [r[2] for r in rows] == ["arith"] * 3 + ["math"] * 2

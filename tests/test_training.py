@@ -103,6 +103,32 @@ def test_sft_checkpoint_loads(run_dir):
     assert 0.0 <= ckpt.read_meta(run_dir / "sft")["metrics"]["val_greedy_acc"] <= 1.0
 
 
+def test_a_run_the_wall_clock_stops_has_annealed_to_zero(cfg, tmp_path):
+    """A cosine cut by the time cap, not by its steps, must still end at a learning rate near zero."""
+    from training.sft import build_generator, train_sft
+
+    model, tok = build_generator(cfg.model)
+    data = sft_dataset(mix_problems(cfg.mix, "train", 4000, seed=3))
+    tc = dataclasses.replace(cfg.sft, max_steps=100_000, batch_size=4, learning_rate=1e-3, max_wall_s=3.0)
+    stats = train_sft(model, tok, data, tc, str(tmp_path))
+    assert 0 < stats["steps"] < 10_000  # stopped by the clock, long before its steps
+    assert stats["final_learning_rate"] <= 1e-3 * 0.02
+
+
+def test_the_wall_clock_schedule_is_the_step_cosine_when_time_is_plenty():
+    from transformers import get_cosine_schedule_with_warmup
+
+    from training.sft import WallClock
+
+    clock = WallClock(seconds=1e9)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    reference = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=10, num_training_steps=100)
+    for step in range(100):
+        assert clock.factor(step, 10, 100) == pytest.approx(reference.lr_lambdas[0](step), abs=1e-6)
+    clock.started -= 0.5e9  # half the time gone at step 10: half-way down the cosine
+    assert clock.factor(10, 10, 100) == pytest.approx(0.5, abs=1e-6)
+
+
 def test_star_round(run_dir, cfg):
     metrics = pl.run_star(cfg, run_dir / "sft", run_dir / "star")
     assert [r["round"] for r in metrics["rounds"]] == [0, 1]

@@ -2,7 +2,7 @@
 trained on (easy to hard), then GSM8K / MATH problems for real models."""
 from __future__ import annotations
 
-from reasoning_core.checkpoints import DEFAULTS, read_stepwise_json, trained_tasks
+from reasoning_core.checkpoints import DEFAULTS, trained_levels, trained_tasks
 from reasoning_core.tasks import GENERATED, Example, generated
 
 # For models that read GSM8K / MATH prompts (the default models answer these with a notice).
@@ -19,17 +19,15 @@ def default_tasks() -> tuple[str, ...]:
     return tuple(t for t in (recorded or GENERATED) if t in GENERATED)
 
 
-def trained_levels(task: str) -> list[int]:
+def default_levels(task: str) -> list[int]:
     """The levels of `task` the shipped generator was trained on (its stepwise.json), else the task's default."""
-    folder = DEFAULTS["generator"]
-    recorded = read_stepwise_json(folder).get("levels", {}).get(task) if folder.is_dir() else None
-    return sorted(recorded or generated(task).DEFAULT_LEVELS)
+    return sorted(trained_levels(DEFAULTS["generator"]).get(task) or generated(task).DEFAULT_LEVELS)
 
 
 def task_examples(task: str, per_task: int) -> list[Example]:
     """`per_task` distinct test problems of one task, from the easiest level the shipped generator was
     trained on to the hardest."""
-    levels = trained_levels(task)
+    levels = default_levels(task)
     module = generated(task)
     picks = [levels[round(i * (len(levels) - 1) / max(1, per_task - 1))] for i in range(per_task)]
     out: list[Example] = []

@@ -30,7 +30,7 @@ from transformers import (
     TemperatureLogitsWarper,
 )
 
-from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer, trained_tasks
+from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer, trained_levels, trained_tasks
 from ..kv_cache import DEFAULT_MB, Batch, PrefixCache, reusable
 from ..protocols import Continuation, ModelError, nothing_to_propose
 
@@ -50,13 +50,14 @@ class TransformersGenerator:
                  trust_remote_code: bool = False, local_files_only: bool = True,
                  should_stop: threading.Event | None = None, prefix_cache_mb: float = DEFAULT_MB) -> None:
         self.tasks: tuple[str, ...] | None = None  # the generated tasks it was trained on, when known
+        self.levels: dict[str, list[int]] = {}  # and their trained difficulty levels, where recorded
         if isinstance(model_path_or_model, PreTrainedModel):
             if tokenizer is None:
                 raise ModelError("pass the tokenizer together with a loaded model")
             self.model = model_path_or_model.eval()
         else:
             folder = find_model(model_path_or_model, local_files_only)
-            self.tasks = trained_tasks(folder)
+            self.tasks, self.levels = trained_tasks(folder), trained_levels(folder)
             self.model = load_pretrained(AutoModelForCausalLM, folder, device=device, dtype=dtype,
                                          trust_remote_code=trust_remote_code)
             tokenizer = tokenizer or load_tokenizer(folder, trust_remote_code)
@@ -76,6 +77,13 @@ class TransformersGenerator:
                 cancel: threading.Event | None = None) -> list[list[Continuation]]:
         if nothing_to_propose(prefixes, n, max_new_tokens, stop, temperature):
             return []
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        lengths = [len(seq) for seq in self.tokenizer(list(prefixes)).input_ids]
+        if limit and max(lengths) + 1 > limit:
+            return self._propose_in_context(prefixes, lengths, limit, n, stop=stop, max_new_tokens=max_new_tokens,
+                                            temperature=temperature, seed=seed, cancel=cancel)
+        if limit:  # past its positions a model reads garbage (RoPE) or fails (learned positions)
+            max_new_tokens = min(max_new_tokens, limit - max(lengths))
         device = self.model.device
         sampling = temperature > 0
         per_prefix = n if sampling else 1  # greedy: one decode per prefix, repeated n times
@@ -119,6 +127,17 @@ class TransformersGenerator:
         if not sampling:
             return [[c] * n for c in conts]
         return [conts[i * n:(i + 1) * n] for i in range(len(prefixes))]
+
+    def _propose_in_context(self, prefixes: Sequence[str], lengths: list[int], limit: int, n: int,
+                            **kwargs: Any) -> list[list[Continuation]]:
+        """A prefix that fills the model's context ends there (an empty, finished step, so its chain ends
+        unanswered); the others are proposed as usual."""
+        log.warning("%d of %d prefixes fill the model's %d positions; their chains end there",
+                    sum(length + 1 > limit for length in lengths), len(prefixes), limit)
+        room = [i for i, length in enumerate(lengths) if length + 1 <= limit]
+        proposed = iter(self.propose([prefixes[i] for i in room], n, **kwargs) if room else [])
+        ended = [Continuation(text="", num_tokens=0, logprob=0.0, finished=True)] * n
+        return [next(proposed) if length + 1 <= limit else ended for length in lengths]
 
     def _keep_states(self, batch: Batch, row_ids: list[list[int]], new: torch.Tensor, conts: list[Continuation],
                      kept: set[tuple[int, ...]]) -> None:

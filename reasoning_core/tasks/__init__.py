@@ -6,7 +6,7 @@ models.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import ModuleType
 
 from ..protocols import Task
@@ -84,9 +84,11 @@ def coverage_notice(text: str, trained: Sequence[str] | None) -> str | None:
             "openai:URL as the generator).")
 
 
-def held_out_examples(task: str, count: int = 500, seed: int = 0) -> list[Example]:
-    """The held-out test problems of a generated task (what `--example K` and `eval` draw from)."""
-    return generated(task).generate("test", count, seed=seed)
+def held_out_examples(task: str, count: int = 500, seed: int = 0,
+                      levels: Collection[int] | None = None) -> list[Example]:
+    """The held-out test problems of a generated task (what `--example K` and `eval` draw from), of
+    `levels` only when given (the levels a generator was trained on)."""
+    return generated(task).generate("test", count, seed=seed, levels=levels)
 
 
 __all__ = [
