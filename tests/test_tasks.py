@@ -48,12 +48,12 @@ def test_app_examples_cover_each_task_easy_to_hard_without_repeats():
     rows = example_rows(per_task=3)
     problems = [r[0] for r in rows]
     assert len(problems) == len(set(problems))
-    assert default_tasks() == ("arith",)  # what the shipped generator's stepwise.json records
+    assert default_tasks() == ("arith", "word", "letters")  # what the shipped generator's stepwise.json records
     for name in GENERATED:  # what the examples of each task look like
         own = [[ex.problem, ex.reference, name] for ex in task_examples(name, 3)]
         assert len({r[0] for r in own}) == 3 and all(detect(r[0]) == name for r in own)
         levels = [ex.difficulty for ex in task_examples(name, 3)]
         assert levels[0] == default_levels(name)[0] and levels[-1] == default_levels(name)[-1]
-    assert default_levels("arith") == [1, 2, 3, 4]  # the shipped generator's one-digit mix
-    assert default_levels("word") == sorted(GENERATED["word"].DEFAULT_LEVELS)  # nothing recorded: the default
-    assert [r[2] for r in rows] == ["arith"] * 3 + ["math"] * 2
+    assert default_levels("arith") == [1, 2, 3, 4, 5, 6]  # the shipped generator's stepwise.json
+    assert default_levels("letters") == sorted(GENERATED["letters"].DEFAULT_LEVELS)  # nothing recorded: the default
+    assert [r[2] for r in rows] == ["arith"] * 3 + ["word"] * 3 + ["letters"] * 3 + ["math"] * 2

@@ -125,8 +125,10 @@ def test_the_wall_clock_schedule_is_the_step_cosine_when_time_is_plenty():
     reference = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=10, num_training_steps=100)
     for step in range(100):
         assert clock.factor(step, 10, 100) == pytest.approx(reference.lr_lambdas[0](step), abs=1e-6)
-    clock.started -= 0.5e9  # half the time gone at step 10: half-way down the cosine
+    clock.started -= 0.55e9  # 55% of the time gone at step 10: half-way down the cosine after a 10% warmup
     assert clock.factor(10, 10, 100) == pytest.approx(0.5, abs=1e-6)
+    clock.started -= 0.45e9  # the clock has run out at step 10: the rate is zero, warmup or not
+    assert clock.factor(10, 50, 100) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_star_round(run_dir, cfg):

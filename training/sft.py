@@ -113,10 +113,13 @@ class WallClock(TrainerCallback):
         control.should_training_stop = control.should_training_stop or self.elapsed() >= 1.0
 
     def factor(self, step: int, warmup: int, total: int) -> float:
-        if step < warmup:
-            return step / warmup
-        progress = max((step - warmup) / max(1, total - warmup), self.elapsed())
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        # The warmup is a fraction of the same progress, so a clock that cuts the run short also
+        # shortens the warmup, instead of stopping a slow machine half-way up the ramp.
+        progress = max(step / max(1, total), self.elapsed())
+        ramp = warmup / max(1, total)
+        if progress < ramp:
+            return progress / ramp
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (progress - ramp) / (1.0 - ramp))))
 
     def scheduler_factory(self, trainer, tc: TrainConfig):
         """A replacement for `trainer.create_scheduler` that installs this clock's schedule."""
