@@ -23,6 +23,8 @@ DEFAULTS = {"generator": ASSETS / "generator", "prm": ASSETS / "prm", "orm": ASS
             "verifier": ASSETS / "verifier"}
 TRAIN_HINT = "train it with `python -m training pipeline --preset tiny --out assets`"
 STEPWISE_JSON = "stepwise.json"
+EXAMPLES_JSON = "examples.json"
+"""Beside the shipped models: example problems they solve (written by `python -m training examples`)."""
 
 
 def find_model(name: str | Path, local_files_only: bool = True) -> Path:

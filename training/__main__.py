@@ -9,6 +9,7 @@
     python -m training prm   --parent assets/generator --labels step-labels.jsonl --out runs/my-prm  # the app's labels
     python -m training orm   --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/orm
     python -m training grpo  --parent runs/tiny/star --out runs/tiny/grpo --reward process --prm runs/tiny/verifier
+    python -m training examples --assets assets --candidates bench/data/handwritten.jsonl
 """
 from __future__ import annotations
 
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--prm", type=Path, help="PRM or verifier checkpoint (for --reward prm or process)")
     s.add_argument("--orm", type=Path, help="ORM checkpoint (for --reward orm)")
     s.add_argument("--max-steps", type=int, help="GRPO steps (preset default otherwise)")
+    s = sub.add_parser("examples", help="pick the app's examples: problems the models in --assets solve",
+                       description="pick the app's examples: problems the models in --assets solve")
+    s.add_argument("--assets", required=True, type=Path, help="folder with generator/ and verifier/ (e.g. assets)")
+    s.add_argument("--candidates", type=Path, help="JSONL of hand-written rows {problem, answer, task}, tried first")
+    s.add_argument("--per-task", type=int, default=3, help="examples per task (default 3)")
+    s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     return p
 
 
@@ -76,6 +83,8 @@ class UsageError(Exception):
 
 def check_args(args: argparse.Namespace) -> None:
     """Bad paths and settings fail here, in words, before torch is imported or anything trains."""
+    if args.command == "examples":
+        return check_examples_args(args)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder to write the checkpoint into")
     for flag in ("parent", "verifier", "prm", "orm"):
@@ -97,6 +106,17 @@ def check_args(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+
+
+def check_examples_args(args: argparse.Namespace) -> None:
+    for role in ("generator", "verifier"):
+        if not (args.assets / role / "config.json").is_file():
+            raise UsageError(f"--assets {args.assets}: no {role}/ checkpoint; export one with "
+                             "`python -m training pipeline --preset tiny --out runs/tiny --assets FOLDER`")
+    if args.candidates is not None and not args.candidates.is_file():
+        raise UsageError(f"--candidates {args.candidates}: no such file")
+    if args.per_task < 1:
+        raise UsageError(f"--per-task must be at least 1, got {args.per_task}")
 
 
 def check_grpo_reward(reward: str, args: argparse.Namespace) -> None:
@@ -126,6 +146,12 @@ def run(args: argparse.Namespace) -> int:
     from .config import preset
 
     torch.set_num_threads(args.threads)
+    if args.command == "examples":
+        from .examples import pick_examples
+
+        picked = pick_examples(args.assets, args.per_task, args.candidates)
+        sys.stdout.write(json.dumps([vars(ex) for ex in picked], indent=1) + "\n")
+        return 0
     cfg = preset(args.preset)
     cfg.seed = args.seed
     cmd = args.command

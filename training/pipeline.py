@@ -30,6 +30,7 @@ from reasoning_core.tasks import recognised
 from . import checkpoint as ckpt
 from .config import PipelineConfig
 from .data import TASK, load_stepwise, mix_problems, sft_dataset, split_problems
+from .examples import pick_examples
 from .label_steps import label_chains
 from .prm import auc, score_by_problem, train_orm, train_prm
 from .reward_eval import step_report, within_auc
@@ -328,8 +329,10 @@ def summary_table(summary: dict):
 
 
 def export_assets(out: Path, assets: Path) -> None:
-    """Copy generator, PRM, ORM and verifier folders (weights, tokenizer, cards, meta only) into `assets`."""
+    """Copy generator, PRM, ORM and verifier folders (weights, tokenizer, cards, meta only) into `assets`,
+    then pick the app's examples for them (the old ones were solved by other models)."""
     for name in ("generator", "prm", "orm", "verifier"):
         with ckpt.atomic_dir(assets / name) as tmp:
             shutil.copytree(out / name, tmp, dirs_exist_ok=True)
         logger.info("exported %s -> %s", out / name, assets / name)
+    logger.info("picked %d examples", len(pick_examples(assets)))

@@ -1,8 +1,11 @@
-"""Example problems for the tabs' gr.Examples: held-out problems of each task the default generator was
-trained on (easy to hard), then GSM8K / MATH problems for real models."""
+"""Example problems for the tabs' gr.Examples: those the shipped models solve (assets/examples.json,
+picked by `python -m training examples`), else held-out problems of each task the default generator was
+trained on (easy to hard); then GSM8K / MATH problems for real models."""
 from __future__ import annotations
 
-from reasoning_core.checkpoints import DEFAULTS, trained_levels, trained_tasks
+import json
+
+from reasoning_core.checkpoints import ASSETS, DEFAULTS, EXAMPLES_JSON, trained_levels, trained_tasks
 from reasoning_core.tasks import GENERATED, Example, generated
 
 # For models that read GSM8K / MATH prompts (the default models answer these with a notice).
@@ -36,7 +39,22 @@ def task_examples(task: str, per_task: int) -> list[Example]:
     return out
 
 
+def shipped_examples() -> list[dict]:
+    """The examples picked for the shipped models, each with the search that solved it; [] when none."""
+    path = ASSETS / EXAMPLES_JSON
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
 def example_rows(per_task: int = 3) -> list[list[str]]:
-    """[problem, reference, task] rows: `per_task` problems of each default task, then real-model ones."""
-    rows = [[ex.problem, ex.reference, task] for task in default_tasks() for ex in task_examples(task, per_task)]
+    """[problem, reference, task] rows: up to `per_task` problems of each default task, then real-model
+    ones. The first row is one the shipped models solve at the app's starting settings (it fills the
+    problem box), when there is one."""
+    shipped = shipped_examples()
+    if shipped:
+        picked = [ex for task in default_tasks() for ex in [e for e in shipped if e["task"] == task][:per_task]]
+        first = next((i for i, ex in enumerate(picked) if ex["size"] is None), 0)
+        picked.insert(0, picked.pop(first))
+        rows = [[ex["problem"], ex["reference"], ex["task"]] for ex in picked]
+    else:
+        rows = [[ex.problem, ex.reference, task] for task in default_tasks() for ex in task_examples(task, per_task)]
     return rows + [list(r) for r in REAL_MODEL_EXAMPLES]
