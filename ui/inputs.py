@@ -143,7 +143,8 @@ def problem_inputs(prefix: str, examples: int, lines: int = 3) -> dict[str, gr.C
         task = gr.Dropdown(TASK_CHOICES, value="auto", label="task", scale=1,
                            info="auto: the built-in task that reads it, else math")
     gr.Examples(rows, [problem, reference, task], examples_per_page=6,
-                label="examples (each task of the default models, easy to hard; then GSM8K / MATH for real models)")
+                label="examples (each task of the default models, easy to hard, ones they solve; then GSM8K / MATH "
+                      "for real models)")
     return {"problem_text": problem, "reference": reference, "task": task}
 
 
