@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from reasoning_core.backends import TransformersGenerator
-from reasoning_core.checkpoints import EXAMPLES_JSON, trained_levels, trained_tasks
+from reasoning_core.checkpoints import EXAMPLES_JSON, trained_tasks
 from reasoning_core.protocols import Generator, RewardModel
 from reasoning_core.rewards import load as load_reward
 from reasoning_core.run import solve
 from reasoning_core.search import Problem, make_config
-from reasoning_core.tasks import GENERATED, generated, get_task
+from reasoning_core.tasks import GENERATED, generated, get_task, levels_trained, spread_levels
 
 logger = logging.getLogger(__name__)
 SEARCHES: tuple[tuple[str, int | None], ...] = (("greedy", None), ("beam_search", None), ("beam_search", 16))
@@ -41,11 +41,6 @@ class ShippedExample:
 def read_candidates(path: Path) -> list[dict]:
     """Rows {problem, answer, task} of a JSONL file of hand-written problems."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def spread(levels: list[int], count: int) -> list[int]:
-    """`count` levels from the easiest to the hardest of `levels` (repeats when there are fewer)."""
-    return [levels[round(i * (len(levels) - 1) / max(1, count - 1))] for i in range(count)]
 
 
 class Picker:
@@ -79,7 +74,7 @@ class Picker:
         if own:
             picks.append(own)
             taken.add(own.problem)
-        targets = spread(levels, per_task - len(picks))
+        targets = spread_levels(levels, per_task - len(picks))
         for previous, target in zip([None, *targets], targets):
             # a level the models never solve gives way to the easier ones down to the last slot's level
             floor = -1 if previous is None or previous == target else previous
@@ -102,9 +97,8 @@ def pick_examples(assets: Path, per_task: int = 3, candidates: Path | None = Non
     `assets/examples.json`. A level whose first `tries` problems all fail gives way to the easier ones."""
     picker = Picker(TransformersGenerator(assets / "generator"), load_reward(f"agreement:{assets / 'verifier'}"), tries)
     tasks = [t for t in (trained_tasks(assets / "generator") or ()) if t in GENERATED]
-    levels = trained_levels(assets / "generator")
     hand = read_candidates(candidates) if candidates else []
-    examples = [ex for task in tasks for ex in picker.for_task(
-        task, sorted(levels.get(task) or generated(task).DEFAULT_LEVELS), per_task, hand)]
+    examples = [ex for task in tasks
+                for ex in picker.for_task(task, levels_trained(assets / "generator", task), per_task, hand)]
     (assets / EXAMPLES_JSON).write_text(json.dumps([asdict(ex) for ex in examples], indent=1) + "\n")
     return examples

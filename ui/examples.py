@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from reasoning_core.checkpoints import ASSETS, DEFAULTS, EXAMPLES_JSON, trained_levels, trained_tasks
-from reasoning_core.tasks import GENERATED, Example, generated
+from reasoning_core.checkpoints import ASSETS, DEFAULTS, EXAMPLES_JSON, trained_tasks
+from reasoning_core.tasks import GENERATED, Example, generated, levels_trained, spread_levels
 
 # For models that read GSM8K / MATH prompts (the default models answer these with a notice).
 REAL_MODEL_EXAMPLES = [
@@ -24,7 +24,7 @@ def default_tasks() -> tuple[str, ...]:
 
 def default_levels(task: str) -> list[int]:
     """The levels of `task` the shipped generator was trained on (its stepwise.json), else the task's default."""
-    return sorted(trained_levels(DEFAULTS["generator"]).get(task) or generated(task).DEFAULT_LEVELS)
+    return levels_trained(DEFAULTS["generator"], task)
 
 
 def task_examples(task: str, per_task: int) -> list[Example]:
@@ -32,7 +32,7 @@ def task_examples(task: str, per_task: int) -> list[Example]:
     trained on to the hardest."""
     levels = default_levels(task)
     module = generated(task)
-    picks = [levels[round(i * (len(levels) - 1) / max(1, per_task - 1))] for i in range(per_task)]
+    picks = spread_levels(levels, per_task)
     out: list[Example] = []
     for level in picks:
         out += [ex for ex in module.generate("test", 20, seed=0, levels=[level]) if ex not in out][:1]

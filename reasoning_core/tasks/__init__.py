@@ -7,8 +7,10 @@ models.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from types import ModuleType
 
+from ..checkpoints import trained_levels
 from ..protocols import Task
 from . import arith, letters, word
 from .example import Example
@@ -33,6 +35,16 @@ def generated(name: str) -> ModuleType:
         raise ValueError(f"task {name!r} has no built-in problems; valid: {', '.join(GENERATED)} "
                          "(or pass a JSONL file)")
     return GENERATED[name]
+
+
+def levels_trained(folder: Path, task: str) -> list[int]:
+    """The levels of `task` a checkpoint was trained on (its stepwise.json), else the task's default mix."""
+    return sorted(trained_levels(folder).get(task) or generated(task).DEFAULT_LEVELS)
+
+
+def spread_levels(levels: Sequence[int], count: int) -> list[int]:
+    """`count` of `levels` from the easiest to the hardest, evenly spaced (repeated when there are fewer)."""
+    return [levels[round(i * (len(levels) - 1) / max(1, count - 1))] for i in range(count)]
 
 
 def recognised(text: str) -> str | None:
@@ -107,8 +119,10 @@ __all__ = [
     "get_task",
     "held_out_examples",
     "letters",
+    "levels_trained",
     "load_jsonl",
     "recognised",
     "solve",
+    "spread_levels",
     "word",
 ]
