@@ -186,6 +186,8 @@ def test_children_read_only_their_parents_new_step_and_sample_the_same(fresh, mo
     ("beam_search", {"n": 8, "width": 2}),
     ("mcts", {"iterations": 8, "expansion_width": 3}),
     ("mcts", {"iterations": 8, "expansion_width": 3, "leaves_per_call": 4}),
+    ("rstar", {"iterations": 6, "per_action": 2, "rollout_depth": 0, "max_steps": 3, "max_step_tokens": 12,
+               "leaves_per_call": 3}),  # the second call expands two leaves
     ("best_of_n", {"n": 6}),
 ])
 def test_a_search_grows_the_same_tree_with_and_without_reuse(strategy, knobs, fresh, folder, monkeypatch):

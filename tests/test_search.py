@@ -239,6 +239,29 @@ def test_rstar_reaches_every_action_type_on_an_instruct_format():
     assert result.info["trajectories"] >= 1 and result.tree.root.visits == 8
 
 
+def test_rstar_expands_several_leaves_per_call_each_by_its_own_moves():
+    from reasoning_core.search.rstar import ACTION_FORMATS, question_part
+
+    def rstar(k: int):
+        return solve("rstar", math_problem(), math_generator(), ScriptedReward(lambda p, s: [0.8] * len(s)),
+                     Budget(), make_config("rstar", 16, leaves_per_call=k))
+
+    one, four = rstar(1), rstar(4)
+    assert four.stats["generator_calls"] * 2 < one.stats["generator_calls"]
+    assert four.answer == "5" and four.tree.root.visits == 16
+    tree, fmt = four.tree, ACTION_FORMATS["math"]
+    assert {n.kind for n in tree.nodes.values()} >= {"step", "complete", "subquestion", "reanswer", "rephrase"}
+    assert [n.parent for n in tree.nodes.values() if n.kind == "rephrase"] == [0]  # the root was expanded once
+    # one call re-answers several leaves, each from its own question (a run of re-answers is one call)
+    calls: list[list[str | None]] = [[]]
+    for e in four.events:
+        if isinstance(e, NodeAdded) and e.kind == "reanswer":
+            calls[-1].append(question_part(e.text, fmt))
+        elif calls[-1]:
+            calls.append([])
+    assert any(len(set(questions)) > 1 for questions in calls)
+
+
 def test_rstar_on_arith_uses_the_moves_the_format_supports():
     result = run("rstar", iterations=6, per_action=2)
     kinds = {n.kind for n in result.tree.nodes.values() if n.id}

@@ -530,7 +530,7 @@ def test_rstar_complete_writes_the_rest_of_the_chain_up_to_the_depth_cap_in_the_
     gen = ScriptedGenerator(lambda prefix, k, seed: f"step {prefix.count(chr(10))}")  # never an answer
     s = Search(problem(0), gen, None, Budget(max_nodes=2), make_config("rstar", None, max_steps=4))
     first = s.add_node(0, "step 0")  # depth 1; one node of room left
-    (done,) = complete(s, s.tree[first.node_id])
+    (done,) = complete(s, [s.tree[first.node_id]])
     node = s.tree[done.node_id]
     assert (node.kind, node.terminal, node.answer, len(node.text.split("\n"))) == ("complete", True, None, 3)
 
@@ -696,6 +696,22 @@ def test_mcts_with_k_leaves_per_call_needs_about_iterations_over_k_calls():
     # 8 batched expansions, then the greedy finish of the most visited path (a call per step left)
     assert eight.stats["generator_calls"] <= 64 // 8 + 5 and eight.stats["reward_calls"] <= 64 // 8 + 2
     assert eight.answer is not None and eight.tree.root.visits == 64  # every selection was backed up
+
+
+def test_rstar_with_k_leaves_per_call_needs_far_fewer_calls_and_still_solves_the_problems():
+    gen = FakeArithGenerator(0.75)
+    one, eight = ([run("rstar", i, gen, iterations=64, leaves_per_call=k) for i in range(10)] for k in (1, 8))
+
+    def calls(runs, kind: str) -> int:
+        return sum(r.stats[f"{kind}_calls"] for r in runs)
+
+    # every action, rollout step and scoring serves up to 8 leaves at once (about 43 generator calls a problem
+    # instead of 183, 8 reward calls instead of 36)
+    assert calls(eight, "generator") * 4 < calls(one, "generator")
+    assert calls(eight, "reward") * 4 < calls(one, "reward")
+    assert all(r.tree.root.visits == 64 for r in eight)  # every selection was backed up
+    greedy = sum(bool(run("greedy", i, gen).correct) for i in range(10))
+    assert sum(bool(r.correct) for r in eight) >= 3 * greedy  # 9 of 10 against greedy's 2: it still searches
 
 
 def test_virtual_loss_spreads_one_batch_over_different_leaves():

@@ -6,7 +6,7 @@ import copy
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -118,26 +118,27 @@ class Search:
 
     # --- growth --------------------------------------------------------------------------------
     def expand(self, parent_ids: Sequence[int], n: int, *, temperature: float | None = None,
-               kind: str = "step", lead: str = "", prefixes: Sequence[str] | None = None,
+               kind: str = "step", lead: str | Sequence[str] = "", prefixes: Sequence[str] | None = None,
                merge: bool = False) -> list[NodeAdded | NodeRepeated]:
         """Propose `n` next steps for every parent in ONE generator call and add them as children.
 
-        `lead` is text every new step is forced to start with (e.g. a sub-question being re-answered);
-        `prefixes` replaces the usual generator inputs (actions that ask something other than the next
-        step). With `merge`, a step identical to a sibling of the same kind adds no node: that sibling's
-        `count` grows (`NodeRepeated`), so tree search spends its compute on distinct thoughts. Raises
-        BudgetExhausted, adding nothing, when the new nodes would not all fit."""
+        `lead` is text every new step is forced to start with (e.g. a sub-question being re-answered), or a
+        list of one lead per parent; `prefixes` replaces the usual generator inputs (actions that ask
+        something other than the next step). With `merge`, a step identical to a sibling of the same kind
+        adds no node: that sibling's `count` grows (`NodeRepeated`), so tree search spends its compute on
+        distinct thoughts. Raises BudgetExhausted, adding nothing, when the new nodes would not all fit."""
         parent_ids = list(parent_ids)
         self.meter.require_nodes(len(parent_ids) * n)
         temp = self.config.temperature if temperature is None else temperature
-        inputs = list(prefixes) if prefixes is not None else [self.prefix(p) + lead for p in parent_ids]
+        leads = [lead] * len(parent_ids) if isinstance(lead, str) else list(lead)
+        inputs = list(prefixes) if prefixes is not None else [self.prefix(p) + x for p, x in zip(parent_ids, leads)]
         rows = self.meter.propose(inputs, n, stop=self.delimiter, max_new_tokens=self.config.max_step_tokens,
                                   temperature=temp, seed=self.next_seed())
         events: list[NodeAdded | NodeRepeated] = []
-        for parent_id, row in zip(parent_ids, rows):
+        for parent_id, lead_text, row in zip(parent_ids, leads, rows):
             depth = self.tree[parent_id].depth + 1
             for cont in row:
-                text = lead + cont.text
+                text = lead_text + cont.text
                 same = next((c for c in self.tree.children(parent_id) if (c.text, c.kind) == (text, kind)),
                             None) if merge else None
                 if same is not None:
@@ -155,15 +156,16 @@ class Search:
         self.meter.count_nodes(1)
         return self.tree.add(parent_id, text, **fields)
 
-    def rollout(self, node_ids: Sequence[int], max_steps: int, *, temperature: float = 0.0,
+    def rollout(self, node_ids: Sequence[int], max_steps: int | Mapping[int, int], *, temperature: float = 0.0,
                 model: Generator | None = None) -> dict[int, list[Continuation]]:
-        """Continue each chain, outside the tree, until it states an answer or `max_steps` more steps;
-        one batched call per step. For value estimates and checks, not search decisions (their
-        tokens still count)."""
+        """Continue each chain, outside the tree, until it states an answer or `max_steps` more steps (a
+        mapping gives each node its own cap); one batched call per step. For value estimates and checks,
+        not search decisions (their tokens still count)."""
         chains: dict[int, list[Continuation]] = {i: [] for i in node_ids if not self.tree[i].terminal}
-        for _ in range(max_steps):
-            open_ids = [i for i, c in chains.items()
-                        if not c or not (c[-1].finished or self.problem.task.extract_answer(c[-1].text))]
+        caps = max_steps if isinstance(max_steps, Mapping) else dict.fromkeys(chains, max_steps)
+        for _ in range(max(caps.values(), default=0)):
+            open_ids = [i for i, c in chains.items() if len(c) < caps[i]
+                        and not (c and (c[-1].finished or self.problem.task.extract_answer(c[-1].text)))]
             if not open_ids:
                 break
             rows = self.meter.propose(

@@ -69,10 +69,9 @@ def select_batch(search: Search, k: int) -> list[list[Node]]:
 
 
 def search_loop(search: Search, expand: Callable[[Search, list[Node]], Iterator[Event]]) -> Iterator[Event]:
-    """The MCTS skeleton both `mcts` and `rstar` share: select by PUCT (`leaves_per_call` leaves at a time,
-    with virtual loss, where the config has that knob), expand the distinct open leaves together (`expand`
-    returns each leaf's new node ids), value the new nodes (by rollouts when `rollout_depth` > 0), back the
-    best new value of each leaf up its path."""
+    """The MCTS skeleton both `mcts` and `rstar` share: select by PUCT (`leaves_per_call` leaves at a time, with
+    virtual loss), expand the distinct open leaves together (`expand` returns each leaf's new node ids), value
+    the new nodes (by rollouts when `rollout_depth` > 0), back the best new value of each leaf up its path."""
     config, tree = search.config, search.tree
     per_call = getattr(config, "leaves_per_call", 1)
     totals: dict[int, float] = {}  # summed backed-up value per node (Q = total / visits)

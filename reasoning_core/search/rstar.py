@@ -11,10 +11,14 @@ Each task says which moves it supports through an `ActionFormat`: the built-in a
 operation per step, so a step already *is* a sub-question ("42 * 3") with its answer ("126"): it
 supports step, complete and reanswer; free-form math supports all five with instruct prompts.
 
-Values come from rollouts (greedy completions, PRM-scored). The discriminator masks the tail of each
-finished trajectory, completes it again (a second model, or the generator itself) and calls the
-trajectory consistent when both reach the same answer. The answer is the trajectory with the highest
-answer frequency x process score (PRM value) among the consistent ones (all, if none is).
+Each iteration expands the selected leaf by every applicable action, one batched generator call per action
+(a rollout per step for 'complete') and one reward call for all the new nodes; with `leaves_per_call` K > 1,
+K leaves are selected under virtual loss and expanded together in those same calls, so 64 iterations cost
+about 64/K expansions' worth of calls. Values come from rollouts (greedy completions, PRM-scored). The
+discriminator masks the tail of each finished trajectory, completes it again (a second model, or the
+generator itself) and calls the trajectory consistent when both reach the same answer. The answer is the
+trajectory with the highest answer frequency x process score (PRM value) among the consistent ones (all,
+if none is).
 """
 from __future__ import annotations
 
@@ -65,6 +69,8 @@ class RStarConfig(SearchConfig):
     actions: tuple[str, ...] = ACTIONS
     c_puct: float = knob(1.0, "c_puct", "exploration constant of PUCT", low=0.0)
     rollout_depth: int = knob(6, "rollout depth", "greedy rollout steps for values", low=0)
+    leaves_per_call: int = knob(1, "leaves per call", "leaves selected at once (with virtual loss) and expanded in "
+                                "one model call per action; 1 is classic rStar", low=1)
     mask_ratio: float = knob(0.5, "mask ratio", "share of a trajectory the discriminator is shown", low=0.0, high=1.0)
     discriminator: Any = None    # a second Generator; None = the generator checks itself
     size_field: ClassVar[str] = "iterations"
@@ -88,55 +94,61 @@ def question_part(text: str, fmt: ActionFormat) -> str | None:
     return text[: at + len(fmt.answer_marker)] if at > 0 else None
 
 
-def expand_actions(search: Search, leaf: Node) -> Iterator[Event]:
-    """One expansion of `leaf` by every applicable action, one batched call per action."""
+def expand_actions(search: Search, leaves: list[Node]) -> Iterator[Event]:
+    """One expansion of every selected leaf by every applicable action: one batched generator call per
+    action for all the leaves (rephrase only at the root), then one reward call for all the new nodes.
+    Returns each leaf's new node ids (a re-answer is the leaf's sibling: it redoes the leaf's step)."""
     config, fmt = search.config, action_format(search)
     wanted = [a for a in config.actions if fmt.supports(a)]
-    new_ids: list[int] = []
+    new: dict[int, list[int]] = {leaf.id: [] for leaf in leaves}
 
-    def add(events: list) -> Iterator[Event]:
+    def add(events: list, owners: list[int] | None = None) -> Iterator[Event]:
+        """Yield `events`, crediting each added node to its parent (or to the leaf in `owners` that asked
+        for it, one event per owner)."""
         yield from events
-        new_ids.extend(e.node_id for e in events if isinstance(e, NodeAdded))
+        for i, e in enumerate(events):
+            if isinstance(e, NodeAdded):
+                new[owners[i] if owners else e.parent_id].append(e.node_id)  # type: ignore[index]
 
-    if "rephrase" in wanted and leaf.id == 0:
+    ids = [leaf.id for leaf in leaves]
+    if "rephrase" in wanted and 0 in new:
         yield from add(search.expand([0], 1, kind="rephrase", prefixes=[
             fmt.rephrase_template.format(problem=search.problem.text)]))  # type: ignore[union-attr]
     if "step" in wanted:
-        yield from add(search.expand([leaf.id], config.per_action, merge=True))
+        yield from add(search.expand(ids, config.per_action, merge=True))
     if "subquestion" in wanted:
-        yield from add(search.expand([leaf.id], config.per_action, kind="subquestion", merge=True,
+        yield from add(search.expand(ids, config.per_action, kind="subquestion", merge=True,
                                      lead=fmt.subquestion_lead + " "))  # type: ignore[operator]
-    question = question_part(leaf.text, fmt) if leaf.kind in ("step", "subquestion", "reanswer") else None
-    if "reanswer" in wanted and question is not None and leaf.parent is not None:
-        yield from add(search.expand([leaf.parent], 1, kind="reanswer", lead=question, temperature=0.0))
+    questions = {leaf.id: question_part(leaf.text, fmt) for leaf in leaves
+                 if leaf.kind in ("step", "subquestion", "reanswer") and leaf.parent is not None}
+    redo = [leaf for leaf in leaves if questions.get(leaf.id) is not None]
+    if "reanswer" in wanted and redo:  # one new node per parent: n=1 and no merging
+        yield from add(search.expand([leaf.parent for leaf in redo], 1, kind="reanswer",  # type: ignore[misc]
+                                     lead=[questions[leaf.id] for leaf in redo], temperature=0.0),
+                       [leaf.id for leaf in redo])
     if "complete" in wanted:
-        yield from add(complete(search, leaf))
-    yield from search.score(new_ids)
-    return new_ids
-
-
-def expand_each(search: Search, leaves: list[Node]) -> Iterator[Event]:
-    """`expand_actions` for each selected leaf (rStar selects one leaf at a time)."""
-    new = {}
-    for leaf in leaves:
-        new[leaf.id] = yield from expand_actions(search, leaf)
+        yield from add(complete(search, leaves))
+    yield from search.score([i for node_ids in new.values() for i in node_ids])
     return new
 
 
-def complete(search: Search, leaf: Node) -> list[Event]:
-    """A2: the rest of the chain as one node, written greedily step by step."""
+def complete(search: Search, leaves: list[Node]) -> list[Event]:
+    """A2: the rest of each chain as one node, written greedily step by step (one rollout for all)."""
     try:
-        search.meter.require_nodes(1)
+        search.meter.require_nodes(len(leaves))
     except BudgetExhausted:  # the other actions may still fit: skip this one, as a full tree would
         return []
-    rest = search.rollout([leaf.id], search.config.max_steps - leaf.depth, temperature=0.0)[leaf.id]
-    if not rest:
-        return []
-    text = search.delimiter.join(c.text for c in rest)
-    answer = search.problem.task.extract_answer(rest[-1].text)
-    return [search.add_node(leaf.id, text, logprob=sum(c.logprob for c in rest),
-                            num_tokens=sum(c.num_tokens for c in rest), terminal=True, answer=answer,
-                            kind="complete")]
+    rests = search.rollout([leaf.id for leaf in leaves],
+                           {leaf.id: search.config.max_steps - leaf.depth for leaf in leaves}, temperature=0.0)
+    events = []
+    for leaf in leaves:
+        rest = rests[leaf.id]
+        if rest:
+            events.append(search.add_node(
+                leaf.id, search.delimiter.join(c.text for c in rest), logprob=sum(c.logprob for c in rest),
+                num_tokens=sum(c.num_tokens for c in rest), terminal=True,
+                answer=search.problem.task.extract_answer(rest[-1].text), kind="complete"))
+    return events
 
 
 def discriminate(search: Search, leaves: list[Node]) -> dict[int, bool]:
@@ -159,7 +171,7 @@ def discriminate(search: Search, leaves: list[Node]) -> dict[int, bool]:
 
 def explore(search: Search) -> Iterator[Event]:
     """MCTS over the actions, then the discriminator's vote; returns the chosen leaf."""
-    yield from search_loop(search, expand_each)
+    yield from search_loop(search, expand_actions)
     leaves = [n for n in search.tree.terminals() if n.answer is not None]
     if not leaves:
         return None
