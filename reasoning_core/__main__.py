@@ -45,7 +45,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "(the token-classification PRM, assets/prm), 'orm-default' (the outcome RM, assets/orm), "
                         "'oracle' (exact checker, arith only), 'fake', 'none', a local HF folder (kind detected "
                         "from its config), 'PRESET:PATH' for a public format (trl, qwen-prm, math-shepherd, "
-                        "rlhflow, agreement, orm), or 'vllm:PRESET:MODEL' (GPU); --prm is the old name")
+                        "rlhflow, agreement, orm), 'vllm:PRESET:MODEL' (GPU), or "
+                        "'vllm-server:PRESET:URL[,URL...][#MODEL]' (PRMs behind `vllm serve --runner pooling`, "
+                        "several spread the load); --prm is the old name")
     g.add_argument("--chat-template", default="auto", metavar="MODE",
                    help="pose problems through a chat template: 'auto' (math task and a generator whose "
                         "tokenizer has one; default), 'on', 'off', or a tokenizer folder / hub id to take "
@@ -177,10 +179,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     summary, per_run = evaluate(spec, examples, task, generator, reward,
                                 progress=lambda jobs: tqdm(jobs, desc="eval", unit=" search"),
                                 problems=shard.problems(len(examples)) if shard else None)
-    servers = server_load(generator)
+    servers = server_load(generator, reward)
     if shard:  # servers are named by what they serve, not where, so each machine may use its own
         models = {"generator": getattr(generator, "served", None) or args.generator,
-                  "reward": args.reward if reward is not None else None, "chat_template": args.chat_template}
+                  "reward": (getattr(reward, "served", None) or args.reward) if reward is not None else None,
+                  "chat_template": args.chat_template}
         paths = [write_part(args.out, run_identity(spec, examples, task.name, models), shard, per_run, servers)]
     else:
         paths = write_results(summary, per_run, args.out, servers)

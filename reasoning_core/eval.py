@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 COLUMNS = ["strategy", "size", "accuracy", "mean_generated_tokens", "mean_wall_s", "n", "pooled"]
 RUN_COLUMNS = ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s", "difficulty", "answer",
                "reference", "pooled"]
-SERVER_COLUMNS = ["server", "requests", "prompts", "failures", "outstanding", "up", "error"]
+SERVER_COLUMNS = ["model", "server", "requests", "prompts", "failures", "outstanding", "up", "error"]
+"""servers.csv: per server of a pool, which model it serves ("generator" or "reward"), what it was sent
+(requests, and the prompts or the scored texts in them), failures, requests in flight, and up or down."""
 
 
 @dataclass
@@ -143,10 +145,14 @@ def accuracy_figure(summary: pd.DataFrame):
     return fig
 
 
-def server_load(generator: Generator | None) -> pd.DataFrame:
-    """Per-server load of a generator that spreads its calls over a pool of servers (no rows otherwise)."""
-    loads = getattr(generator, "server_load", None)
-    return pd.DataFrame(loads() if loads is not None else [], columns=SERVER_COLUMNS)
+def server_load(generator: Generator | None, reward: RewardModel | None = None) -> pd.DataFrame:
+    """Per-server load of the generator and the reward model where either spreads its calls over a pool of
+    servers, labelled by `model` (no rows for models that are no pool)."""
+    rows = []
+    for role, model in (("generator", generator), ("reward", reward)):
+        loads = getattr(model, "server_load", None)
+        rows += [{"model": role, **load} for load in (loads() if loads is not None else [])]
+    return pd.DataFrame(rows, columns=SERVER_COLUMNS)
 
 
 def write_results(summary: pd.DataFrame, per_run: pd.DataFrame, out: str | Path,

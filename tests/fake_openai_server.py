@@ -1,7 +1,8 @@
 """A small OpenAI-compatible /v1/completions server over the seeded fake arith generator, in vLLM's dialect,
 for the server-pool tests: every prompt's samples depend on (prompt, seed, sample) only, as with vLLM, so
 any split of a batch over several servers gives the same answers. `--die-after N` makes the process exit
-without answering the completion request after the N-th, as a crashed server would.
+without answering the completion request after the N-th, as a crashed server would. `Handler`, `start` and
+`main` serve the other fakes of vLLM too (`fake_pooling_server.py`).
 
     python tests/fake_openai_server.py PORT [--die-after N]
 """
@@ -41,22 +42,29 @@ def completion_choices(body: dict) -> list[dict]:
 
 
 class Handler(BaseHTTPRequestHandler):
+    """Lists `model` at /v1/models and answers every POST with `respond(path, body)` (the JSON and the HTTP
+    status); exits on the POST after the `die_after`-th."""
+
+    model = MODEL
     served = 0
     die_after: int | None = None
 
+    def respond(self, path: str, body: dict) -> tuple[dict, int]:
+        return {"choices": completion_choices(body)}, 200
+
     def do_GET(self) -> None:
-        self._answer({"data": [{"id": MODEL, "owned_by": "vllm"}]})
+        self._answer({"data": [{"id": self.model, "owned_by": "vllm"}]})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if Handler.die_after is not None and Handler.served >= Handler.die_after:
             os._exit(1)  # mid-request, as a crash: the client sees the connection drop
         Handler.served += 1
-        self._answer({"choices": completion_choices(body)})
+        self._answer(*self.respond(self.path, body))
 
-    def _answer(self, data: dict) -> None:
+    def _answer(self, data: dict, status: int = 200) -> None:
         raw = json.dumps(data).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
@@ -72,10 +80,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(die_after: int | None = None, timeout: float = 30.0) -> tuple[str, subprocess.Popen]:
-    """Start a server in a subprocess; returns its URL once it answers, and the process."""
+def start(die_after: int | None = None, timeout: float = 30.0, script: str = __file__) -> tuple[str, subprocess.Popen]:
+    """Start the fake server `script` in a subprocess; returns its URL once it answers, and the process."""
     port = free_port()
-    cmd = [sys.executable, __file__, str(port)] + ([] if die_after is None else ["--die-after", str(die_after)])
+    cmd = [sys.executable, script, str(port)] + ([] if die_after is None else ["--die-after", str(die_after)])
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -91,13 +99,13 @@ def start(die_after: int | None = None, timeout: float = 30.0) -> tuple[str, sub
     raise RuntimeError(f"the fake server did not come up in {timeout} s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(handler: type[Handler] = Handler, description: str | None = __doc__) -> None:
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("port", type=int)
     parser.add_argument("--die-after", type=int)
     args = parser.parse_args()
     Handler.die_after = args.die_after
-    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+    ThreadingHTTPServer(("127.0.0.1", args.port), handler).serve_forever()
 
 
 if __name__ == "__main__":

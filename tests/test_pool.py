@@ -1,6 +1,6 @@
-"""Server pools (`openai:URL1,URL2`): a batch is split over the servers in input order, the least loaded
-server gets the next request, a failed server's requests move to the others, and an eval whose server
-dies half-way gives the results of an eval on one healthy server."""
+"""Server pools (`openai:URL1,URL2`, `vllm-server:PRESET:URL1,URL2`): a batch is split over the servers in input
+order, the least loaded server gets the next request, a failed server's requests move to the others, and an eval
+whose generator or reward server dies half-way gives the results of an eval on one healthy server."""
 from __future__ import annotations
 
 import threading
@@ -15,7 +15,9 @@ from reasoning_core.backends import load as load_generator
 from reasoning_core.backends.openai_lm import BusyServerError, OpenAIGenerator, connect
 from reasoning_core.backends.pool import PooledGenerator, ServerDown, ServerPool
 from reasoning_core.protocols import ModelError
+from reasoning_core.rewards import load as load_reward
 
+import fake_pooling_server
 from fake_openai_server import start
 
 
@@ -151,30 +153,39 @@ def test_in_a_pool_an_unreachable_server_is_given_up_at_once():
 
 # ----- a server killed mid-eval ----------------------------------------------------------------------
 
-def eval_runs(generator: str, out: Path, capsys) -> tuple[pd.DataFrame, str]:
+def eval_runs(model: str, spec: str, out: Path, capsys) -> tuple[pd.DataFrame, str]:
+    """An eval whose `model` ("generator" or "reward") is `spec`, the other one fake."""
+    other = {"generator": "reward", "reward": "generator"}[model]
     code = main(["eval", "--task", "arith", "--strategies", "greedy,best_of_n,beam_search", "--sizes", "2,4",
-                 "--limit", "5", "--width", "2", "--generator", generator, "--reward", "fake", "--out", str(out)])
+                 "--limit", "5", "--width", "2", f"--{model}", spec, f"--{other}", "fake", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     return pd.read_csv(out / "runs.csv").drop(columns="wall_s"), printed
 
 
-def test_a_server_killed_mid_eval_changes_no_result(tmp_path, capsys):
-    healthy, proc_a = start()
-    dying, proc_b = start(die_after=3)  # exits on its fourth completion request, without answering it
+@pytest.mark.parametrize(("model", "start_server", "spec", "endpoint"), [
+    ("generator", start, "openai:{}", "/v1"),
+    ("reward", fake_pooling_server.start, "vllm-server:qwen-prm:{}", "/pooling"),
+])
+def test_a_server_killed_mid_eval_changes_no_result(model, start_server, spec, endpoint, tmp_path, capsys):
+    healthy, proc_a = start_server()
+    dying, proc_b = start_server(die_after=3)  # exits on its fourth POST, without answering it
     try:
-        pooled, printed = eval_runs(f"openai:{healthy},{dying}", tmp_path / "pool", capsys)
+        pooled, printed = eval_runs(model, spec.format(f"{healthy},{dying}"), tmp_path / "pool", capsys)
         assert proc_b.wait(10) is not None  # it did die mid-eval
-        alone, _ = eval_runs(f"openai:{healthy}", tmp_path / "one", capsys)
+        alone, _ = eval_runs(model, spec.format(healthy), tmp_path / "one", capsys)
     finally:
-        proc_a.terminate()
-        proc_a.wait(10)
+        for proc in (proc_a, proc_b):
+            proc.kill()
+            proc.wait(10)
         load_generator.cache_clear()
+        load_reward.cache_clear()
     pd.testing.assert_frame_equal(pooled, alone)
     servers = pd.read_csv(tmp_path / "pool" / "servers.csv").set_index("server")
-    a, b = servers.loc[f"{healthy}/v1"], servers.loc[f"{dying}/v1"]
+    assert set(servers["model"]) == {model}  # the other model is no pool
+    a, b = servers.loc[healthy + endpoint], servers.loc[dying + endpoint]
     assert (b["requests"], b["failures"], bool(b["up"])) == (4, 1, False) and "cannot reach" in b["error"]
     assert (a["failures"], bool(a["up"]), a["outstanding"], b["outstanding"]) == (0, True, 0, 0)
     assert a["requests"] > b["requests"]
-    assert "servers:" in printed and f"{dying}/v1" in printed
+    assert "servers:" in printed and dying + endpoint in printed
     assert not (tmp_path / "one" / "servers.csv").exists()  # one server is no pool

@@ -27,10 +27,7 @@ servers report the raw model log-probs (vLLM's default, llama.cpp's only mode), 
 from __future__ import annotations
 
 import logging
-import os
-import random
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +36,10 @@ from typing import Any
 import httpx
 
 from ..protocols import Continuation, Generator, ModelError, nothing_to_propose
-from .pool import PooledGenerator, ServerDown
+from .http_client import BusyServerError, JsonClient, ServerError
+from .pool import PooledGenerator
+
+__all__ = ["BusyServerError", "OpenAIGenerator", "ServerError", "connect"]
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +55,6 @@ backends do (llama.cpp would otherwise apply top-k 40, top-p 0.95, min-p 0.05 an
 the model's generation_config). Servers disagree on spelling ("top_k": -1 vs 0 for "off"), so the set is
 picked by the server family, told by the `owned_by` of its /v1/models entries; `extra_body` replaces it."""
 FAMILIES = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llamacpp", "me": "llama-cpp-python"}
-RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-class ServerError(ModelError):
-    """The server answered with an HTTP error (`status`); raised after retries for 5xx / 429."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class BusyServerError(ServerError, ServerDown):
-    """429 or 5xx after the retries: the server cannot serve now, so a pool moves the request elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -116,21 +103,17 @@ class OpenAIGenerator:
                  retry_unreachable: bool = True, transport: httpx.BaseTransport | None = None) -> None:
         if batching not in ("auto", "list", "prompt", "sample"):
             raise ValueError(f"unknown batching {batching!r}; valid: auto, list, prompt, sample")
-        if not base_url.startswith(("http://", "https://")):
-            raise ModelError(f"the server URL must start with http:// or https://, got {base_url!r}")
-        root = base_url.rstrip("/")
-        self.base = root if root.endswith("/v1") else root + "/v1"
+        self.http = JsonClient(base_url, "OpenAI-compatible server", "vllm serve MODEL", api_key=api_key,
+                               timeout=timeout, max_retries=max_retries, backoff_s=backoff_s,
+                               retry_unreachable=retry_unreachable, max_connections=max_concurrency,
+                               transport=transport)
+        self.base = self.http.base
         self.url = self.base + "/completions"
-        self.max_retries, self.backoff_s, self.retry_unreachable = max_retries, backoff_s, retry_unreachable
         self.require_logprobs = require_logprobs
         self.max_concurrency = max_concurrency
         # what the server is known to accept: None = not yet seen, learned from the first informative answer
         self._list: bool | None = {"list": True, "auto": None}.get(batching, False)
         self._n: bool | None = {"sample": False, "auto": None}.get(batching, True)
-        api_key = api_key or os.environ.get("STEPWISE_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout), transport=transport,
-                                   limits=httpx.Limits(max_connections=max_concurrency))
         self._lock = threading.Lock()
         served, self.family = self._served_models(required=model is None)
         if model is None:
@@ -147,27 +130,13 @@ class OpenAIGenerator:
         """The models the server lists at /v1/models and its family (from `owned_by`). This first request
         also tells at once whether the server is up. A server without the endpoint is fine when the
         model is named."""
-        url = self.base + "/models"
-        try:
-            response = self.client.get(url)
-        except (httpx.TransportError, httpx.TimeoutException) as e:
-            raise ServerDown(f"cannot reach the OpenAI-compatible server at {self.base}: {type(e).__name__}: {e}; "
-                             "is the server running (e.g. `vllm serve MODEL`) and is the URL right?") from e
-        if response.status_code >= 400:
-            if required or response.status_code in (401, 403):
-                raise _server_error(url, response)
-            return [], "other"
-        try:
-            entries = response.json().get("data", [])
-            ids = [m["id"] for m in entries]
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise ModelError(f"the server at {url} did not list its models as OpenAI's API does") from e
-        owners = {m.get("owned_by") for m in entries if isinstance(m, dict)}
+        entries = self.http.models(required)
+        owners = {m.get("owned_by") for m in entries}
         family = next((FAMILIES[o] for o in owners if o in FAMILIES), "other")
-        return ids, family
+        return [m["id"] for m in entries], family
 
     def close(self) -> None:
-        self.client.close()
+        self.http.close()
 
     @property
     def batching(self) -> str:
@@ -259,8 +228,8 @@ class OpenAIGenerator:
         payload = {**body, "prompt": list(job.prompts) if job.as_list else job.prompts[0], "seed": job.seed}
         if job.n > 1:
             payload["n"] = job.n
-        data = self._post(payload, retry_status)
-        choices = data.get("choices")
+        data = self.http.post(self.url, payload, retry_status)
+        choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list):
             raise ModelError(f"the server at {self.url} answered without a 'choices' list: {str(data)[:200]}")
         want = len(job.prompts) * job.n
@@ -275,40 +244,6 @@ class OpenAIGenerator:
             share = round(usage["completion_tokens"] / len(choices))
             choices = [{**c, "_usage_tokens": share} for c in choices]
         return choices
-
-    def _post(self, payload: dict[str, Any], retry_status: bool) -> dict[str, Any]:
-        """POST with retries and exponential backoff on connection errors, timeouts, 429 and 5xx."""
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            try:
-                response = self.client.post(self.url, json=payload)
-            except (httpx.TransportError, httpx.TimeoutException) as e:
-                if last or not self.retry_unreachable:
-                    what = "timed out" if isinstance(e, httpx.TimeoutException) else "failed"
-                    tries = f"{attempt + 1} tries" if attempt else "1 try"
-                    raise ServerDown(f"cannot reach the OpenAI-compatible server at {self.url}: the request {what} "
-                                     f"({type(e).__name__}: {e}) after {tries}; is the server running "
-                                     "(e.g. `vllm serve MODEL`) and is the URL right?") from e
-                self._sleep(attempt, None, f"{type(e).__name__}: {e}")
-                continue
-            if response.status_code < 400:
-                try:
-                    return response.json()
-                except ValueError as e:
-                    raise ModelError(f"the server at {self.url} did not answer with JSON: "
-                                     f"{response.text[:200]!r}") from e
-            error = _server_error(self.url, response)
-            if last or not retry_status or response.status_code not in RETRY_STATUS:
-                raise error
-            self._sleep(attempt, response.headers.get("retry-after"), str(error))
-        raise AssertionError("unreachable")
-
-    def _sleep(self, attempt: int, retry_after: str | None, why: str) -> None:
-        delay = self.backoff_s * 2 ** attempt * (1 + 0.25 * _JITTER.random())
-        if retry_after and retry_after.replace(".", "", 1).isdigit():
-            delay = max(delay, min(float(retry_after), 60.0))
-        log.warning("%s; retry %d of %d in %.1f s", why, attempt + 1, self.max_retries, delay)
-        time.sleep(delay)
 
     # ----- answers -----
 
@@ -332,28 +267,10 @@ class OpenAIGenerator:
 
 _CANCELLED: dict[str, Any] = {"text": "", "finish_reason": "length"}
 """Stands in for the choices of requests a cancelled call never sent (their output is discarded)."""
-_JITTER = random.Random(0)
 
 
 class _WrongCount(Exception):
     """A batched request came back with the wrong number of choices (the server ignored n or the list)."""
-
-
-def _server_error(url: str, response: httpx.Response) -> ServerError:
-    try:
-        detail = response.json()
-        detail = detail.get("error", detail) if isinstance(detail, dict) else detail
-        detail = detail.get("message", detail) if isinstance(detail, dict) else detail
-    except ValueError:
-        detail = response.text
-    hint = ""
-    if response.status_code in (401, 403):
-        hint = " (set STEPWISE_API_KEY or OPENAI_API_KEY, or pass api_key)"
-    elif response.status_code == 404:
-        hint = " (check the URL and the model name the server serves: GET /v1/models)"
-    error = BusyServerError if response.status_code in RETRY_STATUS else ServerError
-    return error(f"the server at {url} answered HTTP {response.status_code}: {str(detail)[:300]}{hint}",
-                 response.status_code)
 
 
 def _token_logprobs(logprobs: Any) -> tuple[list[str] | None, list[float | None] | None]:

@@ -16,7 +16,8 @@ from ..protocols import RewardModel
 from .oracle import TaskOracle
 from .presets import ADAPTERS, REWARD_PRESETS, RewardPreset, detect_preset, get_preset
 
-__getattr__ = exports(__name__, {**ADAPTERS, "PRM_PRESETS": "token_classification", "VLLMPRM": "vllm_prm"})
+__getattr__ = exports(__name__, {**ADAPTERS, "PRM_PRESETS": "token_classification", "VLLMPRM": "vllm_prm",
+                                 "VLLMServerPRM": "vllm_server"})
 __all__ = [
     "PRM_PRESETS",
     "REWARD_PRESETS",
@@ -28,6 +29,7 @@ __all__ = [
     "StepTagPRM",
     "TaskOracle",
     "TokenClassificationPRM",
+    "VLLMServerPRM",
     "get_preset",
     "load",
 ]
@@ -40,9 +42,13 @@ def load(spec: str, **kw: Any) -> RewardModel | None:
     """A reward model from "default" (assets/verifier, an agreement verifier), "prm-default" (assets/prm,
     the token-classification PRM), "orm-default" (assets/orm), "oracle", "fake", "none",
     "<preset>:<path>" for a public format (trl, qwen-prm, math-shepherd, rlhflow, agreement, orm: see
-    `REWARD_PRESETS`), "vllm:<preset>:<model>" (vLLM pooling engine, GPU), or a folder / hub id whose
-    `architectures` picks the preset (`detect_preset`). Keyword arguments go to the adapter (the oracle
-    takes none and ignores them). Cached per process, by spec and arguments."""
+    `REWARD_PRESETS`), "vllm:<preset>:<model>" (vLLM pooling engine, GPU),
+    "vllm-server:<preset>:<url>[,<url>...][#<model>]" (a PRM behind `vllm serve --runner pooling`, several
+    servers of one model as a pool; the model defaults to the one the server lists, the API key comes from
+    $STEPWISE_API_KEY or $OPENAI_API_KEY), or a folder / hub id whose `architectures` picks the preset
+    (`detect_preset`). Keyword arguments go to the adapter (the oracle takes none and ignores them; a server
+    takes its own: timeout, max_retries, retry_down_s for a pool, ...). Cached per process, by spec and
+    arguments."""
     if spec == "none":
         return None
     if spec == "oracle":
@@ -51,6 +57,18 @@ def load(spec: str, **kw: Any) -> RewardModel | None:
         from ..fakes import FakeArithPRM
 
         return FakeArithPRM()
+    if spec.startswith("vllm-server:"):
+        from ..backends import LOCAL_OPTIONS
+        from .vllm_server import VLLMServerPRM
+
+        preset, _, rest = spec.removeprefix("vllm-server:").partition(":")
+        urls, _, model = rest.partition("#")
+        urls = [u.strip() for u in urls.split(",") if u.strip()]
+        if not urls:
+            raise ValueError(f"a vLLM reward server spec is vllm-server:<preset>:<url>[,<url>...][#<model>], got "
+                             f"{spec!r}; presets: qwen-prm, math-shepherd")
+        return VLLMServerPRM(urls, preset=preset, model=model or None,
+                             **{k: v for k, v in kw.items() if k not in LOCAL_OPTIONS})
     if spec.startswith("vllm:"):
         from .vllm_prm import VLLMPRM
 

@@ -6,11 +6,13 @@ batched through vLLM's STEP pooler, which returns the class probabilities at eve
 
 vLLM is imported only when used (`lazy.import_vllm`). Its pooling API moved between releases (`task="reward"` became
 `runner="pooling"`, `LLM.encode` gained `pooling_task`, `override_pooler_config` became `pooler_config`);
-each is tried in turn, newest first.
+each is tried in turn, newest first. `PoolingPRM` is what this adapter shares with the one that asks a vLLM server
+(`vllm_server.py`): the texts sent and how the pooled rows are read.
 """
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,25 +31,17 @@ VLLM_PRESETS: dict[str, tuple[StepFormat, str]] = {
 }
 
 
-class VLLMPRM:
-    """A `RewardModel` over `vllm.LLM` in pooling mode; `engine_kwargs` go to the engine (dtype, ...)."""
+class PoolingPRM(ABC):
+    """A `RewardModel` read from vLLM's STEP pooler in a preset of `VLLM_PRESETS`: each path is sent as `text`
+    builds it, and the pooler answers one row of class probabilities per step tag, of which `good_column` is
+    P(good). Subclasses say where the rows come from (`_rows`)."""
 
     kind: str = "prm"
 
-    def __init__(self, model: str, *, preset: str = "qwen-prm", **engine_kwargs: Any) -> None:
+    def __init__(self, preset: str) -> None:
         if preset not in VLLM_PRESETS:
             raise ValueError(f"unknown vLLM reward preset {preset!r}; valid: {', '.join(VLLM_PRESETS)}")
-        vllm = import_vllm("the vLLM reward backend")
         self.format, self.layout = VLLM_PRESETS[preset]
-        for key in ("device", "local_files_only"):  # options of the transformers adapters
-            engine_kwargs.pop(key, None)
-        pooler = None
-        if self.layout == "tagged":  # a causal LM: pool the +/- logits at each tag token
-            tokenizer = _tokenizer(model, engine_kwargs.get("trust_remote_code", False))
-            ids = [tokenizer.encode(t, add_special_tokens=False)[-1]
-                   for t in (self.format.step_tag, self.format.good_token, self.format.bad_token)]
-            pooler = {"pooling_type": "STEP", "step_tag_id": ids[0], "returned_token_ids": ids[1:]}
-        self.llm = _engine(vllm, model, pooler, engine_kwargs)
         self.good_column = 1 if self.layout == "separated" else 0  # Qwen: class 1 is good; shepherd: [+, -]
 
     def text(self, problem: str, steps: Sequence[str]) -> str:
@@ -58,15 +52,42 @@ class VLLMPRM:
         return score_nonempty(paths, lambda batch_paths: self._score_batch(problem, batch_paths))
 
     def _score_batch(self, problem: str, paths: list[Sequence[str]]) -> list[list[float]]:
-        scores = []
-        for path, out in zip(paths, _pool(self.llm, [self.text(problem, path) for path in paths])):
-            data = out.outputs.data
-            data = data.float().cpu() if hasattr(data, "cpu") else data
-            if len(data) != len(path):
-                raise ModelError(f"vLLM returned {len(data)} step scores for a path of {len(path)} steps; "
-                                 "does a step's text contain the step tag itself?")
-            scores.append([float(row[self.good_column]) for row in data])
-        return scores
+        rows = self._rows([self.text(problem, path) for path in paths])
+        return [self._step_scores(path, data) for path, data in zip(paths, rows, strict=True)]
+
+    @abstractmethod
+    def _rows(self, texts: list[str]) -> list[Any]:
+        """For each text, the pooler's rows (one per step tag, one column per class)."""
+
+    def _step_scores(self, path: Sequence[str], data: Any) -> list[float]:
+        if len(data) != len(path):
+            tag = self.format.step_tag if self.layout == "tagged" else self.format.step_separator
+            within = [k + 1 for k, step in enumerate(path) if tag in step]
+            where = f" (step {', '.join(map(str, within))} holds {tag!r})" if within else ""
+            raise ModelError(f"vLLM returned {len(data)} step scores for a path of {len(path)} steps; "
+                             f"does a step's text contain the step tag itself?{where}")
+        return [float(row[self.good_column]) for row in data]
+
+
+class VLLMPRM(PoolingPRM):
+    """A `RewardModel` over `vllm.LLM` in pooling mode; `engine_kwargs` go to the engine (dtype, ...)."""
+
+    def __init__(self, model: str, *, preset: str = "qwen-prm", **engine_kwargs: Any) -> None:
+        super().__init__(preset)
+        vllm = import_vllm("the vLLM reward backend")
+        for key in ("device", "local_files_only"):  # options of the transformers adapters
+            engine_kwargs.pop(key, None)
+        pooler = None
+        if self.layout == "tagged":  # a causal LM: pool the +/- logits at each tag token
+            tokenizer = _tokenizer(model, engine_kwargs.get("trust_remote_code", False))
+            ids = [tokenizer.encode(t, add_special_tokens=False)[-1]
+                   for t in (self.format.step_tag, self.format.good_token, self.format.bad_token)]
+            pooler = {"pooling_type": "STEP", "step_tag_id": ids[0], "returned_token_ids": ids[1:]}
+        self.llm = _engine(vllm, model, pooler, engine_kwargs)
+
+    def _rows(self, texts: list[str]) -> list[Any]:
+        rows = [out.outputs.data for out in _pool(self.llm, texts)]
+        return [data.float().cpu() if hasattr(data, "cpu") else data for data in rows]
 
 
 def _tokenizer(model: str, trust_remote_code: bool) -> Any:
