@@ -1,10 +1,12 @@
 """The app in a real headless Chromium (Playwright): type a problem, run beam search and MCTS, watch
 the tree appear, select nodes (table row and plot click) and read their path in the inspector, replay a
-search, fold a big tree. Screenshots go to test-artifacts/; the inspected MCTS tree (docs/screenshot.png),
-a replay stopped half-way, a 961-node tree drawn folded and a race go to docs/: the README shows the app as these
-tests leave it. Needs Debian's chromium (`apt-get install chromium`)."""
+search, fold a big tree, grow a 200-node MCTS tree on the shipped models. Screenshots go to test-artifacts/;
+the landing page, a beam tree, the inspected MCTS tree (docs/screenshot.png), a replay stopped half-way, a
+961-node tree drawn folded, the shipped models' MCTS tree of over 200 nodes and a race go to docs/: the README
+shows the app as these tests leave it. Needs Debian's chromium (`apt-get install chromium`)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -30,19 +32,33 @@ if not CHROMIUM.exists():
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    with running_app("browser") as (url, startup_s), sync_playwright() as p:
+    with sync_playwright() as p:  # one per process: Playwright's sync API cannot nest
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@contextlib.contextmanager
+def app_page(browser, name: str, env: dict[str, str] | None = None):
+    """A page on a fresh app.py (fake models unless `env` names others), once the Explorer is interactive."""
+    with running_app(name, env) as (url, startup_s):
         page = browser.new_page(viewport={"width": 1500, "height": 1200})
         t0 = time.perf_counter()
         page.goto(url)
         page.wait_for_selector("#explorer-run")
-        print(f"\napp ready in {startup_s:.2f} s; page interactive {time.perf_counter() - t0:.2f} s later")
+        print(f"\n{name}: app ready in {startup_s:.2f} s; page interactive {time.perf_counter() - t0:.2f} s later")
         yield page
-        browser.close()
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    with app_page(browser, "browser") as page:
+        yield page
 
 
 def tree_title_starts(prefix: str) -> str:
@@ -143,6 +159,32 @@ def test_beam_search_then_mcts_draw_trees_and_the_inspector_follows(page):
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
+def test_the_inspected_path_exports_as_trl_step_labels_that_training_reads(page):
+    from training.data import load_stepwise
+
+    page.get_by_role("tab", name="Explorer").click()
+    page.fill("#explorer-problem textarea", "17 + 25 * 3 - 40")
+    pick_strategy(page, "beam_search")
+    run_and_wait(page, "beam_search")  # the inspector opens on the chosen path
+    page.wait_for_function("document.querySelector('#explorer-path-header').innerText.includes('Path to node')")
+    steps = page.locator("#explorer-path .virtual-row").count()
+    texts = [page.locator(f'#explorer-path [data-testid="cell-{k}-2"]').inner_text().strip() for k in range(steps)]
+    page.click("#explorer-add-labels")
+    page.wait_for_function("document.querySelector('#explorer-marks').innerText.includes('1 labelled path')")
+    page.click("#explorer-export-labels")
+    link = page.locator("#explorer-labels-file a").first
+    link.wait_for(timeout=10_000)
+    with page.expect_download() as download:
+        link.click()
+    saved = ARTIFACTS / "step-labels.jsonl"
+    download.value.save_as(saved)
+    rows = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert [r["prompt"] for r in rows] == ["17 + 25 * 3 - 40"]
+    assert [" ".join(c.split()) for c in rows[0]["completions"]] == [" ".join(t.split()) for t in texts]
+    assert len(rows[0]["labels"]) == steps and rows[0]["reference"] == "86"
+    assert len(load_stepwise(saved)) == 1  # what `python -m training prm --labels` reads
+
+
 def test_the_explorers_last_search_plays_as_a_film_and_the_slider_stops_on_any_frame(page):
     pick_strategy(page, "mcts")
     run_and_wait(page, "mcts")
@@ -180,6 +222,8 @@ def test_an_empty_problem_is_one_message_in_words_not_an_error_badge_on_every_ou
     badges = page.locator("#explorer-tree .error, #explorer-nodes .error, #explorer-scores .error").count()
     assert badges == 0, f"{badges} outputs show an error badge besides the message"
     page.screenshot(path=str(ARTIFACTS / "explorer-empty-problem.png"), full_page=True)
+    page.locator(".toast-close").first.click()  # dismissed, as a reader would: it covers the next pictures
+    page.locator(".toast-body").first.wait_for(state="detached", timeout=5_000)
 
 
 def test_a_1000_node_tree_is_drawn_folded_then_whole_and_its_redraw_time_is_measured(page):
@@ -225,3 +269,52 @@ def test_a_race_grows_every_tree_and_meters_each_strategys_tokens(page):
         assert f"{name} " in text and " / 3,000 tokens ✓" in text
     assert page.locator("[id^=race-][id$=-tree] .js-plotly-plot").count() == 3
     page.screenshot(path=str(DOCS / "race.png"), full_page=True)
+
+
+# A letters problem on which the shipped models' MCTS, sampling hot and exploring wide, grows a tree of
+# over 200 distinct steps and still answers right (seed 0): the README's big MCTS picture.
+BIG_MCTS = {"problem": "How many letter k's are in paperback?", "iterations": "200", "expansion_width": "8",
+            "leaves_per_call": "8", "c_puct": "2", "temperature": "1.0"}
+
+
+@pytest.fixture(scope="module")
+def default_page(browser):
+    with app_page(browser, "browser-default", {"STEPWISE_GENERATOR": "default", "STEPWISE_PRM": "default"}) as page:
+        yield page
+
+
+def test_the_shipped_models_solve_the_first_example_and_grow_a_200_node_mcts_tree_drawn_whole(default_page):
+    page = default_page
+    page.screenshot(path=str(DOCS / "landing.png"))  # the page as a newcomer first sees it
+    run_and_wait(page, "beam_search")  # the first example, at the app's starting settings: solved
+    assert "correct" in page.inner_text("#explorer-summary")
+    page.locator("#explorer-tree").screenshot(path=str(DOCS / "beam-tree.png"))
+    page.fill("#explorer-problem textarea", BIG_MCTS["problem"])
+    pick_strategy(page, "mcts")
+    for name, value in BIG_MCTS.items():
+        if name != "problem":
+            page.locator(f"#explorer-{name} :is(input, textarea)").first.fill(value)
+    first = run_and_wait(page, "mcts")
+    print(f"mcts on the shipped models: first node on screen {first:.2f} s after Run")
+    summary = page.inner_text("#explorer-summary")
+    nodes = int(summary.split(" nodes")[0].split()[-1]) + 1
+    assert nodes > 200 and "correct" in summary, summary
+    page.click("#explorer-fold input")  # drawn whole: every one of its nodes on the plot
+    page.wait_for_function(f"document.querySelectorAll('{POINTS}').length === {nodes}", timeout=20_000)
+    page.locator("#explorer-tree").screenshot(path=str(DOCS / "mcts-200.png"))
+
+
+def test_a_shared_host_shows_its_limits_and_refuses_a_local_path_in_words(browser):
+    with app_page(browser, "browser-public", {"STEPWISE_PUBLIC": "1"}) as page:
+        page.get_by_role("tab", name="Models & replay").click()
+        limits = page.locator("#limits")
+        limits.wait_for()
+        assert "no local paths" in limits.inner_text()  # open on a shared host, in plain sight
+        box = page.locator("#models-generator input")
+        box.fill("/etc")
+        box.press("Enter")
+        page.click("#models-load")
+        toast = page.get_by_text("This shared app runs only its own generators").first
+        toast.wait_for(timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / "shared-host-refused.png"), full_page=True)
+        assert "/etc" not in page.inner_text("#models-status")  # the session keeps the models it had

@@ -146,6 +146,17 @@ def test_hover_shows_step_numbers_and_kind(mcts):
     assert any(t.name == "step" and t.showlegend for t in fig.data)  # node kinds have a legend entry
 
 
+def test_every_tree_figure_is_valid_plotly(beam, mcts):
+    # tree_figure skips plotly's validation for speed: a misspelt key must still fail here, and so must a
+    # value plotly.py would have rewritten for plotly.js (a colour scale by a name only plotly.py knows)
+    import plotly.graph_objects as go
+
+    for tree in (beam.tree, mcts.tree, SearchTree()):
+        for folded in (False, True):
+            drawn = tree_figure(tree, "t", folded=folded).to_dict()
+            assert go.Figure(drawn).to_dict() == drawn
+
+
 def test_empty_and_partial_trees_draw():
     assert set(figure_nodes(tree_figure(SearchTree()))) == {0}
     tree = SearchTree()

@@ -170,10 +170,11 @@ def build(result: gr.State, prefix: str) -> Inspector:
     marks = gr.State([])
     selected = gr.State(None)
     with gr.Row():
-        add = gr.Button("Add path to labels")
-        export = gr.Button("Export labels (JSONL)")
-        marks_md = gr.Markdown("0 labelled paths")
-    labels_file = gr.File(label="stepwise labels (TRL JSONL)", visible=False, interactive=False)
+        add = gr.Button("Add path to labels", elem_id=f"{prefix}-add-labels")
+        export = gr.Button("Export labels (JSONL)", elem_id=f"{prefix}-export-labels")
+        marks_md = gr.Markdown("0 labelled paths", elem_id=f"{prefix}-marks")
+    labels_file = gr.File(label="stepwise labels (TRL JSONL)", visible=False, interactive=False,
+                          elem_id=f"{prefix}-labels-file")
     gr.Markdown("<small>Train a PRM on exported labels: `python -m training prm --parent assets/generator "
                 "--labels step-labels.jsonl --out runs/my-prm`, then load `runs/my-prm` as the reward model."
                 "</small>")

@@ -209,13 +209,14 @@ def build(models: gr.State, initial: ModelChoice) -> None:
     with gr.Row():
         # typed specs stay allowed on a shared host, so a refused one gets `check_shared_host`'s reason
         gen = gr.Dropdown(GENERATOR_CHOICES, value=initial.generator, label="generator", allow_custom_value=True,
+                          elem_id="models-generator",
                           info="default | fake | folder | hub id")
         prm = gr.Dropdown(PRM_CHOICES, value=initial.prm, label="reward model (PRM / ORM)", allow_custom_value=True,
                           info="default (verifier) | prm-default | orm-default | oracle | fake | none | folder | "
                                "hub id")
         trust = gr.Checkbox(initial.trust_remote_code, label="trust_remote_code", visible=not LIMITS.public,
                             info="run model code from the checkpoint (only for models you trust)")
-    load_btn = gr.Button("Load models", variant="primary")
+    load_btn = gr.Button("Load models", variant="primary", elem_id="models-load")
     title = "limits of this shared app" if LIMITS.public else "limits of this app (a shared host adds model limits)"
     with gr.Accordion(title, open=LIMITS.public):
         gr.Markdown(LIMITS.describe(), elem_id="limits")
