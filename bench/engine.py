@@ -2,11 +2,12 @@
 throughput compares with one raw batched `generate` of the same number of tokens.
 
     python -m bench.engine                      # default checkpoints in assets/ (else a tiny random model)
-    python -m bench.engine --problems 10 --n 16 --out bench/results/engine.json
+    python -m bench.engine --problems 4 --sizes 16,64 --out bench/results/engine.json
     OMP_NUM_THREADS=1 python -m bench.engine --sweep-top 0   # on a busy machine: one thread, no sweep
 
-For beam search (N candidates, width 4) and MCTS (N iterations; one leaf per call, and 8 under virtual
-loss) on held-out arith problems it reports:
+For each arm (beam search with width 4, best-of-N, MCTS with expansion width 4 selecting one leaf per call and
+8 under virtual loss, rStar likewise) at each size N (candidates, or iterations), on held-out problems of each
+task the generator was trained on (of its trained levels), it reports:
 model share = time inside generator + reward calls / wall time; overhead = the rest (tree, events,
 scheduling); search tok/s vs raw tok/s = tokens per second of the search vs a single
 `model.generate` producing the same number of tokens in one batch of N rows. Each arm warms up on a problem
@@ -16,7 +17,7 @@ each pass (a search never reads states another search kept); the fastest pass, a
 
 It also prices a best-of-N budget sweep (sizes 1, 2, 4, ..., --sweep-top): every size run on its own,
 against one pooled run at the top size that the smaller sizes subsample (`eval --pool`), each against
-the top-size run alone.
+the top-size run alone, on the same problems.
 """
 from __future__ import annotations
 
@@ -30,13 +31,13 @@ import torch
 
 from reasoning_core.backends import load as load_generator
 from reasoning_core.budget import Budget
-from reasoning_core.eval import EvalSpec, evaluate
+from reasoning_core.eval import EvalSpec, draw_problems, evaluate
 from reasoning_core.fakes import FakeArithPRM
 from reasoning_core.protocols import ModelError
 from reasoning_core.rewards import load as load_reward
 from reasoning_core.run import solve
 from reasoning_core.search import Problem, make_config
-from reasoning_core.tasks import get_task, held_out_examples
+from reasoning_core.tasks import get_task
 
 
 def models(generator_spec: str, prm_spec: str):
@@ -71,9 +72,9 @@ def raw_generate_tok_s(generator, prompt: str, rows: int, tokens: int) -> float:
     return per_row * rows / elapsed
 
 
-def sweep_cost(generator, reward, task, examples, top: int) -> dict:
+def sweep_cost(generator, reward, problems: dict[str, list], top: int) -> dict:
     """Wall time of a best-of-N sweep over 1..`top` (powers of two), each size run alone and pooled, and
-    of the `top` run alone, on the same problems."""
+    of the `top` run alone, on the same problems (`problems`: task name -> examples)."""
     sizes = [2 ** k for k in range(top.bit_length()) if 2 ** k <= top]
     walls = {}
     for name, spec in (("top_alone", EvalSpec(["best_of_n"], [top])),
@@ -81,65 +82,106 @@ def sweep_cost(generator, reward, task, examples, top: int) -> dict:
                        ("sweep_pooled", EvalSpec(["best_of_n"], sizes, pool=True))):
         forget(generator, reward)
         t0 = time.perf_counter()
-        evaluate(spec, examples, task, generator, reward)
+        for task, examples in problems.items():
+            evaluate(spec, examples, get_task(task), generator, reward)
         walls[name] = time.perf_counter() - t0
-    return {"sizes": sizes, "problems": len(examples), **{f"{k}_s": round(v, 2) for k, v in walls.items()},
+    return {"sizes": sizes, "problems": sum(map(len, problems.values())),
+            **{f"{k}_s": round(v, 2) for k, v in walls.items()},
             "separate_vs_top": round(walls["sweep_separate"] / walls["top_alone"], 3),
             "pooled_vs_top": round(walls["sweep_pooled"] / walls["top_alone"], 3)}
+
+
+ARMS = {"beam_search": ("beam_search", {"width": 4}), "best_of_n": ("best_of_n", {}),
+        "mcts": ("mcts", {"expansion_width": 4}), "mcts K=8": ("mcts", {"expansion_width": 4, "leaves_per_call": 8}),
+        "rstar": ("rstar", {}), "rstar K=8": ("rstar", {"leaves_per_call": 8})}
+"""Arm name -> (strategy, knobs); the size N is each strategy's own (candidates, or iterations)."""
+
+
+def measure(generator, reward, arm: str, size: int, task: str, examples: list, warm_up, repeats: int) -> dict:
+    """One arm at one size on one task's problems: the fastest of `repeats` passes against the fastest raw
+    generate of the same tokens per problem in `size` rows."""
+    name, knobs = ARMS[arm]
+    config, problem_task = make_config(name, size, **knobs), get_task(task)
+    solve(name, Problem(warm_up.problem, problem_task), generator, reward, Budget(), config)
+    passes = []
+    for _ in range(repeats):
+        forget(generator, reward)
+        totals = {"wall_s": 0.0, "model_s": 0.0, "generated_tokens": 0, "generator_calls": 0, "reward_calls": 0}
+        for ex in examples:
+            stats = solve(name, Problem(ex.problem, problem_task), generator, reward, Budget(), config).stats
+            for key in totals:
+                totals[key] += stats[key]
+        passes.append(totals)
+    totals = min(passes, key=lambda t: t["wall_s"])
+    raw = max(raw_generate_tok_s(generator, problem_task.prompt(examples[0].problem), size,
+                                 int(totals["generated_tokens"] / len(examples))) for _ in range(repeats))
+    search_tok_s = totals["generated_tokens"] / totals["wall_s"]
+    return {"strategy": arm, "size": size, "task": task, "problems": len(examples),
+            "model_share": totals["model_s"] / totals["wall_s"],
+            "overhead_share": 1 - totals["model_s"] / totals["wall_s"],
+            "wall_s_per_problem": totals["wall_s"] / len(examples),
+            "tokens_per_problem": totals["generated_tokens"] / len(examples),
+            "gen_calls_per_problem": totals["generator_calls"] / len(examples),
+            "reward_calls_per_problem": totals["reward_calls"] / len(examples),
+            "search_tok_s": search_tok_s, "raw_generate_tok_s": raw, "search_vs_raw": search_tok_s / raw}
+
+
+def pooled_rows(rows: list[dict]) -> list[dict]:
+    """Per arm and size over every task: tokens / wall summed, so each problem weighs its own time."""
+    out = []
+    table = pd.DataFrame(rows)
+    for (arm, size), g in table.groupby(["strategy", "size"], sort=False):
+        wall = (g.wall_s_per_problem * g.problems).sum()
+        tokens = (g.tokens_per_problem * g.problems).sum()
+        raw_wall = (g.tokens_per_problem * g.problems / g.raw_generate_tok_s).sum()
+        out.append({"strategy": arm, "size": int(size), "task": "all", "problems": int(g.problems.sum()),
+                    "model_share": float((g.model_share * g.wall_s_per_problem * g.problems).sum() / wall),
+                    "wall_s_per_problem": float(wall / g.problems.sum()), "search_tok_s": float(tokens / wall),
+                    "raw_generate_tok_s": float(tokens / raw_wall), "search_vs_raw": float(raw_wall / wall)})
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", default="default")
     parser.add_argument("--reward", "--prm", dest="prm", default="default", help="the verifier spec (--prm: old name)")
-    parser.add_argument("--problems", type=int, default=5)
-    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--problems", type=int, default=4, help="held-out problems per task")
+    parser.add_argument("--sizes", default="16,64", help="comma-separated N (candidates, or iterations)")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
+    parser.add_argument("--tasks", default=None, help="comma-separated (default: the generator's recorded tasks)")
     parser.add_argument("--sweep-top", type=int, default=64, help="largest best-of-N size of the sweep (0: skip)")
-    parser.add_argument("--repeats", type=int, default=3, help="passes per arm; the fastest is reported")
+    parser.add_argument("--repeats", type=int, default=2, help="passes per arm; the fastest is reported")
     parser.add_argument("--out", default="bench/results/engine.json")
     args = parser.parse_args()
+    arms, sizes = args.arms.split(","), [int(n) for n in args.sizes.split(",")]
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        parser.error(f"unknown arms {unknown}; valid: {', '.join(ARMS)}")
     torch.manual_seed(0)
     generator, reward, label = models(args.generator, args.prm)
-    task = get_task("arith")
-    *examples, warm_up = held_out_examples("arith", args.problems + 1)
-    configs = {"beam_search": ("beam_search", make_config("beam_search", args.n, width=4)),
-               "mcts": ("mcts", make_config("mcts", args.n, expansion_width=4)),
-               "mcts K=8": ("mcts", make_config("mcts", args.n, expansion_width=4, leaves_per_call=8))}
+    tasks = args.tasks.split(",") if args.tasks else list(getattr(generator, "tasks", None) or ["arith"])
+    levels = getattr(generator, "levels", None) or {}
+    problems = {t: draw_problems(t, args.problems + 1, 0, levels=levels.get(t)) for t in tasks}
     rows = []
-    for arm, (name, config) in configs.items():
-        solve(name, Problem(warm_up.problem, task), generator, reward, Budget(), config)
-        passes = []
-        for _ in range(args.repeats):
-            forget(generator, reward)
-            totals = {"wall_s": 0.0, "model_s": 0.0, "generated_tokens": 0, "generator_calls": 0, "reward_calls": 0}
-            for ex in examples:
-                stats = solve(name, Problem(ex.problem, task), generator, reward, Budget(), config).stats
-                for key in totals:
-                    totals[key] += stats[key]
-            passes.append(totals)
-        totals = min(passes, key=lambda t: t["wall_s"])
-        raw = max(raw_generate_tok_s(generator, task.prompt(examples[0].problem), args.n,
-                                     int(totals["generated_tokens"] / len(examples))) for _ in range(args.repeats))
-        search_tok_s = totals["generated_tokens"] / totals["wall_s"]
-        rows.append({"strategy": arm, "size": args.n, "problems": len(examples),
-                     "model_share": totals["model_s"] / totals["wall_s"],
-                     "overhead_share": 1 - totals["model_s"] / totals["wall_s"],
-                     "wall_s_per_problem": totals["wall_s"] / len(examples),
-                     "tokens_per_problem": totals["generated_tokens"] / len(examples),
-                     "gen_calls_per_problem": totals["generator_calls"] / len(examples),
-                     "reward_calls_per_problem": totals["reward_calls"] / len(examples),
-                     "search_tok_s": search_tok_s, "raw_generate_tok_s": raw, "search_vs_raw": search_tok_s / raw})
+    for size in sizes:
+        for arm in arms:
+            for task, exs in problems.items():
+                rows.append(measure(generator, reward, arm, size, task, exs[:-1], exs[-1], args.repeats))
+                print(f"{arm} N={size} {task}: {rows[-1]['search_vs_raw']:.2f}x raw, "
+                      f"{rows[-1]['wall_s_per_problem']:.2f} s a problem", flush=True)
+    rows += pooled_rows(rows)
     table = pd.DataFrame(rows)
-    print(f"model: {label}; threads: {torch.get_num_threads()}")
+    print(f"model: {label}; threads: {torch.get_num_threads()}; tasks: {', '.join(tasks)}")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    sweep = sweep_cost(generator, reward, task, examples, args.sweep_top) if args.sweep_top else None
+    sweep = (sweep_cost(generator, reward, {t: exs[:-1] for t, exs in problems.items()}, args.sweep_top)
+             if args.sweep_top else None)
     if sweep:
         print(f"best-of-N sweep {sweep['sizes']}: each size alone {sweep['separate_vs_top']:.2f}x, pooled "
               f"{sweep['pooled_vs_top']:.2f}x the wall time of the N={args.sweep_top} run alone")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": label, "threads": torch.get_num_threads(), "rows": rows, "sweep": sweep},
-                              indent=2))
+    out.write_text(json.dumps({"model": label, "threads": torch.get_num_threads(), "tasks": tasks, "levels": levels,
+                               "rows": rows, "sweep": sweep}, indent=2))
     print(f"wrote {out}")
 
 

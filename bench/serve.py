@@ -1,5 +1,6 @@
 """The OpenAI-compatible server under load: requests/s and p50/p95 latency for 1, 4, 16 and 32 concurrent
-clients (the official `openai` client, one per thread), each request one search on its own held-out problem.
+clients (the official `openai` client, one per thread), each request one search on its own held-out problem
+(the shipped generator's tasks in turn, of its trained levels).
 
     python -m bench.serve                                   # default models in assets/, beam_search
     python -m bench.serve --model "mcts?iterations=16" --clients 1,8 --out bench/results/serve-mcts.json
@@ -29,7 +30,8 @@ from pathlib import Path
 import openai
 import pandas as pd
 
-from reasoning_core.tasks import held_out_examples
+from reasoning_core.checkpoints import DEFAULTS, trained_tasks
+from reasoning_core.tasks import held_out_examples, levels_trained
 
 LOG = Path("runs/bench-serve.log")
 
@@ -101,6 +103,15 @@ def level(url: str, model: str, clients: int, problems: list[str]) -> dict:
             "first_error": errors[0] if errors else None}
 
 
+def request_problems(generator: str, count: int = 300) -> list[str]:
+    """Held-out problems of each task the shipped generator was trained on (of its trained levels), taken
+    in turn; for any other generator, arith."""
+    folder = DEFAULTS["generator"]
+    tasks = (trained_tasks(folder) if generator == "default" else None) or ("arith",)
+    per_task = [[ex.problem for ex in held_out_examples(t, count, levels=levels_trained(folder, t))] for t in tasks]
+    return [p for row in zip(*per_task) for p in row]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", default="default")
@@ -117,7 +128,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/v1"
     proc = start_server(args, port)
     try:
-        problems = [ex.problem for ex in held_out_examples("arith", 500)]
+        problems = request_problems(args.generator)
         level(url, args.model, 1, problems[:1])  # warm-up: first calls pay for lazy setup
         rows, offset = [], 1
         for clients in args.clients:
