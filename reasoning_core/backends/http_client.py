@@ -79,6 +79,14 @@ class JsonClient:
             raise ModelError(f"the server at {url} did not list its models as OpenAI's API does")
         return entries
 
+    def only_model(self, entries: list[dict[str, Any]], spec: str) -> str:
+        """The one model among `entries` (what `models` listed), or an error that says how to name one (`spec`)."""
+        ids = [m["id"] for m in entries]
+        if len(ids) != 1:
+            raise ModelError(f"the server at {self.base} serves {len(ids)} models ({', '.join(ids) or 'none'}); "
+                             f"name one: {spec}")
+        return ids[0]
+
     def post(self, url: str, payload: dict[str, Any], retry_status: bool = True) -> Any:
         """POST `payload` to `url` and return the JSON answer, with retries and exponential backoff on
         connection errors and timeouts (unless `retry_unreachable` is off) and, when `retry_status`, 429 and 5xx."""

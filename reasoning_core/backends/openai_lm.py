@@ -37,7 +37,7 @@ import httpx
 
 from ..protocols import Continuation, Generator, ModelError, nothing_to_propose
 from .http_client import BusyServerError, JsonClient, ServerError
-from .pool import PooledGenerator
+from .pool import PooledGenerator, pool_members
 
 __all__ = ["BusyServerError", "OpenAIGenerator", "ServerError", "connect"]
 
@@ -74,13 +74,8 @@ def connect(urls: Sequence[str], model: str | None = None, *, retry_down_s: floa
     unreachable server is not retried: its requests move to the others at once."""
     if len(urls) == 1:
         return OpenAIGenerator(urls[0], model, **kw)
-    if len(set(urls)) != len(urls):
-        raise ModelError(f"a server is listed twice in {','.join(urls)}")
-    members = [OpenAIGenerator(url, model, **{"retry_unreachable": False, **kw}) for url in urls]
-    served = {m.served for m in members}
-    if len(served) > 1:
-        raise ModelError("the servers of a pool must serve one model from one kind of server; got "
-                         + ", ".join(f"{m.base}: {m.served.removeprefix('openai:')}" for m in members))
+    members = pool_members(urls, lambda url, retry: OpenAIGenerator(url, model, **{"retry_unreachable": retry, **kw}),
+                           lambda m: (m.base, m.served.removeprefix("openai:")), "one model from one kind of server")
     return PooledGenerator(members, [m.base for m in members], retry_down_s=retry_down_s)
 
 
@@ -115,25 +110,14 @@ class OpenAIGenerator:
         self._list: bool | None = {"list": True, "auto": None}.get(batching, False)
         self._n: bool | None = {"sample": False, "auto": None}.get(batching, True)
         self._lock = threading.Lock()
-        served, self.family = self._served_models(required=model is None)
-        if model is None:
-            if len(served) != 1:
-                raise ModelError(f"the server at {self.base} serves {len(served)} models "
-                                 f"({', '.join(served) or 'none'}); name one: openai:URL#MODEL")
-            model = served[0]
-        self.model = model
-        self.served = f"openai:{self.family}:{model}"  # what answers, whatever the address (a run's identity)
+        # this first request also tells at once whether the server is up; without the endpoint, a named model will do
+        entries = self.http.models(required=model is None)
+        owners = {m.get("owned_by") for m in entries}
+        self.family = next((FAMILIES[o] for o in owners if o in FAMILIES), "other")
+        self.model = model if model is not None else self.http.only_model(entries, "openai:URL#MODEL")
+        self.served = f"openai:{self.family}:{self.model}"  # what answers, whatever the address (a run's identity)
         self.extra_body = dict(PLAIN_SAMPLING[self.family] if extra_body is None else extra_body)
         log.info("OpenAI-compatible server at %s (%s), model %s", self.base, self.family, self.model)
-
-    def _served_models(self, required: bool) -> tuple[list[str], str]:
-        """The models the server lists at /v1/models and its family (from `owned_by`). This first request
-        also tells at once whether the server is up. A server without the endpoint is fine when the
-        model is named."""
-        entries = self.http.models(required)
-        owners = {m.get("owned_by") for m in entries}
-        family = next((FAMILIES[o] for o in owners if o in FAMILIES), "other")
-        return [m["id"] for m in entries], family
 
     def close(self) -> None:
         self.http.close()

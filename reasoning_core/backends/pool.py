@@ -133,6 +133,22 @@ class ServerPool(Generic[Member]):
                 self._down_at[i] = time.monotonic()
 
 
+def pool_members(urls: Sequence[str], make: Callable[[str, bool], Member],
+                 served: Callable[[Member], tuple[str, str]], what: str) -> list[Member]:
+    """One client per URL, made by `make(url, retry_unreachable)`: with several, an unreachable server is not
+    retried, its requests move to the others at once. Refuses a URL listed twice, and servers that do not all
+    serve the same thing (`served(member)` = (its address, what it serves); `what` says what they must share),
+    since then results would depend on which server answered."""
+    if len(set(urls)) != len(urls):
+        raise ModelError(f"a server is listed twice in {','.join(urls)}")
+    members = [make(url, len(urls) == 1) for url in urls]
+    names = [served(m) for m in members]
+    if len({name for _, name in names}) > 1:
+        raise ModelError(f"the servers of a pool must serve {what}; got "
+                         + ", ".join(f"{address}: {name}" for address, name in names))
+    return members
+
+
 class PooledGenerator:
     """A `Generator` whose calls a `ServerPool` spreads over several generators of one model (one per server).
     `model` and `served` are the members' (the same on each); `server_load()` is the pool's `load()`."""

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..backends.http_client import JsonClient, ServerError
-from ..backends.pool import ServerPool
+from ..backends.pool import ServerPool, pool_members
 from ..protocols import ModelError
 from .vllm_prm import PoolingPRM
 
@@ -60,13 +60,9 @@ class PoolingClient:
                  **http: Any) -> None:
         self.http = JsonClient(base_url, "vLLM pooling server", "vllm serve MODEL --runner pooling", **http)
         self.url = self.http.root + "/pooling"
-        served = [m["id"] for m in self.http.models(required=model is None)]
-        if model is None:
-            if len(served) != 1:
-                raise ModelError(f"the server at {self.http.base} serves {len(served)} models "
-                                 f"({', '.join(served) or 'none'}); name one: vllm-server:PRESET:URL#MODEL")
-            model = served[0]
-        self.model, self.task = model, task
+        entries = self.http.models(required=model is None)
+        self.model = model if model is not None else self.http.only_model(entries, "vllm-server:PRESET:URL#MODEL")
+        self.task = task
 
     def rows(self, texts: list[str]) -> list[list[list[float]]]:
         """The pooled rows of each text, in order (one per step tag, one column per class)."""
@@ -114,15 +110,10 @@ class VLLMServerPRM(PoolingPRM):
         urls = [urls] if isinstance(urls, str) else list(urls)
         if not urls:
             raise ModelError("a vLLM reward server spec needs at least one URL: vllm-server:PRESET:URL[,URL...]")
-        if len(set(urls)) != len(urls):
-            raise ModelError(f"a server is listed twice in {','.join(urls)}")
         pooled = len(urls) > 1
-        self.clients = [PoolingClient(url, model, task=task, **{"retry_unreachable": not pooled, **http})
-                        for url in urls]
-        served = {client.model for client in self.clients}
-        if len(served) > 1:
-            raise ModelError("the servers of a pool must serve one model; got "
-                             + ", ".join(f"{c.http.base}: {c.model}" for c in self.clients))
+        self.clients = pool_members(
+            urls, lambda url, retry: PoolingClient(url, model, task=task, **{"retry_unreachable": retry, **http}),
+            lambda c: (c.http.base, c.model), "one model")
         self.model = self.clients[0].model
         self.served = f"vllm-server:{preset}:{self.model}"  # what scores, whatever the address (a run's identity)
         self.pool = ServerPool(self.clients, [c.url for c in self.clients], retry_down_s=retry_down_s) \
