@@ -10,7 +10,9 @@ For each arm (beam search with width 4, best-of-N, MCTS with expansion width 4 s
 task the generator was trained on (of its trained levels), it reports:
 model share = time inside generator + reward calls / wall time; overhead = the rest (tree, events,
 scheduling); search tok/s vs raw tok/s = tokens per second of the search vs a single
-`model.generate` producing the same number of tokens in one batch of N rows. Each arm warms up on a problem
+`model.generate` producing the same number of tokens in one batch of N rows (the issue's yardstick), and vs
+the search's own sampler (`backends.step_decode`, leaner than `generate`) doing the same: what the search
+costs beyond sampling. Each arm warms up on a problem
 it does not measure, and runs its problems `--repeats` times with the models' prefix caches emptied before
 each pass (a search never reads states another search kept); the fastest pass, and the fastest raw
 `generate`, are reported, so a busy machine blurs the ratio less.
@@ -30,9 +32,11 @@ import pandas as pd
 import torch
 
 from reasoning_core.backends import load as load_generator
+from reasoning_core.backends.step_decode import sample_steps
 from reasoning_core.budget import Budget
 from reasoning_core.eval import EvalSpec, draw_problems, evaluate
 from reasoning_core.fakes import FakeArithPRM
+from reasoning_core.kv_cache import PrefixCache, reusable
 from reasoning_core.protocols import ModelError
 from reasoning_core.rewards import load as load_reward
 from reasoning_core.run import solve
@@ -70,6 +74,21 @@ def raw_generate_tok_s(generator, prompt: str, rows: int, tokens: int) -> float:
                                  top_k=0, pad_token_id=tok.pad_token_id)
         elapsed = time.perf_counter() - t0
     return per_row * rows / elapsed
+
+
+def raw_decode_tok_s(generator, prompt: str, rows: int, tokens: int) -> float | None:
+    """The same batch through the search's own sampler (`step_decode`, no delimiter, EOS ignored): what
+    search costs beyond sampling that many tokens with the loop it uses. None for models it does not serve."""
+    if not reusable(generator.model):
+        return None
+    per_row = max(1, tokens // rows)
+    ids = generator.tokenizer([prompt] * rows).input_ids
+    batch = PrefixCache(generator.model, 0).batch(ids, [(None, 0)] * rows, generator.tokenizer.pad_token_id,
+                                                  generator.model.device, extra=per_row)
+    t0 = time.perf_counter()
+    sample_steps(generator.model, batch, max_new_tokens=per_row, temperature=1.0, seed=0,
+                 ends_step=lambda tokens, token: False, eos_ids=(), leave=lambda *row: None)
+    return per_row * rows / (time.perf_counter() - t0)
 
 
 def sweep_cost(generator, reward, problems: dict[str, list], top: int) -> dict:
@@ -115,6 +134,9 @@ def measure(generator, reward, arm: str, size: int, task: str, examples: list, w
     totals = min(passes, key=lambda t: t["wall_s"])
     raw = max(raw_generate_tok_s(generator, problem_task.prompt(examples[0].problem), size,
                                  int(totals["generated_tokens"] / len(examples))) for _ in range(repeats))
+    per_problem = int(totals["generated_tokens"] / len(examples))
+    own = [raw_decode_tok_s(generator, problem_task.prompt(examples[0].problem), size, per_problem)
+           for _ in range(repeats)]
     search_tok_s = totals["generated_tokens"] / totals["wall_s"]
     return {"strategy": arm, "size": size, "task": task, "problems": len(examples),
             "model_share": totals["model_s"] / totals["wall_s"],
@@ -123,7 +145,9 @@ def measure(generator, reward, arm: str, size: int, task: str, examples: list, w
             "tokens_per_problem": totals["generated_tokens"] / len(examples),
             "gen_calls_per_problem": totals["generator_calls"] / len(examples),
             "reward_calls_per_problem": totals["reward_calls"] / len(examples),
-            "search_tok_s": search_tok_s, "raw_generate_tok_s": raw, "search_vs_raw": search_tok_s / raw}
+            "search_tok_s": search_tok_s, "raw_generate_tok_s": raw, "search_vs_raw": search_tok_s / raw,
+            "raw_decode_tok_s": max(own) if own[0] else None,
+            "search_vs_own_sampler": search_tok_s / max(own) if own[0] else None}
 
 
 def pooled_rows(rows: list[dict]) -> list[dict]:
@@ -134,10 +158,14 @@ def pooled_rows(rows: list[dict]) -> list[dict]:
         wall = (g.wall_s_per_problem * g.problems).sum()
         tokens = (g.tokens_per_problem * g.problems).sum()
         raw_wall = (g.tokens_per_problem * g.problems / g.raw_generate_tok_s).sum()
+        own_wall = (g.tokens_per_problem * g.problems / g.raw_decode_tok_s).sum() if g.raw_decode_tok_s.notna().all() \
+            else None
         out.append({"strategy": arm, "size": int(size), "task": "all", "problems": int(g.problems.sum()),
                     "model_share": float((g.model_share * g.wall_s_per_problem * g.problems).sum() / wall),
                     "wall_s_per_problem": float(wall / g.problems.sum()), "search_tok_s": float(tokens / wall),
-                    "raw_generate_tok_s": float(tokens / raw_wall), "search_vs_raw": float(raw_wall / wall)})
+                    "raw_generate_tok_s": float(tokens / raw_wall), "search_vs_raw": float(raw_wall / wall),
+                    "raw_decode_tok_s": float(tokens / own_wall) if own_wall else None,
+                    "search_vs_own_sampler": float(own_wall / wall) if own_wall else None})
     return out
 
 

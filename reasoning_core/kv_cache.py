@@ -9,8 +9,8 @@ text, so a tokenizer that splits a longer text differently (BPE across a step bo
 reuse, never the correctness.
 
 Rows are padded into one batch whose first `cached` columns come from the cache; positions stay those of
-the unpadded sequences (`Batch.tail` gives `position_ids`; `generate` derives the same from the attention
-mask), so a row computes what it would read whole, to float rounding. Models whose states cannot be cut and
+the unpadded sequences (`Batch.tail` gives `position_ids`, which the sampler `backends.step_decode` carries
+on), so a row computes what it would read whole, to float rounding. Models whose states cannot be cut and
 pasted this way (encoders, linear-attention layers) are not cached (`reusable`); with a sliding window, a
 batch that could outgrow the window is read whole.
 
@@ -138,9 +138,9 @@ class PrefixCache:
               device: torch.device, *, extra: int = 0, pad_left: bool = True) -> Batch:
         """One batch of `seqs` on `device`, where row r takes the states of up to `limit` leading tokens from
         its entry (`reuse[r]` = (entry or None, limit); the model must still read every token whose output is
-        wanted). `extra` is how many tokens the caller will append (`generate`'s new tokens).
+        wanted). `extra` is how many tokens the caller will append (the sampler's new tokens).
 
-        The model reads all rows from one column on. Rows `generate` extends must end in one column, so they
+        The model reads all rows from one column on. Rows a sampler extends must end in one column, so they
         are padded on the left and read from the widest uncached part on (a row with longer reused states
         recomputes a few tokens). Rows only read (`pad_left=False`, a reward model) are placed so that each
         one's reused part ends, and its new part starts, in that column: nothing is recomputed, and rows
@@ -218,14 +218,16 @@ class Batch:
         return {"input_ids": self.input_ids[:, self.cached:], "attention_mask": self.attention_mask,
                 "position_ids": positions[:, self.cached:], "cache": self.cache, "use_cache": True}
 
-    def store(self, into: PrefixCache, row: int, seq: Sequence[int], payload: Any = None) -> None:
-        """Store in `into` the states of `seq` (`row`'s sequence, or it and what `generate` appended), as far
-        as the batch read it (`generate` never reads the last token it samples). Copied out of the batch: a
-        view would keep the whole batch alive."""
+    def store(self, into: PrefixCache, row: int, seq: Sequence[int], payload: Any = None,
+              cache_row: int | None = None) -> None:
+        """Store in `into` the states of `seq` (`row`'s sequence, or it and what decoding appended), as far
+        as the batch read it (a sampler never reads the last token it samples). `cache_row`: the row's index
+        in a cache that rows have left since (`step_decode`). Copied out of the batch: a view would keep the
+        whole batch alive."""
         if not self.storable:
             return
-        start = self.starts[row]
+        start, at = self.starts[row], row if cache_row is None else cache_row
         n = min(len(seq), self.cache.get_seq_length() - start)
-        kv = tuple((layer.keys[row, :, start:start + n].clone(), layer.values[row, :, start:start + n].clone())
+        kv = tuple((layer.keys[at, :, start:start + n].clone(), layer.values[at, :, start:start + n].clone())
                    for layer in self.cache.layers)
         into.put(seq[:n], kv, payload)

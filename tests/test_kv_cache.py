@@ -179,7 +179,7 @@ def test_children_read_only_their_parents_new_step_and_sample_the_same(fresh, mo
     assert [c.logprob for row in second[0] for c in row] == \
         pytest.approx([c.logprob for row in second[1] for c in row], abs=1e-4)
     # each child's prefix was kept whole: only its last token is read (generate needs one to read)
-    assert cached == [0, max(len(on.tokenizer(c).input_ids) for c in children) - 1]
+    assert cached == [0, 0, max(len(on.tokenizer(c).input_ids) for c in children) - 1, 0]  # calls: on, off, on, off
 
 
 @pytest.mark.parametrize(("strategy", "knobs"), [

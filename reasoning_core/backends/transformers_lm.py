@@ -1,16 +1,17 @@
-"""Propose reasoning steps with any Hugging Face causal LM, one batched `generate` call per proposal.
+"""Propose reasoning steps with any Hugging Face causal LM, one batched call per proposal.
 
-All prefixes are left-padded into one batch and sampled `n` times each; every row stops once it has
-written the step delimiter or EOS, and the step is cut at the delimiter. Log-probs are the model's own
-(raw logits, no temperature), recorded on the fly so memory does not grow with the vocabulary.
+All prefixes go into one left-padded batch, each sampled `n` times; a row ends once it has written the
+step delimiter or EOS, and the step is cut at the delimiter. Log-probs are the model's own (raw logits, no
+temperature). Models whose states the prefix cache can hold (`kv_cache.reusable`: the decoders one finds
+on the hub) are sampled by `step_decode`, where a row leaves the batch as soon as its step ends and draws
+come from the call's seed alone; others by `model.generate`, every row running until the last one ends.
 
 Prefix reuse (`prefix_cache_mb`, on by default): a search asks for the children of nodes whose own
 text the previous call wrote, so after each call the states of prompt + step are kept for every row
 (`kv_cache.PrefixCache`) and the next call reads only what follows them. Re-reading the prefixes was half
 of a beam search's generation time on the shipped models. The tokens sampled are the same as without the
-cache for the same seed (the same rows draw from the same RNG; logits agree to float rounding, so only an
-exact near-tie could tell them apart); 0 turns it off, and models whose states cannot be reused
-(`kv_cache.reusable`) run without it.
+cache for the same seed (the same rows draw the same numbers; logits agree to float rounding, so only an
+exact near-tie could tell them apart); 0 turns it off.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ from transformers import (
 )
 
 from ..checkpoints import ensure_pad_token, find_model, load_pretrained, load_tokenizer, trained_levels, trained_tasks
-from ..kv_cache import DEFAULT_MB, Batch, PrefixCache, reusable
+from ..kv_cache import DEFAULT_MB, PrefixCache, reusable
 from ..protocols import Continuation, ModelError, nothing_to_propose
+from .step_decode import sample_steps, step_token_ids
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,15 @@ class TransformersGenerator:
         self.should_stop = should_stop
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         self.prefix_cache: PrefixCache | None = None
-        if prefix_cache_mb > 0:
-            if reusable(self.model):
-                self.prefix_cache = PrefixCache(self.model, int(prefix_cache_mb * 2**20))
-            else:
-                log.info("%s: its attention states cannot be reused, so every prefix is read in full",
-                         type(self.model).__name__)
+        self._rows: PrefixCache | None = None  # builds the batches `step_decode` reads (None: `generate`)
+        if reusable(self.model):
+            self.prefix_cache = PrefixCache(self.model, int(prefix_cache_mb * 2**20)) if prefix_cache_mb > 0 else None
+            # an empty cache is falsy (it has a length), hence no `or`; 0 bytes: it keeps nothing
+            self._rows = self.prefix_cache if self.prefix_cache is not None else PrefixCache(self.model, 0)
+        else:
+            log.info("%s: its attention states cannot be reused, so every prefix is read in full, by generate",
+                     type(self.model).__name__)
+        self._step_ids: dict[str, set[int] | None] = {}
 
     def propose(self, prefixes: Sequence[str], n: int, *, stop: str, max_new_tokens: int,
                 temperature: float, seed: int,
@@ -84,30 +89,69 @@ class TransformersGenerator:
                                             temperature=temperature, seed=seed, cancel=cancel)
         if limit:  # past its positions a model reads garbage (RoPE) or fails (learned positions)
             max_new_tokens = min(max_new_tokens, limit - max(lengths))
-        device = self.model.device
         sampling = temperature > 0
         per_prefix = n if sampling else 1  # greedy: one decode per prefix, repeated n times
-        rows = len(prefixes) * per_prefix
-        if self.prefix_cache is None:
-            inputs = dict(self.tokenizer(list(prefixes), return_tensors="pt", padding=True,
-                                         padding_side="left").to(device))
-            batch, expand = None, per_prefix
-        else:  # the same rows in the same order as `num_return_sequences` would make them, each prefix reused
-            ids = self.tokenizer(list(prefixes)).input_ids
-            reuse = [(self.prefix_cache.longest(seq), len(seq) - 1) for seq in ids]  # generate reads the last
-            row_ids = [seq for seq in ids for _ in range(per_prefix)]
-            batch = self.prefix_cache.batch(row_ids, [r for r in reuse for _ in range(per_prefix)],
-                                            self.tokenizer.pad_token_id, device, extra=max_new_tokens)
-            inputs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask, cache=batch.cache)
-            expand = 1
-        prompt_len = inputs["input_ids"].shape[1]
-        recorder = _LogprobRecorder()
         stop_event = cancel or self.should_stop  # per call: a shared model serves many searches at once
-        step_end = _StepEnd(self.tokenizer, stop, prompt_len, rows, stop_event)
+        args = (prefixes, per_prefix, stop, max_new_tokens, temperature, seed, stop_event)
+        conts = self._decode(*args) if self._rows is not None else self._generate(*args)
+        if stop_event is not None and stop_event.is_set():
+            log.info("generation cancelled after %d tokens", max(c.num_tokens for c in conts))
+        if not sampling:
+            return [[c] * n for c in conts]
+        return [conts[i * n:(i + 1) * n] for i in range(len(prefixes))]
+
+    def _decode(self, prefixes: Sequence[str], per_prefix: int, stop: str, max_new_tokens: int,
+                temperature: float, seed: int, cancel: threading.Event | None) -> list[Continuation]:
+        """Rows in the order `num_return_sequences` would make them, each reading its prefix from the longest
+        stored states it starts with, each leaving the batch when its step ends (`step_decode`); then the
+        states of each row's prompt and prompt + step are kept for the next call (its children) and the
+        next search of the same problem. A chain that ended has no children; a sequence sampled twice, or
+        stored already, is kept once."""
+        ids = self.tokenizer(list(prefixes)).input_ids
+        reuse = [(self._rows.longest(seq), len(seq) - 1) for seq in ids]  # the model must read the last token
+        row_ids = [seq for seq in ids for _ in range(per_prefix)]
+        batch = self._rows.batch(row_ids, [r for r in reuse for _ in range(per_prefix)],
+                                 self.tokenizer.pad_token_id, self.model.device, extra=max_new_tokens)
+        kept = {entry.ids for entry, _ in reuse if entry is not None}
+        conts: list[Continuation | None] = [None] * len(row_ids)
+
+        def leave(row: int, cache_row: int, tokens: list[int], logprobs: list[float], stopped: bool) -> None:
+            cont = self._continuation(torch.tensor(tokens), torch.tensor(logprobs), len(tokens) if stopped else None,
+                                      stop)
+            conts[row] = cont
+            prompt = tuple(row_ids[row])
+            for seq in (prompt, () if cont.finished else prompt + tuple(tokens[:cont.num_tokens])):
+                if seq and seq not in kept:
+                    kept.add(seq)
+                    batch.store(self._rows, row, seq, cache_row=cache_row)
+
+        if stop not in self._step_ids:
+            self._step_ids[stop] = step_token_ids(self.tokenizer, stop)
+        step_ids = self._step_ids[stop]
+        if step_ids is not None:
+            ends_step = lambda tokens, token: token in step_ids  # noqa: E731
+        else:
+            ends_step = lambda tokens, token: stop in self.tokenizer.decode(tokens, skip_special_tokens=True)  # noqa: E731
+        sample_steps(self.model, batch, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                     ends_step=ends_step, eos_ids=self.eos_ids, leave=leave, cancel=cancel)
+        return conts
+
+    def _generate(self, prefixes: Sequence[str], per_prefix: int, stop: str, max_new_tokens: int,
+                  temperature: float, seed: int, cancel: threading.Event | None) -> list[Continuation]:
+        """Models whose states cannot be reused: all prefixes left-padded into one `generate` call, every row
+        running until the last one has ended its step."""
+        device = self.model.device
+        sampling = temperature > 0
+        inputs = dict(self.tokenizer(list(prefixes), return_tensors="pt", padding=True,
+                                     padding_side="left").to(device))
+        prompt_len = inputs["input_ids"].shape[1]
+        rows = len(prefixes) * per_prefix
+        recorder = _LogprobRecorder()
+        step_end = _StepEnd(self.tokenizer, stop, prompt_len, rows, cancel)
         # plain sampling at `temperature`: no top-k/top-p/penalties from the checkpoint's defaults
         plain = dict(temperature=1.0, top_k=0, top_p=1.0) if sampling else {}
         config = GenerationConfig(
-            max_new_tokens=max_new_tokens, do_sample=sampling, num_return_sequences=expand,
+            max_new_tokens=max_new_tokens, do_sample=sampling, num_return_sequences=per_prefix,
             repetition_penalty=1.0, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids),
             **plain)
         # the recorder must see raw logits, so temperature is applied after it, by hand
@@ -119,14 +163,7 @@ class TransformersGenerator:
                                       stopping_criteria=[step_end])
         new = out[:, prompt_len:].cpu()
         logprobs = recorder.finish(out[:, prompt_len:]).cpu()
-        if stop_event is not None and stop_event.is_set():
-            log.info("generation cancelled after %d tokens", new.shape[1])
-        conts = [self._continuation(new[r], logprobs[r], step_end.first[r], stop) for r in range(rows)]
-        if batch is not None:
-            self._keep_states(batch, row_ids, new, conts, {entry.ids for entry, _ in reuse if entry is not None})
-        if not sampling:
-            return [[c] * n for c in conts]
-        return [conts[i * n:(i + 1) * n] for i in range(len(prefixes))]
+        return [self._continuation(new[r], logprobs[r], step_end.first[r], stop) for r in range(rows)]
 
     def _propose_in_context(self, prefixes: Sequence[str], lengths: list[int], limit: int, n: int,
                             **kwargs: Any) -> list[list[Continuation]]:
@@ -138,19 +175,6 @@ class TransformersGenerator:
         proposed = iter(self.propose([prefixes[i] for i in room], n, **kwargs) if room else [])
         ended = [Continuation(text="", num_tokens=0, logprob=0.0, finished=True)] * n
         return [next(proposed) if length + 1 <= limit else ended for length in lengths]
-
-    def _keep_states(self, batch: Batch, row_ids: list[list[int]], new: torch.Tensor, conts: list[Continuation],
-                     kept: set[tuple[int, ...]]) -> None:
-        """Keep each open row's prompt + step states, what the next call (asked for that step's children)
-        starts from, and each prompt's own, for a prompt asked again (the next search of the same problem).
-        A chain that ended has no children; a sequence sampled twice, or `kept` already, is kept once."""
-        for r, cont in enumerate(conts):
-            prompt = tuple(row_ids[r])
-            step = () if cont.finished else prompt + tuple(new[r, :cont.num_tokens].tolist())
-            for seq in (prompt, step):
-                if seq and seq not in kept:
-                    kept.add(seq)
-                    batch.store(self.prefix_cache, r, seq)
 
     def _continuation(self, ids: torch.Tensor, logprobs: torch.Tensor, stop_at: int | None,
                       stop: str) -> Continuation:
