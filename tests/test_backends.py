@@ -87,6 +87,14 @@ def test_steps_are_cut_at_the_stop_string(gen):
     assert all(c.num_tokens == len(c.text) + 1 for c in stopped)
 
 
+def test_a_stop_of_two_characters_is_found_across_tokens(gen):
+    """One token per character here, so "= " always spans two tokens: the row's text is read, not its token."""
+    conts = [c for row in propose(gen, n=4, stop="= ", max_new_tokens=30) for c in row]
+    stopped = [c for c in conts if not c.finished and c.num_tokens < 30]
+    assert stopped and all("= " not in c.text for c in conts)
+    assert all(c.num_tokens == len(c.text) + 2 for c in stopped)  # the text, then "=" and " "
+
+
 def test_max_new_tokens_caps_a_step(gen):
     conts = [c for row in propose(gen, max_new_tokens=3) for c in row]
     assert all(c.num_tokens <= 3 and len(c.text) <= 3 for c in conts)

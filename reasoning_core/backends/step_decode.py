@@ -37,7 +37,8 @@ def step_token_ids(tokenizer, stop: str) -> set[int] | None:
     if len(stop) != 1 or not stop.isascii():
         return None
     vocab = range(len(tokenizer))
-    return {i for i, text in zip(vocab, tokenizer.batch_decode([[i] for i in vocab])) if stop in text}
+    texts = tokenizer.batch_decode([[i] for i in vocab], skip_special_tokens=True)  # as a row's text is read
+    return {i for i, text in zip(vocab, texts) if stop in text}
 
 
 def sample_steps(model, batch: Batch, *, max_new_tokens: int, temperature: float, seed: int,

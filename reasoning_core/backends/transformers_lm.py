@@ -128,10 +128,12 @@ class TransformersGenerator:
         if stop not in self._step_ids:
             self._step_ids[stop] = step_token_ids(self.tokenizer, stop)
         step_ids = self._step_ids[stop]
-        if step_ids is not None:
-            ends_step = lambda tokens, token: token in step_ids  # noqa: E731
-        else:
-            ends_step = lambda tokens, token: stop in self.tokenizer.decode(tokens, skip_special_tokens=True)  # noqa: E731
+
+        def ends_step(tokens: list[int], token: int) -> bool:
+            if step_ids is not None:
+                return token in step_ids
+            return stop in self.tokenizer.decode(tokens, skip_special_tokens=True)
+
         sample_steps(self.model, batch, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                      ends_step=ends_step, eos_ids=self.eos_ids, leave=leave, cancel=cancel)
         return conts

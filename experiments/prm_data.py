@@ -1,0 +1,221 @@
+"""What holds the label-trained PRM back: noisy labels, chains that never show it a wrong number on its own,
+or where it reads a step?
+
+The default PRM (token classification initialised from the generator, trained on Math-Shepherd and OmegaPRM
+labels of the generator's own chains) ranks steps within a problem at AUC 0.83 and prefers a gold chain to
+the same chain with one result changed only 55% of the time, while the agreement verifier (an LM that
+re-derives each step) does so 98% of the time. Each arm trains the same PRM, from the same parent, for the
+same steps, and differs only in its training rows:
+
+* `mc`: the label stage's rows (Math-Shepherd and OmegaPRM labels of the generator's chains);
+* `exact`: the same chains, labelled by the exact checker `tasks.check_steps` instead (no label noise);
+* `exact+pairs`: those, plus gold chains of training problems and the same chains with one result changed
+  (`reward_eval.corrupt_one_result`), exactly labelled: chains that differ in one number only.
+
+An arm named `DATA@min` trains on DATA's rows but reads a step differently: not P(good) at the token that
+closes it (the TRL format, every arm above) but the least P(good) over all of the step's tokens, trained so
+(every token of a good step good; for a bad step, its least-good token bad: a multiple-instance loss, as
+the error sits at one unknown token). A wrong digit is then judged at the digit, one position after the
+model's own prediction of it, instead of at the newline after it.
+
+Each arm is judged as the pipeline judges its PRM (`pipeline._heldout_step_auc`: within-problem step AUC on
+the chains the generator samples for validation problems, and gold against one-result-changed pairs of
+validation problems), and the results go to `--out`/prm_data.json.
+
+    python -m experiments.prm_data --parent experiments/results/default-sft-v4/sft \
+        --labels experiments/results/default-sft-v4/labels --out experiments/results/prm-data
+    python -m experiments.prm_data ... --out experiments/results/prm-data-10k --arms exact+pairs --pairs 10000
+
+The held-out chains are sampled once per output folder and kept in its `.heldout/` (not committed); copy
+that folder to judge another run on the very same chains.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+from datasets import Dataset, concatenate_datasets
+from transformers import AutoModelForTokenClassification, Trainer
+
+from reasoning_core.checkpoints import load_tokenizer
+from reasoning_core.rewards.token_classification import TokenClassificationPRM
+from reasoning_core.tasks import check_steps
+from training.config import preset
+from training.data import TASK, mix_problems, stepwise_row
+from training.pipeline import _heldout_step_auc, _label_rows, heldout_cache
+from training.prm import _args, score_by_problem, train_prm
+from training.reward_eval import corrupt_one_result
+
+ARMS = ("mc", "exact", "exact+pairs", "exact+pairs@min", "mc@min")
+COLUMNS = ["prompt", "completions", "labels"]  # what the PRM trains on, whatever else a source holds
+PAIR_SEED = 700  # train problems no stage draws (the stages use seeds 0-600)
+
+
+def exact_rows(rows: Dataset) -> Dataset:
+    """The same chains, each step labelled by the exact checker."""
+    seen, out = set(), []
+    for r in rows:  # the label folder holds each chain twice (one row per method)
+        key = (r["prompt"], tuple(r["completions"]))
+        if key not in seen:
+            seen.add(key)
+            out.append(stepwise_row(r["prompt"], r["completions"], check_steps(r["prompt"], r["completions"])))
+    return Dataset.from_list(out)
+
+
+def pair_chains(cfg, count: int) -> list[tuple[str, list[str], str]]:
+    """(problem, steps, reference) for `count` gold chains of training problems and, after each, the same
+    chain with one result changed (skipped where no step holds a number)."""
+    rng = random.Random(PAIR_SEED)
+    out = []
+    for ex in mix_problems(cfg.mix, "train", count, seed=PAIR_SEED, per_task=False):
+        bad = corrupt_one_result(ex.steps, rng)
+        if bad is not None:
+            out += [(ex.problem, list(ex.steps), ex.reference), (ex.problem, bad[0], ex.reference)]
+    return out
+
+
+def exact_pair_rows(pairs) -> Dataset:
+    return Dataset.from_list([stepwise_row(p, s, check_steps(p, s)) for p, s, _ in pairs])
+
+
+def span_features(tok, problem: str, steps: list[str]) -> tuple[list[int], list[int]]:
+    """Token ids of prompt + steps (each + "\\n", as `prm.encode_path` writes them) and, per token, the index
+    of the step it belongs to (-1 for the prompt)."""
+    ids = tok(TASK.prompt(problem), add_special_tokens=False)["input_ids"]
+    step_of = [-1] * len(ids)
+    for k, step in enumerate(steps):
+        piece = tok(step + TASK.step_delimiter, add_special_tokens=False)["input_ids"]
+        ids, step_of = ids + piece, step_of + [k] * len(piece)
+    return ids, step_of
+
+
+def pad_spans(feats: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(ids) for ids, _ in feats)
+    return {"input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in feats]),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in feats]),
+            "step_of": torch.tensor([of + [-1] * (width - len(of)) for _, of in feats])}
+
+
+class _MinCollator:
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        batch = pad_spans([(r["input_ids"], r["step_of"]) for r in rows], self.pad_id)
+        steps = max(len(r["step_labels"]) for r in rows)
+        batch["step_labels"] = torch.tensor([r["step_labels"] + [-100.0] * (steps - len(r["step_labels"]))
+                                             for r in rows])
+        return batch
+
+
+def step_log_probs(logits: torch.Tensor, step_of: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per (row, step): the mean log P(good) over the step's tokens and the log P(bad) of its least-good
+    token (the largest log P(bad)); -1e4 where a row has no such step."""
+    logp = logits.float().log_softmax(-1)
+    member = step_of.unsqueeze(1) == torch.arange(steps, device=step_of.device).view(1, steps, 1)  # (B, S, T)
+    good = (logp[..., 1].unsqueeze(1) * member).sum(-1) / member.sum(-1).clamp_min(1)
+    bad = logp[..., 0].unsqueeze(1).expand(member.shape).masked_fill(~member, -1e4).max(-1).values
+    return good, bad
+
+
+class _MinTrainer(Trainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        step_of, labels = inputs.pop("step_of"), inputs.pop("step_labels")
+        out = model(**inputs)
+        good, bad = step_log_probs(out.logits, step_of, labels.shape[1])
+        valid = labels >= 0
+        loss = -torch.where(labels > 0.5, good, bad)[valid].mean()
+        return (loss, out) if return_outputs else loss
+
+
+def train_min_prm(parent: Path, tok, rows: Dataset, cfg, work: str):
+    model = AutoModelForTokenClassification.from_pretrained(str(parent), num_labels=2)
+    model.config.pad_token_id = tok.pad_token_id
+
+    def one(r):
+        ids, step_of = span_features(tok, r["prompt"], r["completions"])
+        return {"input_ids": ids, "step_of": step_of, "step_labels": [float(x) for x in r["labels"]]}
+    data = rows.map(one, remove_columns=rows.column_names)
+    trainer = _MinTrainer(model=model, args=_args(work, cfg.prm), train_dataset=data,
+                          data_collator=_MinCollator(tok.pad_token_id))
+    loss = trainer.train().training_loss
+    return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
+
+
+def min_scorer(model, tok, batch_size: int = 64):
+    """(problems, paths) -> per step, the least P(good) over its tokens."""
+    def score(problems: list[str], paths: list[list[str]]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for i in range(0, len(paths), batch_size):
+            feats = [span_features(tok, p, s) for p, s in zip(problems[i:i + batch_size], paths[i:i + batch_size])]
+            batch = pad_spans(feats, tok.pad_token_id)
+            steps = max(len(s) for s in paths[i:i + batch_size])
+            with torch.no_grad():
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            _, bad = step_log_probs(logits, batch["step_of"], steps)
+            out += [[1.0 - float(bad[r, k].exp()) for k in range(len(path))]
+                    for r, path in enumerate(paths[i:i + batch_size])]
+        return out
+    return score
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--parent", required=True, type=Path, help="the generator the labels were sampled from")
+    p.add_argument("--labels", required=True, type=Path, help="its `label` stage folder")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--preset", default="default")
+    p.add_argument("--arms", default=",".join(ARMS))
+    p.add_argument("--pairs", type=int, default=1000, help="gold chains whose one-result-changed twin is added")
+    p.add_argument("--steps", type=int, default=None, help="PRM training steps (default: the preset's)")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = preset(args.preset)
+    if args.steps:
+        cfg.prm.max_steps = args.steps
+    args.out.mkdir(parents=True, exist_ok=True)
+    result_file = args.out / "prm_data.json"
+    results = json.loads(result_file.read_text()) if result_file.is_file() else {}
+    tok = load_tokenizer(args.parent)
+    label_rows = _label_rows(args.labels, cfg.prm.label_source)
+    pairs = pair_chains(cfg, args.pairs)
+    builders = {"mc": lambda: [label_rows],
+                "exact": lambda: [exact_rows(label_rows)],
+                "exact+pairs": lambda: [exact_rows(label_rows), exact_pair_rows(pairs)]}
+    cache = heldout_cache(args.out / "prm", args.parent, cfg.prm.eval_problems, cfg.seed)
+    for arm in args.arms.split(","):
+        if arm in results:  # a rerun resumes after the last finished arm
+            continue
+        t0 = time.time()
+        data, _, reading = arm.partition("@")
+        rows = concatenate_datasets([d.select_columns(COLUMNS) for d in builders[data]()])
+        with tempfile.TemporaryDirectory() as work:
+            if reading == "min":
+                prm_model, stats = train_min_prm(args.parent, tok, rows, cfg, work)
+                score = min_scorer(prm_model, tok)
+            else:
+                prm_model, stats = train_prm(str(args.parent), tok, rows, cfg.prm, work)
+                score = partial(score_by_problem, TokenClassificationPRM.from_model(prm_model, tok, task=TASK.name))
+        metrics = _heldout_step_auc(cfg, args.parent, score, cache)
+        results[arm] = {**metrics, **stats, "train_steps": cfg.prm.max_steps, "wall_s": round(time.time() - t0, 1)}
+        result_file.write_text(json.dumps({**results}, indent=2) + "\n")
+        print(f"{arm}: within-problem AUC {metrics['within_problem_step_auc']}, gold over one-changed "
+              f"{metrics['gold_vs_one_result_changed']}, {stats['train_chains']} chains", flush=True)
+    print("| arm | chains | within-problem AUC | gold > one changed | arith | word | letters |")
+    print("|---|---|---|---|---|---|---|")
+    for arm, r in results.items():
+        tasks = [r["by_task"][t] for t in ("arith", "word", "letters") if t in r["by_task"]]
+        per = " | ".join(f"{t['within_problem_step_auc']} / {t['gold_vs_one_result_changed']}" for t in tasks)
+        print(f"| {arm} | {r['train_chains']} | {r['within_problem_step_auc']} | "
+              f"{r['gold_vs_one_result_changed']} | {per} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""experiments/prm_data.py: the rows each arm trains on and the least-P(good) reading of a step."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from datasets import Dataset
+
+from experiments.prm_data import exact_rows, pair_chains, step_log_probs
+from reasoning_core.tasks import check_steps
+from training.config import preset
+
+
+def test_each_pair_is_a_gold_chain_and_its_twin_with_one_result_wrong():
+    pairs = pair_chains(preset("default"), 30)
+    assert len(pairs) >= 40 and len(pairs) % 2 == 0
+    for (p, gold, ref), (q, bad, ref2) in zip(pairs[::2], pairs[1::2]):
+        assert (p, ref) == (q, ref2) and len(gold) == len(bad)
+        assert all(check_steps(p, gold))
+        changed = [i for i, (a, b) in enumerate(zip(gold, bad)) if a != b]
+        assert len(changed) == 1 and not check_steps(p, bad)[changed[0]]
+
+
+def test_exact_rows_keep_each_chain_once_with_the_checkers_labels():
+    problem = "Compute left to right: 4 + 7"
+    right, wrong = ["4 + 7 = 11", "The answer is 11"], ["4 + 7 = 12", "The answer is 12"]
+    rows = Dataset.from_list([{"prompt": problem, "completions": c, "labels": [True] * 2}
+                              for c in (right, wrong, right)])  # one chain twice, as both methods write it
+    out = exact_rows(rows)
+    assert [r["completions"] for r in out] == [right, wrong]
+    assert [r["labels"] for r in out] == [[True, True], [False, False]]
+
+
+def test_a_step_reads_as_its_least_good_token():
+    # one row, a prompt token then step 0 (two tokens) and step 1 (one token); P(good) 0.9, 0.2 | 0.7
+    p_good = torch.tensor([[0.5, 0.9, 0.2, 0.7]])
+    logits = torch.stack([torch.log(1 - p_good), torch.log(p_good)], dim=-1)
+    good, bad = step_log_probs(logits, torch.tensor([[-1, 0, 0, 1]]), steps=3)
+    assert good[0, :2].tolist() == pytest.approx([(math.log(0.9) + math.log(0.2)) / 2, math.log(0.7)])
+    assert bad[0, :2].exp().tolist() == pytest.approx([0.8, 0.3])  # 1 - the least P(good) of each step
+    assert bad[0, 2] < -1e3  # no third step
