@@ -18,6 +18,9 @@ from .files import scratch_file
 NODE_COLUMNS = ["id", "depth", "kind", "status", "step", "PRM score", "value", "visits", "log-prob", "answer",
                 "proposed"]
 PATH_COLUMNS = ["step", "node", "text", "PRM score", "value", "visits", "log-prob", "tokens", "good"]
+# widths that keep each header of the node table on one line (with wrapped cells, a column sized by its
+# content shrinks a short header to a letter a line); the path table fits its width as it is
+NODE_WIDTHS = ["44px", "64px", "64px", "84px", "200px", "92px", "64px", "64px", "80px", "72px", "88px"]
 
 # Clicking a node in any tree plot whose elem_id ends in "-tree" writes its id into the number box
 # "<prefix>-node" next to it (plotly's own click event; gr.Plot has no select event).
@@ -156,7 +159,7 @@ def build(result: gr.State, prefix: str) -> Inspector:
     with gr.Row():
         with gr.Column(scale=3):
             nodes = gr.Dataframe(node_table(None), label="nodes", interactive=False, max_height=320, wrap=True,
-                                 elem_id=f"{prefix}-nodes")
+                                 column_widths=NODE_WIDTHS, elem_id=f"{prefix}-nodes")
         with gr.Column(scale=2):
             node_id = gr.Number(label="node id", precision=0, elem_id=f"{prefix}-node",
                                 info="click a node, a table row, or type an id and press Enter")
