@@ -18,6 +18,12 @@ closes it (the TRL format, every arm above) but the least P(good) over all of th
 the error sits at one unknown token). A wrong digit is then judged at the digit, one position after the
 model's own prediction of it, instead of at the newline after it.
 
+An arm named `DATA@lm` is a Math-Shepherd step-tag LM instead: the causal LM itself (the generator's LM head
+kept) reads "step #" lines and is trained to write "+" or "-" after each tag, and at the same time to go on
+predicting the tokens of the good steps (next-token loss beside the tag loss, weighted the same), so that
+the next-token computation it checks against is not trained away. Its score is softmax over "+" and "-"
+at the tag.
+
 Each arm is judged as the pipeline judges its PRM (`pipeline._heldout_step_auc`: within-problem step AUC on
 the chains the generator samples for validation problems, and gold against one-result-changed pairs of
 validation problems), and the results go to `--out`/prm_data.json.
@@ -41,7 +47,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, concatenate_datasets
-from transformers import AutoModelForTokenClassification, Trainer
+from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, Trainer
 
 from reasoning_core.checkpoints import load_tokenizer
 from reasoning_core.rewards.token_classification import TokenClassificationPRM
@@ -52,7 +58,7 @@ from training.pipeline import _heldout_step_auc, _label_rows, heldout_cache
 from training.prm import _args, score_by_problem, train_prm
 from training.reward_eval import corrupt_one_result
 
-ARMS = ("mc", "exact", "exact+pairs", "exact+pairs@min", "mc@min")
+ARMS = ("mc", "exact", "exact+pairs", "exact+pairs@min", "mc@min", "exact+pairs@lm", "mc@lm")
 COLUMNS = ["prompt", "completions", "labels"]  # what the PRM trains on, whatever else a source holds
 PAIR_SEED = 700  # train problems no stage draws (the stages use seeds 0-600)
 
@@ -165,6 +171,97 @@ def min_scorer(model, tok, batch_size: int = 64):
     return score
 
 
+TAG, GOOD, BAD = "#", "+", "-"  # one character each in the character tokenizer; no task writes "#"
+
+
+def tagged_features(tok, problem: str, steps: list[str]) -> tuple[list[int], list[int], list[int]]:
+    """Token ids of the prompt, then each step followed by " #" (lines joined by "\\n", as
+    `rewards.step_tag.tagged_text` lays them out), the position of each tag, and per token the step it
+    belongs to (-1: prompt, tag or separator)."""
+    ids = tok(TASK.prompt(problem), add_special_tokens=False)["input_ids"]
+    step_of, tags = [-1] * len(ids), []
+    for k, step in enumerate(steps):
+        if k:
+            piece = tok("\n", add_special_tokens=False)["input_ids"]
+            ids, step_of = ids + piece, step_of + [-1] * len(piece)
+        piece = tok(step, add_special_tokens=False)["input_ids"]
+        ids, step_of = ids + piece, step_of + [k] * len(piece)
+        piece = tok(" " + TAG, add_special_tokens=False)["input_ids"]
+        ids, step_of = ids + piece, step_of + [-1] * len(piece)
+        tags.append(len(ids) - 1)
+    return ids, tags, step_of
+
+
+class _TagCollator:
+    def __init__(self, tok):
+        self.pad_id = tok.pad_token_id
+        self.good, self.bad = (tok(t, add_special_tokens=False)["input_ids"][-1] for t in (GOOD, BAD))
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        """`tag_target`: at each tag, the good or bad token; `lm_target`: at the token before each token of
+        a good step, that token (next-token loss on good steps only); -100 elsewhere."""
+        width = max(len(r["input_ids"]) for r in rows)
+        ids, mask, tag_t, lm_t = [], [], [], []
+        for r in rows:
+            n = len(r["input_ids"])
+            tag = [-100] * width
+            for pos, good in zip(r["tags"], r["step_labels"]):
+                tag[pos] = self.good if good else self.bad
+            lm = [-100] * width
+            for pos in range(1, n):
+                k = r["step_of"][pos]
+                if k >= 0 and r["step_labels"][k]:
+                    lm[pos - 1] = r["input_ids"][pos]
+            ids.append(r["input_ids"] + [self.pad_id] * (width - n))
+            mask.append([1] * n + [0] * (width - n))
+            tag_t.append(tag)
+            lm_t.append(lm)
+        return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
+                "tag_target": torch.tensor(tag_t), "lm_target": torch.tensor(lm_t)}
+
+
+class _TagTrainer(Trainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        tag_t, lm_t = inputs.pop("tag_target"), inputs.pop("lm_target")
+        out = model(**inputs)
+        logits = out.logits.float().flatten(0, 1)
+        loss = torch.nn.functional.cross_entropy(logits, tag_t.flatten(), ignore_index=-100)
+        if (lm_t >= 0).any():
+            loss = loss + torch.nn.functional.cross_entropy(logits, lm_t.flatten(), ignore_index=-100)
+        return (loss, out) if return_outputs else loss
+
+
+def train_tag_lm(parent: Path, tok, rows: Dataset, cfg, work: str):
+    model = AutoModelForCausalLM.from_pretrained(str(parent))
+
+    def one(r):
+        ids, tags, step_of = tagged_features(tok, r["prompt"], r["completions"])
+        return {"input_ids": ids, "tags": tags, "step_of": step_of, "step_labels": [bool(x) for x in r["labels"]]}
+    data = rows.map(one, remove_columns=rows.column_names)
+    trainer = _TagTrainer(model=model, args=_args(work, cfg.prm), train_dataset=data, data_collator=_TagCollator(tok))
+    loss = trainer.train().training_loss
+    return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
+
+
+def tag_scorer(model, tok, batch_size: int = 64):
+    """(problems, paths) -> per step, softmax over the good and bad tokens at its tag."""
+    collate = _TagCollator(tok)
+
+    def score(problems: list[str], paths: list[list[str]]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for i in range(0, len(paths), batch_size):
+            feats = [tagged_features(tok, p, s) for p, s in zip(problems[i:i + batch_size], paths[i:i + batch_size])]
+            width = max(len(ids) for ids, _, _ in feats)
+            ids = torch.tensor([f[0] + [tok.pad_token_id] * (width - len(f[0])) for f in feats])
+            mask = torch.tensor([[1] * len(f[0]) + [0] * (width - len(f[0])) for f in feats])
+            with torch.no_grad():
+                logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            p_good = logits[..., [collate.good, collate.bad]].softmax(-1)[..., 0]
+            out += [[float(p_good[r, t]) for t in tags] for r, (_, tags, _) in enumerate(feats)]
+        return out
+    return score
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--parent", required=True, type=Path, help="the generator the labels were sampled from")
@@ -200,6 +297,9 @@ def main() -> None:
             if reading == "min":
                 prm_model, stats = train_min_prm(args.parent, tok, rows, cfg, work)
                 score = min_scorer(prm_model, tok)
+            elif reading == "lm":
+                prm_model, stats = train_tag_lm(args.parent, tok, rows, cfg, work)
+                score = tag_scorer(prm_model, tok)
             else:
                 prm_model, stats = train_prm(str(args.parent), tok, rows, cfg.prm, work)
                 score = partial(score_by_problem, TokenClassificationPRM.from_model(prm_model, tok, task=TASK.name))

@@ -40,3 +40,21 @@ def test_a_step_reads_as_its_least_good_token():
     assert good[0, :2].tolist() == pytest.approx([(math.log(0.9) + math.log(0.2)) / 2, math.log(0.7)])
     assert bad[0, :2].exp().tolist() == pytest.approx([0.8, 0.3])  # 1 - the least P(good) of each step
     assert bad[0, 2] < -1e3  # no third step
+
+
+def test_a_step_tag_lm_learns_the_tag_after_each_step_and_the_good_steps_tokens():
+    from experiments.prm_data import BAD, GOOD, TAG, _TagCollator, tagged_features
+    from training.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    problem, steps = "Compute left to right: 4 + 7", ["4 + 7 = 12", "The answer is 12"]
+    ids, tags, step_of = tagged_features(tok, problem, steps)
+    text = tok.decode(ids)
+    assert text.endswith("4 + 7 = 12 #\nThe answer is 12 #") and [text[t] for t in tags] == [TAG, TAG]
+    batch = _TagCollator(tok)([{"input_ids": ids, "tags": tags, "step_of": step_of, "step_labels": [True, False]}])
+    targets = batch["tag_target"][0]
+    assert [tok.decode([int(targets[t])]) for t in tags] == [GOOD, BAD]
+    assert int((targets >= 0).sum()) == 2
+    lm = batch["lm_target"][0]
+    learned = tok.decode([int(t) for t in lm if t >= 0])
+    assert learned == steps[0]  # the good step's tokens, each predicted from the one before; not the bad one
