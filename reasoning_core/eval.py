@@ -17,11 +17,15 @@ from .protocols import Generator, RewardModel, Task
 from .run import SearchResult, solve
 from .search import Problem, SearchConfig, get_strategy, make_config
 from .tasks import Example, held_out_examples
+from .tree import Node
 
 logger = logging.getLogger(__name__)
-COLUMNS = ["strategy", "size", "accuracy", "mean_generated_tokens", "mean_wall_s", "n", "pooled"]
-RUN_COLUMNS = ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s", "difficulty", "answer",
-               "reference", "pooled"]
+COLUMNS = ["strategy", "size", "accuracy", "reached", "mean_generated_tokens", "mean_wall_s", "n", "pooled"]
+"""results.csv; `reached` is the share of searches whose tree holds a finished chain with the right answer,
+what a perfect verifier picking among them would score (pass@N for best-of-N): a strategy whose accuracy
+is far below it loses the answer in the choice, not in the sampling."""
+RUN_COLUMNS = ["strategy", "size", "problem", "correct", "reached", "generated_tokens", "wall_s", "difficulty",
+               "answer", "reference", "pooled"]
 SERVER_COLUMNS = ["model", "server", "requests", "prompts", "failures", "outstanding", "up", "error"]
 """servers.csv: per server of a pool, which model it serves ("generator" or "reward"), what it was sent
 (requests, and the prompts or the scored texts in them), failures, requests in flight, and up or down."""
@@ -86,8 +90,9 @@ def evaluate(spec: EvalSpec, examples: Sequence[Example], task: Task, generator:
         if pooled[strategy] and size != top:
             row = pool_estimate(result, size, configs[strategy, size], spec.resamples, seed=spec.seed * 1_000_003 + i)
         else:
-            row = {"correct": bool(result.correct), "generated_tokens": result.stats["generated_tokens"],
-                   "wall_s": result.stats["wall_s"], "answer": result.answer, "pooled": False}
+            row = {"correct": bool(result.correct), "reached": reached(result, result.tree.terminals()),
+                   "generated_tokens": result.stats["generated_tokens"], "wall_s": result.stats["wall_s"],
+                   "answer": result.answer, "pooled": False}
         rows.append({"strategy": strategy, "size": size, "problem": i, "difficulty": ex.difficulty,
                      "reference": ex.reference, **row})
     return tables(rows)
@@ -98,6 +103,13 @@ def tables(rows: Sequence[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     so its tables are built exactly as a single run's are."""
     per_run = pd.DataFrame(list(rows), columns=RUN_COLUMNS)
     return summarise(per_run), per_run
+
+
+def reached(result: SearchResult, chains: Iterable[Node]) -> bool:
+    """Whether one of the finished `chains` (nodes of `result.tree`) states the right answer."""
+    problem = result.problem
+    return problem.reference is not None and any(
+        n.terminal and n.answer is not None and problem.task.is_correct(n.answer, problem.reference) for n in chains)
 
 
 def pool_estimate(result: SearchResult, size: int, config: SearchConfig, resamples: int, seed: int) -> dict:
@@ -113,7 +125,7 @@ def pool_estimate(result: SearchResult, size: int, config: SearchConfig, resampl
     picks = [choose([c for c in draw if c.terminal], config) for draw in draws]  # type: ignore[misc]
     correct = [bool(p is not None and result.problem.task.is_correct(p.answer, result.problem.reference))
                for p in picks]
-    return {"correct": sum(correct) / len(draws),
+    return {"correct": sum(correct) / len(draws), "reached": sum(reached(result, d) for d in draws) / len(draws),
             "generated_tokens": sum(tokens[c.id] for draw in draws for c in draw) / len(draws),
             "wall_s": result.stats["wall_s"] * min(1.0, size / max(1, len(chains))),
             "answer": picks[0].answer if picks[0] is not None else None, "pooled": True}
@@ -125,6 +137,7 @@ def summarise(per_run: pd.DataFrame) -> pd.DataFrame:
     grouped = per_run.groupby(["strategy", "size"], sort=False)
     return pd.DataFrame({
         "accuracy": grouped["correct"].mean(),
+        "reached": grouped["reached"].mean(),
         "mean_generated_tokens": grouped["generated_tokens"].mean(),
         "mean_wall_s": grouped["wall_s"].mean(),
         "n": grouped["correct"].size(),

@@ -121,7 +121,8 @@ def test_eval_writes_results_csv_and_plot(tmp_path: Path, capsys):
                        "1,4", "--limit", "6", "--seed", "1", "--out", str(tmp_path), *FAKE, capsys=capsys)
     assert code == 0
     df = pd.read_csv(tmp_path / "results.csv")
-    assert list(df.columns) == ["strategy", "size", "accuracy", "mean_generated_tokens", "mean_wall_s", "n", "pooled"]
+    assert list(df.columns) == ["strategy", "size", "accuracy", "reached", "mean_generated_tokens", "mean_wall_s", "n",
+                                "pooled"]
     assert not df["pooled"].any()
     assert len(df) == 6 and (df["n"] == 6).all() and df["accuracy"].between(0, 1).all()
     runs = pd.read_csv(tmp_path / "runs.csv")

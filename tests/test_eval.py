@@ -10,6 +10,8 @@ import pytest
 from reasoning_core import eval as ev
 from reasoning_core.budget import Budget
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
+from reasoning_core.run import solve
+from reasoning_core.search import Problem, make_config
 from reasoning_core.tasks import get_task, held_out_examples
 
 TASK = get_task("arith")
@@ -39,15 +41,16 @@ def test_accuracy_is_the_mean_of_the_runs_it_summarises(examples):
     summary, runs = run(examples, ev.EvalSpec(["greedy", "best_of_n", "beam_search"], [1, 4], seed=2))
     assert list(summary.columns) == ev.COLUMNS and len(runs) == 3 * 2 * len(examples)
     grouped = runs.groupby(["strategy", "size"], sort=False)
-    expected = pd.DataFrame({"accuracy": grouped["correct"].mean(), "mean_generated_tokens":
+    expected = pd.DataFrame({"accuracy": grouped["correct"].mean(), "reached": grouped["reached"].mean(),
+                             "mean_generated_tokens":
                              grouped["generated_tokens"].mean(), "mean_wall_s": grouped["wall_s"].mean(),
                              "n": grouped["correct"].size(), "pooled": False}).reset_index()
     pd.testing.assert_frame_equal(summary, expected[ev.COLUMNS])
     assert 0 < runs["correct"].mean() < 1, "the fake generator must get some right and some wrong"
     assert list(summary.strategy) == ["greedy", "greedy", "best_of_n", "best_of_n", "beam_search", "beam_search"]
     assert (runs["reference"] == [e.reference for e in examples] * 6).all()
-    assert list(runs.columns) == ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s",
-                                  "difficulty", "answer", "reference", "pooled"]
+    assert list(runs.columns) == ["strategy", "size", "problem", "correct", "reached", "generated_tokens",
+                                  "wall_s", "difficulty", "answer", "reference", "pooled"]
     assert list(runs["problem"][:len(examples)]) == list(range(len(examples)))
     assert list(runs["difficulty"][:len(examples)]) == [e.difficulty for e in examples]
     assert (runs["wall_s"] > 0).all()
@@ -79,8 +82,9 @@ def test_a_cancel_reaches_the_running_search(examples):
     cancel.set()
     _, runs = run(examples, ev.EvalSpec(["best_of_n"], [2]), progress=lambda jobs: iter(jobs[:1]), cancel=cancel)
     assert runs.empty  # set before the first search: nothing runs
-    assert list(runs.columns) == ["strategy", "size", "problem", "correct", "generated_tokens", "wall_s",
-                                  "difficulty", "answer", "reference", "pooled"]  # runs.csv still has its header
+    # runs.csv still has its header
+    assert list(runs.columns) == ["strategy", "size", "problem", "correct", "reached", "generated_tokens",
+                                  "wall_s", "difficulty", "answer", "reference", "pooled"]
 
     class CancelOnFirstCall(FakeArithGenerator):
         def propose(self, *args, **kw):
@@ -162,3 +166,22 @@ def test_a_pooled_sweep_runs_once_at_the_largest_size_and_estimates_the_rest(exa
     # one chain answers for itself: a size-1 vote is as often right as the pool's chains are
     assert rows.loc[("self_consistency", 1), "accuracy"] == pytest.approx(rows.loc[("best_of_n", 1), "accuracy"],
                                                                          abs=0.15)
+
+
+def test_reached_says_whether_the_tree_held_a_right_chain(examples):
+    """`reached` is what a perfect verifier would score: never below the accuracy, for best-of-N the share of
+    problems where one of the N chains is right (pass@N), and it grows with N, pooled or not."""
+    for pool in (False, True):
+        summary, runs = ev.evaluate(ev.EvalSpec(["greedy", "best_of_n"], [1, 8], seed=4, pool=pool), examples, TASK,
+                                    FakeArithGenerator(0.25), FakeArithPRM())
+        assert (runs["reached"] >= runs["correct"]).all()
+        rows = summary.set_index(["strategy", "size"])
+        assert rows.loc[("greedy", 8), "reached"] == rows.loc[("greedy", 8), "accuracy"]  # one chain
+        assert rows.loc[("best_of_n", 8), "reached"] > rows.loc[("best_of_n", 8), "accuracy"]
+        assert rows.loc[("best_of_n", 8), "reached"] > rows.loc[("best_of_n", 1), "reached"]
+    problem = examples[0]
+    result = solve("best_of_n", Problem(problem.problem, TASK, problem.reference), FakeArithGenerator(0.25),
+                   FakeArithPRM(), config=make_config("best_of_n", 8, seed=4))
+    right = [n for n in result.tree.terminals() if TASK.is_correct(n.answer, problem.reference)]
+    assert ev.reached(result, result.tree.terminals()) == bool(right)
+    assert not ev.reached(result, [n for n in result.tree.terminals() if n not in right])
