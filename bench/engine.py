@@ -132,11 +132,9 @@ def measure(generator, reward, arm: str, size: int, task: str, examples: list, w
                 totals[key] += stats[key]
         passes.append(totals)
     totals = min(passes, key=lambda t: t["wall_s"])
-    raw = max(raw_generate_tok_s(generator, problem_task.prompt(examples[0].problem), size,
-                                 int(totals["generated_tokens"] / len(examples))) for _ in range(repeats))
-    per_problem = int(totals["generated_tokens"] / len(examples))
-    own = [raw_decode_tok_s(generator, problem_task.prompt(examples[0].problem), size, per_problem)
-           for _ in range(repeats)]
+    prompt, per_problem = problem_task.prompt(examples[0].problem), int(totals["generated_tokens"] / len(examples))
+    raw = max(raw_generate_tok_s(generator, prompt, size, per_problem) for _ in range(repeats))
+    own = [raw_decode_tok_s(generator, prompt, size, per_problem) for _ in range(repeats)]
     search_tok_s = totals["generated_tokens"] / totals["wall_s"]
     return {"strategy": arm, "size": size, "task": task, "problems": len(examples),
             "model_share": totals["model_s"] / totals["wall_s"],

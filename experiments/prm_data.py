@@ -251,11 +251,9 @@ def tag_scorer(model, tok, batch_size: int = 64):
         out: list[list[float]] = []
         for i in range(0, len(paths), batch_size):
             feats = [tagged_features(tok, p, s) for p, s in zip(problems[i:i + batch_size], paths[i:i + batch_size])]
-            width = max(len(ids) for ids, _, _ in feats)
-            ids = torch.tensor([f[0] + [tok.pad_token_id] * (width - len(f[0])) for f in feats])
-            mask = torch.tensor([[1] * len(f[0]) + [0] * (width - len(f[0])) for f in feats])
+            batch = pad_spans([(ids, step_of) for ids, _, step_of in feats], tok.pad_token_id)
             with torch.no_grad():
-                logits = model(input_ids=ids, attention_mask=mask).logits.float()
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
             p_good = logits[..., [collate.good, collate.bad]].softmax(-1)[..., 0]
             out += [[float(p_good[r, t]) for t in tags] for r, (_, tags, _) in enumerate(feats)]
         return out

@@ -83,7 +83,8 @@ class TransformersGenerator:
         if nothing_to_propose(prefixes, n, max_new_tokens, stop, temperature):
             return []
         limit = getattr(self.model.config, "max_position_embeddings", None)
-        lengths = [len(seq) for seq in self.tokenizer(list(prefixes)).input_ids]
+        ids = self.tokenizer(list(prefixes)).input_ids
+        lengths = [len(seq) for seq in ids]
         if limit and max(lengths) + 1 > limit:
             return self._propose_in_context(prefixes, lengths, limit, n, stop=stop, max_new_tokens=max_new_tokens,
                                             temperature=temperature, seed=seed, cancel=cancel)
@@ -92,22 +93,21 @@ class TransformersGenerator:
         sampling = temperature > 0
         per_prefix = n if sampling else 1  # greedy: one decode per prefix, repeated n times
         stop_event = cancel or self.should_stop  # per call: a shared model serves many searches at once
-        args = (prefixes, per_prefix, stop, max_new_tokens, temperature, seed, stop_event)
-        conts = self._decode(*args) if self._rows is not None else self._generate(*args)
+        args = (per_prefix, stop, max_new_tokens, temperature, seed, stop_event)
+        conts = self._decode(ids, *args) if self._rows is not None else self._generate(prefixes, *args)
         if stop_event is not None and stop_event.is_set():
             log.info("generation cancelled after %d tokens", max(c.num_tokens for c in conts))
         if not sampling:
             return [[c] * n for c in conts]
         return [conts[i * n:(i + 1) * n] for i in range(len(prefixes))]
 
-    def _decode(self, prefixes: Sequence[str], per_prefix: int, stop: str, max_new_tokens: int,
+    def _decode(self, ids: list[list[int]], per_prefix: int, stop: str, max_new_tokens: int,
                 temperature: float, seed: int, cancel: threading.Event | None) -> list[Continuation]:
         """Rows in the order `num_return_sequences` would make them, each reading its prefix from the longest
         stored states it starts with, each leaving the batch when its step ends (`step_decode`); then the
         states of each row's prompt and prompt + step are kept for the next call (its children) and the
-        next search of the same problem. A chain that ended has no children; a sequence sampled twice, or
-        stored already, is kept once."""
-        ids = self.tokenizer(list(prefixes)).input_ids
+        next search of the same problem (`ids`: the prefixes' token ids). A chain that ended has no children;
+        a sequence sampled twice, or stored already, is kept once."""
         reuse = [(self._rows.longest(seq), len(seq) - 1) for seq in ids]  # the model must read the last token
         row_ids = [seq for seq in ids for _ in range(per_prefix)]
         batch = self._rows.batch(row_ids, [r for r in reuse for _ in range(per_prefix)],
