@@ -23,6 +23,7 @@ search the reuse stays; `prefix_cache_mb=0` reads every prefix afresh.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections import OrderedDict
@@ -42,6 +43,25 @@ DEFAULT_MB = 128.0
 """Memory for the states kept per model by default: 4 KB a token on the shipped models, so some 32,000
 tokens, more than a beam search or MCTS tree of the app's sizes reads back (every node keeps its whole
 prefix); a 7B model with grouped-query attention needs some 128 KB a token in fp16."""
+
+
+MIN_SHARED_TOKENS = 32
+"""Token reads a shared prefix must save to be read on its own (`PrefixCache.share`): the extra forward pass
+costs about as much as reading some 40 tokens in a batch on the shipped models."""
+
+
+def keep_last_logits(model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """`inputs` asking for the logits of the last position only, where `model.forward` takes that option: a
+    prompt's every position times a 150k vocabulary would not fit, and a read for states wants none."""
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        return {**inputs, "logits_to_keep": 1}
+    return inputs
+
+
+def _common_length(seqs: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all of `seqs` share: those the lexicographically first and last share."""
+    lo, hi = min(map(tuple, seqs)), max(map(tuple, seqs))
+    return next((i for i, (a, b) in enumerate(zip(lo, hi)) if a != b), min(len(lo), len(hi)))
 
 
 @dataclass
@@ -177,6 +197,30 @@ class PrefixCache:
                 layers.append((keys, values))
             cache = DynamicCache(ddp_cache_data=layers, config=self.config)
         return Batch(ids.to(device), mask.to(device), cache, cached, starts, storable)
+
+    def share(self, model: Any, seqs: Sequence[Sequence[int]], reuse: Sequence[tuple[Entry | None, int]],
+              pad_id: int, device: torch.device) -> list[tuple[Entry | None, int]]:
+        """`reuse` where the rows' common leading tokens are read once, in a row of their own, and stored,
+        when that saves the batch at least `MIN_SHARED_TOKENS` token reads: the rows of a search's first call
+        (N samples of one prompt, N candidate steps of one problem) would each read the same prompt."""
+        common = min(_common_length(seqs), min(limit for _, limit in reuse))
+        usable = [min(len(entry.ids), limit) if entry is not None else 0 for entry, limit in reuse]
+        saved = sum(max(0, common - u) for u in usable) - max(0, common - max(usable))
+        if self.max_bytes == 0 or saved < MIN_SHARED_TOKENS:
+            return list(reuse)
+        best = max(range(len(seqs)), key=usable.__getitem__)
+        entry = reuse[best][0]
+        if usable[best] < common:  # read the shared part in a row of its own
+            prefix = list(seqs[0][:common])
+            batch = self.batch([prefix], [(entry, common)], pad_id, device, pad_left=False)
+            with torch.no_grad():
+                model(**keep_last_logits(model, batch.tail()))
+            batch.store(self, 0, prefix)
+            entry = self.longest(prefix)
+            if entry is None or len(entry.ids) != common:  # not storable (a sliding window), or over the budget
+                return list(reuse)
+        # an entry longer than `common` may go on differently from a row: a row reads from `common` on
+        return [(entry, common) if u < common else (old, limit) for (old, limit), u in zip(reuse, usable)]
 
     def clear(self) -> None:
         with self._lock:

@@ -18,13 +18,12 @@ It serves models whose states `kv_cache.PrefixCache` can hold (`kv_cache.reusabl
 """
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable, Collection
 
 import torch
 
-from ..kv_cache import Batch
+from ..kv_cache import Batch, keep_last_logits
 
 Leave = Callable[[int, int, list[int], list[float], bool], None]
 """leave(row, cache_row, tokens, logprobs, stopped): row `row` is done (`stopped`: its text holds the
@@ -53,14 +52,12 @@ def sample_steps(model, batch: Batch, *, max_new_tokens: int, temperature: float
     draws = torch.rand(rows, max_new_tokens, generator=torch.Generator(device=device).manual_seed(seed),
                        device=device)
     eos = torch.tensor(sorted(eos_ids), device=device)
-    inputs = batch.tail()
+    inputs = keep_last_logits(model, batch.tail())
     cache, mask = inputs["cache"], inputs["attention_mask"]
     position = inputs["position_ids"][:, -1]
     active = list(range(rows))  # original index of each row still in the batch
     tokens: list[list[int]] = [[] for _ in range(rows)]
     logprobs: list[list[float]] = [[] for _ in range(rows)]
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
-        inputs["logits_to_keep"] = 1  # a prompt's every position times a 150k vocabulary would not fit
     with torch.no_grad():
         logits = model(**inputs).logits[:, -1].float()
         for t in range(max_new_tokens):

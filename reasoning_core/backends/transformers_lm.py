@@ -110,8 +110,9 @@ class TransformersGenerator:
         a sequence sampled twice, or stored already, is kept once."""
         reuse = [(self._rows.longest(seq), len(seq) - 1) for seq in ids]  # the model must read the last token
         row_ids = [seq for seq in ids for _ in range(per_prefix)]
-        batch = self._rows.batch(row_ids, [r for r in reuse for _ in range(per_prefix)],
-                                 self.tokenizer.pad_token_id, self.model.device, extra=max_new_tokens)
+        pad, device = self.tokenizer.pad_token_id, self.model.device
+        row_reuse = self._rows.share(self.model, row_ids, [r for r in reuse for _ in range(per_prefix)], pad, device)
+        batch = self._rows.batch(row_ids, row_reuse, pad, device, extra=max_new_tokens)
         kept = {entry.ids for entry, _ in reuse if entry is not None}
         conts: list[Continuation | None] = [None] * len(row_ids)
 

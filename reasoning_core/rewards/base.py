@@ -84,7 +84,9 @@ class RewardAdapter:
     def _read(self, seqs: list[list[int]], reuse: list[tuple[Entry | None, int]]) -> tuple[Batch, torch.Tensor]:
         """One forward pass over `seqs` that reads each row only from where its reused states end
         (`PrefixCache.batch`): the batch, and the model's logits over the batch's uncached columns."""
-        batch = self.prefix_cache.batch(seqs, reuse, self.tokenizer.pad_token_id, self.model.device, pad_left=False)
+        pad, device = self.tokenizer.pad_token_id, self.model.device
+        reuse = self.prefix_cache.share(self.model, seqs, reuse, pad, device)
+        batch = self.prefix_cache.batch(seqs, reuse, pad, device, pad_left=False)
         with torch.no_grad():
             return batch, model_logits(self.model(**batch.tail()))
 
