@@ -119,13 +119,15 @@ def pool_estimate(result: SearchResult, size: int, config: SearchConfig, resampl
     choose = get_strategy(result.strategy).pool_choose
     chains = sorted(result.tree.leaves(), key=lambda n: n.id)  # every leaf ends one sampled chain
     tokens = {c.id: sum(n.num_tokens for n in result.tree.path(c.id)) for c in chains}
+    # each chain graded once: math-verify's parse costs milliseconds, and a sweep draws every chain many times
+    right = {c.id: reached(result, [c]) for c in chains}
     rng = random.Random(seed)
     draws = [chains] if size >= len(chains) else [sorted(rng.sample(chains, size), key=lambda n: n.id)
                                                   for _ in range(resamples)]
     picks = [choose([c for c in draw if c.terminal], config) for draw in draws]  # type: ignore[misc]
-    correct = [bool(p is not None and result.problem.task.is_correct(p.answer, result.problem.reference))
-               for p in picks]
-    return {"correct": sum(correct) / len(draws), "reached": sum(reached(result, d) for d in draws) / len(draws),
+    correct = [p is not None and right[p.id] for p in picks]
+    return {"correct": sum(correct) / len(draws),
+            "reached": sum(any(right[c.id] for c in draw) for draw in draws) / len(draws),
             "generated_tokens": sum(tokens[c.id] for draw in draws for c in draw) / len(draws),
             "wall_s": result.stats["wall_s"] * min(1.0, size / max(1, len(chains))),
             "answer": picks[0].answer if picks[0] is not None else None, "pooled": True}
