@@ -6,7 +6,8 @@ The third default SFT (experiments/results/default-sft-v3/sft) stopped at step 7
 learning rate at about a sixth of its peak and its loss still falling; 300 more steps at a low rate (the
 verifier stage) raised greedy arith from 0.16 to 0.26. This continues it on fresh gold chains of the same mix
 (a seed no other stage draws), cosine from `--lr` to zero over `--steps`, which is the tail the capped
-run never reached. A fresh Adam state starts it, so a short warmup is kept.
+run never reached. A fresh Adam state starts it, so a short warmup is kept. `--weights` trains on another mix
+(one task alone: does that task's skill grow with more of its own data?).
 
     python -m experiments.anneal_sft --parent experiments/results/default-sft-v3/sft --out runs/default/sft \
         --steps 3600 --lr 5e-4 --max-wall-s 2100
@@ -38,10 +39,15 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=5e-4, help="the capped run's learning rate when it stopped")
     p.add_argument("--max-wall-s", type=float, default=None,
                    help="stop after this long, the schedule annealed to zero by then (training.sft.WallClock)")
+    p.add_argument("--weights", default=None,
+                   help="task=weight,... replacing the preset's mix weights (e.g. letters=1: one task alone)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = preset(args.preset)
+    if args.weights:
+        weights = {name: float(w) for name, w in (pair.split("=") for pair in args.weights.split(","))}
+        cfg = replace(cfg, mix=replace(cfg.mix, weights=weights))
     t0 = time.time()
     model, tok = load_generator(args.parent)
     model.train()
