@@ -31,6 +31,11 @@ validation problems), and the results go to `--out`/prm_data.json.
     python -m experiments.prm_data --parent experiments/results/default-sft-v4/sft \
         --labels experiments/results/default-sft-v4/labels --out experiments/results/prm-data
     python -m experiments.prm_data ... --out experiments/results/prm-data-10k --arms exact+pairs --pairs 10000
+    python -m experiments.prm_data ... --out experiments/results/prm-data-steps --arms exact+pairs --pairs 30000 \
+        --steps 3000 --lr 1e-3 --eval-at 250,500,1000,2000
+
+`--eval-at` judges each arm at those training steps too (its `curve`): does the pair preference grow with
+training, or has it stopped where the preset's 500 steps leave it?
 
 The held-out chains are sampled once per output folder and kept in its `.heldout/` (not committed); copy
 that folder to judge another run on the very same chains.
@@ -47,7 +52,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, concatenate_datasets
-from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, Trainer
+from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, Trainer, TrainerCallback
 
 from reasoning_core.checkpoints import load_tokenizer
 from reasoning_core.rewards.token_classification import TokenClassificationPRM
@@ -140,7 +145,7 @@ class _MinTrainer(Trainer):
         return (loss, out) if return_outputs else loss
 
 
-def train_min_prm(parent: Path, tok, rows: Dataset, cfg, work: str):
+def train_min_prm(parent: Path, tok, rows: Dataset, cfg, work: str, callbacks=None):
     model = AutoModelForTokenClassification.from_pretrained(str(parent), num_labels=2)
     model.config.pad_token_id = tok.pad_token_id
 
@@ -148,7 +153,7 @@ def train_min_prm(parent: Path, tok, rows: Dataset, cfg, work: str):
         ids, step_of = span_features(tok, r["prompt"], r["completions"])
         return {"input_ids": ids, "step_of": step_of, "step_labels": [float(x) for x in r["labels"]]}
     data = rows.map(one, remove_columns=rows.column_names)
-    trainer = _MinTrainer(model=model, args=_args(work, cfg.prm), train_dataset=data,
+    trainer = _MinTrainer(model=model, args=_args(work, cfg.prm), train_dataset=data, callbacks=callbacks,
                           data_collator=_MinCollator(tok.pad_token_id))
     loss = trainer.train().training_loss
     return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
@@ -231,14 +236,15 @@ class _TagTrainer(Trainer):
         return (loss, out) if return_outputs else loss
 
 
-def train_tag_lm(parent: Path, tok, rows: Dataset, cfg, work: str):
+def train_tag_lm(parent: Path, tok, rows: Dataset, cfg, work: str, callbacks=None):
     model = AutoModelForCausalLM.from_pretrained(str(parent))
 
     def one(r):
         ids, tags, step_of = tagged_features(tok, r["prompt"], r["completions"])
         return {"input_ids": ids, "tags": tags, "step_of": step_of, "step_labels": [bool(x) for x in r["labels"]]}
     data = rows.map(one, remove_columns=rows.column_names)
-    trainer = _TagTrainer(model=model, args=_args(work, cfg.prm), train_dataset=data, data_collator=_TagCollator(tok))
+    trainer = _TagTrainer(model=model, args=_args(work, cfg.prm), train_dataset=data, data_collator=_TagCollator(tok),
+                          callbacks=callbacks)
     loss = trainer.train().training_loss
     return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
 
@@ -260,6 +266,29 @@ def tag_scorer(model, tok, batch_size: int = 64):
     return score
 
 
+READINGS = {  # an arm's reading -> (train(parent, tok, rows, cfg, work, callbacks), scorer(model, tok))
+    "": (lambda parent, tok, rows, cfg, work, callbacks: train_prm(str(parent), tok, rows, cfg.prm, work, callbacks),
+         lambda model, tok: partial(score_by_problem, TokenClassificationPRM.from_model(model, tok, task=TASK.name))),
+    "min": (train_min_prm, min_scorer),
+    "lm": (train_tag_lm, tag_scorer),
+}
+
+
+class LearningCurve(TrainerCallback):
+    """Judges the PRM in training at the steps `at` (`judge(model) -> metrics`), each point kept in `curve`
+    and handed to `saved` as it is taken (a killed run keeps the points it reached)."""
+
+    def __init__(self, at: set[int], judge, saved) -> None:
+        self.at, self.judge, self.saved, self.curve = at, judge, saved, []
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if state.global_step in self.at:
+            metrics = self.judge(model)
+            model.train()
+            self.curve.append({"step": state.global_step, **metrics})
+            self.saved(self.curve)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--parent", required=True, type=Path, help="the generator the labels were sampled from")
@@ -269,12 +298,16 @@ def main() -> None:
     p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--pairs", type=int, default=1000, help="gold chains whose one-result-changed twin is added")
     p.add_argument("--steps", type=int, default=None, help="PRM training steps (default: the preset's)")
+    p.add_argument("--lr", type=float, default=None, help="PRM learning rate (default: the preset's)")
+    p.add_argument("--eval-at", default="", help="steps at which each arm is judged too")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = preset(args.preset)
     if args.steps:
         cfg.prm.max_steps = args.steps
+    if args.lr:
+        cfg.prm.learning_rate = args.lr
     args.out.mkdir(parents=True, exist_ok=True)
     result_file = args.out / "prm_data.json"
     results = json.loads(result_file.read_text()) if result_file.is_file() else {}
@@ -291,18 +324,21 @@ def main() -> None:
         t0 = time.time()
         data, _, reading = arm.partition("@")
         rows = concatenate_datasets([d.select_columns(COLUMNS) for d in builders[data]()])
+        train, scorer = READINGS[reading]
+
+        def judge(model, scorer=scorer):
+            return _heldout_step_auc(cfg, args.parent, scorer(model.eval(), tok), cache)
+
+        def saved(points, arm=arm):
+            result_file.write_text(json.dumps({**results, f"{arm} (partial)": {"curve": points}}, indent=2))
+        curve = LearningCurve({int(s) for s in args.eval_at.split(",") if s}, judge, saved)
         with tempfile.TemporaryDirectory() as work:
-            if reading == "min":
-                prm_model, stats = train_min_prm(args.parent, tok, rows, cfg, work)
-                score = min_scorer(prm_model, tok)
-            elif reading == "lm":
-                prm_model, stats = train_tag_lm(args.parent, tok, rows, cfg, work)
-                score = tag_scorer(prm_model, tok)
-            else:
-                prm_model, stats = train_prm(str(args.parent), tok, rows, cfg.prm, work)
-                score = partial(score_by_problem, TokenClassificationPRM.from_model(prm_model, tok, task=TASK.name))
+            prm_model, stats = train(args.parent, tok, rows, cfg, work, callbacks=[curve])
+        stats["curve"] = curve.curve
+        score = scorer(prm_model, tok)
         metrics = _heldout_step_auc(cfg, args.parent, score, cache)
-        results[arm] = {**metrics, **stats, "train_steps": cfg.prm.max_steps, "wall_s": round(time.time() - t0, 1)}
+        results[arm] = {**metrics, **stats, "train_steps": cfg.prm.max_steps, "learning_rate": cfg.prm.learning_rate,
+                        "wall_s": round(time.time() - t0, 1)}
         result_file.write_text(json.dumps({**results}, indent=2) + "\n")
         print(f"{arm}: within-problem AUC {metrics['within_problem_step_auc']}, gold over one-changed "
               f"{metrics['gold_vs_one_result_changed']}, {stats['train_chains']} chains", flush=True)

@@ -58,3 +58,32 @@ def test_a_step_tag_lm_learns_the_tag_after_each_step_and_the_good_steps_tokens(
     lm = batch["lm_target"][0]
     learned = tok.decode([int(t) for t in lm if t >= 0])
     assert learned == steps[0]  # the good step's tokens, each predicted from the one before; not the bad one
+
+
+def test_a_learning_curve_judges_the_model_at_the_chosen_steps_and_keeps_each_point():
+    from types import SimpleNamespace
+
+    from experiments.prm_data import LearningCurve
+
+    modes, saved = [], []
+
+    class Model:
+        training = True
+
+        def train(self):
+            self.training = True
+
+    model = Model()
+
+    def judge(m):
+        m.training = False  # a judge puts the model in eval mode, as `from_model` does
+        modes.append(m.training)
+        return {"gold_vs_one_result_changed": len(modes) / 10}
+
+    curve = LearningCurve({2, 4}, judge, lambda points: saved.append(list(points)))
+    for step in range(1, 6):
+        curve.on_step_end(None, SimpleNamespace(global_step=step), None, model=model)
+    assert [p["step"] for p in curve.curve] == [2, 4]
+    assert [p["gold_vs_one_result_changed"] for p in curve.curve] == [0.1, 0.2]
+    assert saved == [curve.curve[:1], curve.curve]  # each point written as it is taken
+    assert model.training  # training goes on in training mode

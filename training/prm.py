@@ -25,6 +25,7 @@ from transformers import (
     AutoModelForTokenClassification,
     DataCollatorWithPadding,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
 )
 
@@ -119,13 +120,14 @@ def _args(out_dir: str, cfg: RewardConfig) -> TrainingArguments:
         logging_steps=max(1, cfg.max_steps // 10), dataloader_num_workers=0, remove_unused_columns=False)
 
 
-def train_prm(parent: str, tok, rows: Dataset, cfg: RewardConfig, work_dir: str):
+def train_prm(parent: str, tok, rows: Dataset, cfg: RewardConfig, work_dir: str,
+              callbacks: list[TrainerCallback] | None = None):
     model = AutoModelForTokenClassification.from_pretrained(parent, num_labels=2)
     model.config.pad_token_id = tok.pad_token_id
     tok.padding_side = "right"
     trainer = _StepTrainer(model=model, args=_args(work_dir, cfg),
                            train_dataset=prm_features(tok, rows, cfg.target),
-                           data_collator=_PadCollator(tok.pad_token_id))
+                           data_collator=_PadCollator(tok.pad_token_id), callbacks=callbacks)
     trainer.pos_weight = cfg.pos_weight
     loss = trainer.train().training_loss
     return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
