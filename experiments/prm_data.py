@@ -146,6 +146,7 @@ class _MinTrainer(Trainer):
 
 
 def train_min_prm(parent: Path, tok, rows: Dataset, cfg, work: str, callbacks=None):
+    torch.manual_seed(cfg.prm.seed)  # the new head, as training.prm.train_prm draws it
     model = AutoModelForTokenClassification.from_pretrained(str(parent), num_labels=2)
     model.config.pad_token_id = tok.pad_token_id
 

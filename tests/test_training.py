@@ -211,6 +211,30 @@ def test_prm_and_orm_load(run_dir, cfg):
     assert AutoModelForSequenceClassification.from_pretrained(run_dir / "orm").config.num_labels == 2
 
 
+def test_a_reward_model_trained_twice_from_one_seed_is_the_same_model(run_dir, cfg):
+    """The new head is drawn from the stage's seed, not from whatever the process ran before: a pipeline
+    resumed at the PRM or ORM stage trains the model an uninterrupted run trains."""
+    import tempfile
+
+    import torch
+
+    from reasoning_core.checkpoints import load_tokenizer
+    from training.prm import train_orm, train_prm
+    if not ckpt.is_complete(run_dir / "labels"):
+        pl.run_label(cfg, run_dir / "sft", run_dir / "labels")
+    tok = load_tokenizer(run_dir / "sft")
+    rows = pl._label_rows(run_dir / "labels", cfg.prm.label_source)
+    outcome_rows = [{**r, "correct": i % 2 == 0} for i, r in enumerate(rows.to_list())]
+    for train, data, rc in ((train_prm, rows, cfg.prm), (train_orm, outcome_rows, cfg.orm)):
+        weights = []
+        for burn in (0, 7):
+            torch.rand(burn)  # another history of the global generator before the stage
+            with tempfile.TemporaryDirectory() as work:
+                model, _ = train(str(run_dir / "sft"), tok, data, rc, work)
+            weights.append(model.state_dict())
+        assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0]), train.__name__
+
+
 def test_verifier_stage_scores_steps_through_the_core_loader(run_dir, cfg):
     from reasoning_core.rewards import AgreementVerifier
     from reasoning_core.rewards import load as load_reward

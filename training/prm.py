@@ -122,6 +122,7 @@ def _args(out_dir: str, cfg: RewardConfig) -> TrainingArguments:
 
 def train_prm(parent: str, tok, rows: Dataset, cfg: RewardConfig, work_dir: str,
               callbacks: list[TrainerCallback] | None = None):
+    torch.manual_seed(cfg.seed)  # the new head's weights: else whatever ran before in the process draws them
     model = AutoModelForTokenClassification.from_pretrained(parent, num_labels=2)
     model.config.pad_token_id = tok.pad_token_id
     tok.padding_side = "right"
@@ -134,6 +135,7 @@ def train_prm(parent: str, tok, rows: Dataset, cfg: RewardConfig, work_dir: str,
 
 
 def train_orm(parent: str, tok, rows: list[dict], cfg: RewardConfig, work_dir: str):
+    torch.manual_seed(cfg.seed)  # as in train_prm: the head is drawn from the seed, not from earlier stages
     model = AutoModelForSequenceClassification.from_pretrained(parent, num_labels=2)
     model.config.pad_token_id = tok.pad_token_id
     tok.padding_side = "right"
