@@ -30,11 +30,10 @@ from reasoning_core.tasks import get_task, letters
 
 def first_error(problem: str, steps: list[str]) -> str:
     """'none' for a right chain, else the kind of its first wrong step: spelling, count or answer."""
-    labels = letters.check_steps(problem, steps)
-    if all(labels) and len(steps) == len(letters.parse(problem).steps()):
+    labels, gold = letters.check_steps(problem, steps), letters.parse(problem).steps()
+    if all(labels) and len(steps) == len(gold):
         return "none"
     k = labels.index(False) if not all(labels) else len(steps)
-    gold = letters.parse(problem).steps()
     if k >= len(gold) - 1 or k >= len(steps):
         return "answer"
     written, expected = (s.split("->")[0].split() for s in (steps[k], gold[k]))

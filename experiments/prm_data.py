@@ -60,7 +60,7 @@ from reasoning_core.tasks import check_steps
 from training.config import preset
 from training.data import TASK, mix_problems, stepwise_row
 from training.pipeline import _heldout_step_auc, _label_rows, heldout_cache
-from training.prm import _args, score_by_problem, train_prm
+from training.prm import _args, score_by_problem, train_prm, with_new_head
 from training.reward_eval import corrupt_one_result
 
 ARMS = ("mc", "exact", "exact+pairs", "exact+pairs@min", "mc@min", "exact+pairs@lm", "mc@lm")
@@ -146,8 +146,7 @@ class _MinTrainer(Trainer):
 
 
 def train_min_prm(parent: Path, tok, rows: Dataset, cfg, work: str, callbacks=None):
-    torch.manual_seed(cfg.prm.seed)  # the new head, as training.prm.train_prm draws it
-    model = AutoModelForTokenClassification.from_pretrained(str(parent), num_labels=2)
+    model = with_new_head(AutoModelForTokenClassification, str(parent), cfg.prm.seed)
     model.config.pad_token_id = tok.pad_token_id
 
     def one(r):

@@ -203,10 +203,12 @@ class PrefixCache:
         """`reuse` where the rows' common leading tokens are read once, in a row of their own, and stored,
         when that saves the batch at least `MIN_SHARED_TOKENS` token reads: the rows of a search's first call
         (N samples of one prompt, N candidate steps of one problem) would each read the same prompt."""
+        if self.max_bytes == 0 or len(seqs) < 2:  # nothing kept, or no second row to share with
+            return list(reuse)
         common = min(_common_length(seqs), min(limit for _, limit in reuse))
         usable = [min(len(entry.ids), limit) if entry is not None else 0 for entry, limit in reuse]
         saved = sum(max(0, common - u) for u in usable) - max(0, common - max(usable))
-        if self.max_bytes == 0 or saved < MIN_SHARED_TOKENS:
+        if saved < MIN_SHARED_TOKENS:
             return list(reuse)
         best = max(range(len(seqs)), key=usable.__getitem__)
         entry = reuse[best][0]

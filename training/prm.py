@@ -120,10 +120,16 @@ def _args(out_dir: str, cfg: RewardConfig) -> TrainingArguments:
         logging_steps=max(1, cfg.max_steps // 10), dataloader_num_workers=0, remove_unused_columns=False)
 
 
+def with_new_head(auto_cls, parent: str, seed: int):
+    """`parent` under a fresh 2-class head (`auto_cls`), its weights drawn from `seed`: else whatever the
+    process ran before (earlier stages, a resumed run's fewer) would draw them."""
+    torch.manual_seed(seed)
+    return auto_cls.from_pretrained(parent, num_labels=2)
+
+
 def train_prm(parent: str, tok, rows: Dataset, cfg: RewardConfig, work_dir: str,
               callbacks: list[TrainerCallback] | None = None):
-    torch.manual_seed(cfg.seed)  # the new head's weights: else whatever ran before in the process draws them
-    model = AutoModelForTokenClassification.from_pretrained(parent, num_labels=2)
+    model = with_new_head(AutoModelForTokenClassification, parent, cfg.seed)
     model.config.pad_token_id = tok.pad_token_id
     tok.padding_side = "right"
     trainer = _StepTrainer(model=model, args=_args(work_dir, cfg),
@@ -135,8 +141,7 @@ def train_prm(parent: str, tok, rows: Dataset, cfg: RewardConfig, work_dir: str,
 
 
 def train_orm(parent: str, tok, rows: list[dict], cfg: RewardConfig, work_dir: str):
-    torch.manual_seed(cfg.seed)  # as in train_prm: the head is drawn from the seed, not from earlier stages
-    model = AutoModelForSequenceClassification.from_pretrained(parent, num_labels=2)
+    model = with_new_head(AutoModelForSequenceClassification, parent, cfg.seed)
     model.config.pad_token_id = tok.pad_token_id
     tok.padding_side = "right"
     trainer = Trainer(model=model, args=_args(work_dir, cfg), train_dataset=orm_features(tok, rows),
