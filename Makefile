@@ -4,7 +4,7 @@
 VENV := .venv
 PY   := $(VENV)/bin/python
 
-.PHONY: run test browser solve
+.PHONY: run test browser solve screenshots
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -31,3 +31,7 @@ solve: $(VENV)/.runtime
 test: $(VENV)/.dev browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# the README's pictures: the browser test, writing its screenshots into docs/
+screenshots: $(VENV)/.dev browser
+	STEPWISE_DOCS_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_browser.py

@@ -24,6 +24,11 @@ predicting the tokens of the good steps (next-token loss beside the tag loss, we
 the next-token computation it checks against is not trained away. Its score is softmax over "+" and "-"
 at the tag.
 
+An arm named `DATA@implicit` is an implicit PRM (`training.prm.train_implicit_prm`): the causal LM trained
+so that beta * log(pi / pi_parent) summed over a prefix's tokens is the logit of the prefix's label, read
+by `reasoning_core.rewards.implicit.ImplicitPRM`. A wrong result is judged by the LM's own prediction of
+it, through the LM head the generator computes with.
+
 Each arm is judged as the pipeline judges its PRM (`pipeline._heldout_step_auc`: within-problem step AUC on
 the chains the generator samples for validation problems, and gold against one-result-changed pairs of
 validation problems), and the results go to `--out`/prm_data.json.
@@ -45,6 +50,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
+import sys
 import tempfile
 import time
 from functools import partial
@@ -55,15 +62,27 @@ from datasets import Dataset, concatenate_datasets
 from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, Trainer, TrainerCallback
 
 from reasoning_core.checkpoints import load_tokenizer
+from reasoning_core.rewards.implicit import ImplicitPRM
 from reasoning_core.rewards.token_classification import TokenClassificationPRM
 from reasoning_core.tasks import check_steps
 from training.config import preset
 from training.data import TASK, mix_problems, stepwise_row
 from training.pipeline import _heldout_step_auc, _label_rows, heldout_cache
-from training.prm import _args, score_by_problem, train_prm, with_new_head
+from training.prm import (
+    StepSpanCollator,
+    _args,
+    pad_spans,
+    score_by_problem,
+    step_span_rows,
+    step_spans,
+    train_implicit_prm,
+    train_prm,
+    with_new_head,
+)
 from training.reward_eval import corrupt_one_result
 
-ARMS = ("mc", "exact", "exact+pairs", "exact+pairs@min", "mc@min", "exact+pairs@lm", "mc@lm")
+ARMS = ("mc", "exact", "exact+pairs", "exact+pairs@min", "mc@min", "exact+pairs@lm", "mc@lm", "exact+pairs@implicit",
+        "mc@implicit")
 COLUMNS = ["prompt", "completions", "labels"]  # what the PRM trains on, whatever else a source holds
 PAIR_SEED = 700  # train problems no stage draws (the stages use seeds 0-600)
 
@@ -95,36 +114,6 @@ def exact_pair_rows(pairs) -> Dataset:
     return Dataset.from_list([stepwise_row(p, s, check_steps(p, s)) for p, s, _ in pairs])
 
 
-def span_features(tok, problem: str, steps: list[str]) -> tuple[list[int], list[int]]:
-    """Token ids of prompt + steps (each + "\\n", as `prm.encode_path` writes them) and, per token, the index
-    of the step it belongs to (-1 for the prompt)."""
-    ids = tok(TASK.prompt(problem), add_special_tokens=False)["input_ids"]
-    step_of = [-1] * len(ids)
-    for k, step in enumerate(steps):
-        piece = tok(step + TASK.step_delimiter, add_special_tokens=False)["input_ids"]
-        ids, step_of = ids + piece, step_of + [k] * len(piece)
-    return ids, step_of
-
-
-def pad_spans(feats: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids, _ in feats)
-    return {"input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in feats]),
-            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in feats]),
-            "step_of": torch.tensor([of + [-1] * (width - len(of)) for _, of in feats])}
-
-
-class _MinCollator:
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        batch = pad_spans([(r["input_ids"], r["step_of"]) for r in rows], self.pad_id)
-        steps = max(len(r["step_labels"]) for r in rows)
-        batch["step_labels"] = torch.tensor([r["step_labels"] + [-100.0] * (steps - len(r["step_labels"]))
-                                             for r in rows])
-        return batch
-
-
 def step_log_probs(logits: torch.Tensor, step_of: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per (row, step): the mean log P(good) over the step's tokens and the log P(bad) of its least-good
     token (the largest log P(bad)); -1e4 where a row has no such step."""
@@ -149,12 +138,8 @@ def train_min_prm(parent: Path, tok, rows: Dataset, cfg, work: str, callbacks=No
     model = with_new_head(AutoModelForTokenClassification, str(parent), cfg.prm.seed)
     model.config.pad_token_id = tok.pad_token_id
 
-    def one(r):
-        ids, step_of = span_features(tok, r["prompt"], r["completions"])
-        return {"input_ids": ids, "step_of": step_of, "step_labels": [float(x) for x in r["labels"]]}
-    data = rows.map(one, remove_columns=rows.column_names)
-    trainer = _MinTrainer(model=model, args=_args(work, cfg.prm), train_dataset=data, callbacks=callbacks,
-                          data_collator=_MinCollator(tok.pad_token_id))
+    trainer = _MinTrainer(model=model, args=_args(work, cfg.prm), train_dataset=step_span_rows(tok, rows),
+                          callbacks=callbacks, data_collator=StepSpanCollator(tok.pad_token_id))
     loss = trainer.train().training_loss
     return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
 
@@ -164,7 +149,7 @@ def min_scorer(model, tok, batch_size: int = 64):
     def score(problems: list[str], paths: list[list[str]]) -> list[list[float]]:
         out: list[list[float]] = []
         for i in range(0, len(paths), batch_size):
-            feats = [span_features(tok, p, s) for p, s in zip(problems[i:i + batch_size], paths[i:i + batch_size])]
+            feats = [step_spans(tok, p, s) for p, s in zip(problems[i:i + batch_size], paths[i:i + batch_size])]
             batch = pad_spans(feats, tok.pad_token_id)
             steps = max(len(s) for s in paths[i:i + batch_size])
             with torch.no_grad():
@@ -266,11 +251,23 @@ def tag_scorer(model, tok, batch_size: int = 64):
     return score
 
 
+def train_implicit(parent: Path, tok, rows: Dataset, cfg, work: str, callbacks=None):
+    model, _, stats = train_implicit_prm(str(parent), tok, rows, cfg.prm, work, callbacks)
+    return model, stats
+
+
+def implicit_scorer(model, tok):
+    """(problems, paths) -> the implicit PRM's step scores against the parent `model` was loaded from."""
+    ref = AutoModelForCausalLM.from_pretrained(model.name_or_path)
+    return partial(score_by_problem, ImplicitPRM.from_models(model, ref, tok, task=TASK.name))
+
+
 READINGS = {  # an arm's reading -> (train(parent, tok, rows, cfg, work, callbacks), scorer(model, tok))
     "": (lambda parent, tok, rows, cfg, work, callbacks: train_prm(str(parent), tok, rows, cfg.prm, work, callbacks),
          lambda model, tok: partial(score_by_problem, TokenClassificationPRM.from_model(model, tok, task=TASK.name))),
     "min": (train_min_prm, min_scorer),
     "lm": (train_tag_lm, tag_scorer),
+    "implicit": (train_implicit, implicit_scorer),
 }
 
 
@@ -338,7 +335,8 @@ def main() -> None:
         score = scorer(prm_model, tok)
         metrics = _heldout_step_auc(cfg, args.parent, score, cache)
         results[arm] = {**metrics, **stats, "train_steps": cfg.prm.max_steps, "learning_rate": cfg.prm.learning_rate,
-                        "wall_s": round(time.time() - t0, 1)}
+                        "wall_s": round(time.time() - t0, 1),
+                        "command": shlex.join(["python", "-m", "experiments.prm_data", *sys.argv[1:]])}
         result_file.write_text(json.dumps({**results}, indent=2) + "\n")
         print(f"{arm}: within-problem AUC {metrics['within_problem_step_auc']}, gold over one-changed "
               f"{metrics['gold_vs_one_result_changed']}, {stats['train_chains']} chains", flush=True)

@@ -1,13 +1,16 @@
 """The app in a real headless Chromium (Playwright): type a problem, run beam search and MCTS, watch
 the tree appear, select nodes (table row and plot click) and read their path in the inspector, replay a
 search, fold a big tree, grow a 200-node MCTS tree on the shipped models. Screenshots go to test-artifacts/;
-the landing page, a beam tree, the inspected MCTS tree (docs/screenshot.png), a replay stopped half-way, a
-961-node tree drawn folded, the shipped models' MCTS tree of over 200 nodes and a race go to docs/: the README
-shows the app as these tests leave it. Needs Debian's chromium (`apt-get install chromium`)."""
+the landing page, a beam tree, the inspected MCTS tree (screenshot.png), a replay stopped half-way, a
+961-node tree drawn folded, the shipped models' MCTS tree of over 200 nodes and a race go to
+test-artifacts/docs/, or to docs/ with `make screenshots` (STEPWISE_DOCS_SCREENSHOTS=1): the README shows the
+app as that run leaves it, and an ordinary test run leaves the committed pictures alone. Needs Debian's
+chromium (`apt-get install chromium`)."""
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -23,7 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
-DOCS = REPO / "docs"
+DOCS = REPO / "docs" if os.environ.get("STEPWISE_DOCS_SCREENSHOTS") else ARTIFACTS / "docs"
 SCREENSHOT = DOCS / "screenshot.png"
 POINTS = "#explorer-tree .js-plotly-plot .scatterlayer .point"
 
@@ -35,7 +38,8 @@ if not CHROMIUM.exists():
 def browser():
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(exist_ok=True)
+    for folder in (ARTIFACTS, DOCS):
+        folder.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:  # one per process: Playwright's sync API cannot nest
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser

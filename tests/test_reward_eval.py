@@ -53,3 +53,23 @@ def test_step_report_per_task_on_the_oracle_and_on_its_inverse():
                           problems, paths, gold)
     # ties (both chains' weakest step at 0 when the change is not the first step) count half
     assert inverse["within_problem_step_auc_mean"] == 0.0 and inverse["gold_vs_one_result_changed_mean"] < 0.5
+
+
+def test_a_score_that_reads_only_the_position_ranks_all_steps_well_and_live_steps_at_chance():
+    # each problem: a right chain and one whose second step is its first error; the labels after an error
+    # stay bad, so "earlier is better" ranks all steps well, but among live steps (all earlier steps right)
+    # the first error and the right step at its position tie
+    from training.reward_eval import live_steps
+
+    problem = "Compute left to right: 4 + 7 - 2 + 3"
+    right = ["4 + 7 = 11", "11 - 2 = 9", "9 + 3 = 12", "The answer is 12"]
+    wrong = ["4 + 7 = 11", "11 - 2 = 8", "8 + 3 = 11", "The answer is 11"]
+    assert live_steps([True, False, False, False]) == [True, True, False, False]
+    position = lambda ps, ss: [[-float(k) for k in range(len(s))] for s in ss]  # noqa: E731
+    report = step_report(position, [problem, problem], [right, wrong], [])
+    # all steps: good at positions 0, 0, 1, 2, 3 against bad at 1, 2, 3: 10.5 of 15 pairs
+    assert report["within_problem_step_auc_mean"] == 0.7
+    # live steps: good at 0, 0, 1, 2, 3 against the first error at 1: 2.5 of 5
+    assert report["within_problem_live_step_auc_mean"] == 0.5
+    exact = step_report(oracle_scores, [problem, problem], [right, wrong], [])
+    assert exact["within_problem_live_step_auc_mean"] == 1.0

@@ -15,6 +15,7 @@ from reasoning_core.rewards import (
     REWARD_PRESETS,
     AgreementVerifier,
     ChatPRM,
+    ImplicitPRM,
     OutcomeRM,
     StepTagPRM,
     TokenClassificationPRM,
@@ -27,6 +28,7 @@ from reasoning_core.tasks.chat import MATH_SYSTEM
 from tiny_models import (
     LLAMA31_CHAT_TEMPLATE,
     save_tiny_generator,
+    save_tiny_implicit_prm,
     save_tiny_orm,
     save_tiny_qwen_prm,
     save_tiny_rlhflow_prm,
@@ -48,7 +50,8 @@ def folders(tmp_path_factory):
             "rlhflow": save_tiny_rlhflow_prm(root / "rlhflow"),
             "trl": save_tiny_token_prm(root / "trl", separator="\n"),
             "orm": save_tiny_orm(root / "orm"),
-            "agreement": save_tiny_generator(root / "agreement", train_steps=0)}
+            "agreement": save_tiny_generator(root / "agreement", train_steps=0),
+            "implicit": save_tiny_implicit_prm(root / "implicit", save_tiny_generator(root / "ref", train_steps=0))}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,7 @@ def loaded(folders):
 def test_every_preset_loads_its_adapter(loaded):
     kinds = {name: type(model) for name, model in loaded.items()}
     assert kinds == {"trl": TokenClassificationPRM, "qwen-prm": TokenClassificationPRM, "math-shepherd": StepTagPRM,
-                     "rlhflow": ChatPRM, "orm": OutcomeRM, "agreement": AgreementVerifier}
+                     "rlhflow": ChatPRM, "orm": OutcomeRM, "agreement": AgreementVerifier, "implicit": ImplicitPRM}
     assert isinstance(loaded["qwen-prm"].model, Qwen2ForProcessRewardModel)
 
 
@@ -218,7 +221,7 @@ def test_dtype_option_reaches_the_model(folders):
 
 
 def test_unknown_preset_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="valid: trl, qwen-prm, math-shepherd, rlhflow, agreement, orm"):
+    with pytest.raises(ValueError, match="valid: trl, qwen-prm, math-shepherd, rlhflow, agreement, implicit, orm"):
         load_reward("shepherd:/models/x")
     with pytest.raises(ValueError, match="valid: trl"):
         get_preset("nope")

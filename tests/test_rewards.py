@@ -293,7 +293,8 @@ def test_unrecognised_architecture_is_explained(tmp_path):
     with pytest.raises(ModelError, match=re.escape(
             f"cannot tell what kind of reward model {str(folder)!r} is (architectures=['LlamaModel']); expected "
             "*ForTokenClassification (PRM), *ForSequenceClassification (ORM) or *ForCausalLM (step-tag PRM), or "
-            "name its format: <preset>:PATH with a preset from trl, qwen-prm, math-shepherd, rlhflow, agreement, orm; "
+            "name its format: <preset>:PATH with a preset from trl, qwen-prm, math-shepherd, rlhflow, agreement, "
+            "implicit, orm; "
             "or use 'oracle' or 'none'")):
         load_reward(str(folder))
 

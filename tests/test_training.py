@@ -235,6 +235,50 @@ def test_a_reward_model_trained_twice_from_one_seed_is_the_same_model(run_dir, c
         assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0]), train.__name__
 
 
+def test_the_implicit_prm_stage_writes_a_folder_the_core_scores_alone(run_dir, cfg):
+    from reasoning_core.checkpoints import read_stepwise_json
+    from reasoning_core.rewards import ImplicitPRM
+    from reasoning_core.rewards import load as load_reward
+    from reasoning_core.rewards.implicit import REFERENCE_FILE
+    if not ckpt.is_complete(run_dir / "labels"):
+        pl.run_label(cfg, run_dir / "sft", run_dir / "labels")
+    implicit = dataclasses.replace(cfg, prm=dataclasses.replace(cfg.prm, format="implicit", beta=0.2))
+    metrics = pl.run_prm(implicit, run_dir / "sft", run_dir / "labels", run_dir / "prm-implicit")
+    folder = run_dir / "prm-implicit"
+    assert metrics["heldout_steps"] > 0 and 0.0 <= metrics["gold_vs_one_result_changed"] <= 1.0
+    assert read_stepwise_json(folder)["kind"] == "implicit" and read_stepwise_json(folder)["beta"] == 0.2
+    assert (folder / REFERENCE_FILE).is_file()
+    prm = load_reward(str(folder), device="cpu")
+    assert isinstance(prm, ImplicitPRM) and prm.format.beta == 0.2
+    parent = pl.load_generator(run_dir / "sft")[0].state_dict()
+    reference = prm.reference.state_dict()
+    assert all(torch.equal(parent[k], reference[k]) for k in parent)  # the reference is the parent, frozen
+    [scores] = prm.score("Compute left to right: 1 + 2", [["1 + 2 = 3", "The answer is 3"]])
+    assert len(scores) == 2 and all(0.0 < s < 1.0 for s in scores)
+
+
+def test_an_implicit_prm_learns_to_score_a_labelled_wrong_step_below_the_right_one(run_dir, cfg):
+    import tempfile
+
+    from datasets import Dataset
+
+    from reasoning_core.checkpoints import load_tokenizer
+    from reasoning_core.rewards import ImplicitPRM
+    from training.prm import train_implicit_prm
+    problem = "Compute left to right: 4 + 7 - 2"
+    right, wrong = ["4 + 7 = 11", "11 - 2 = 9", "The answer is 9"], ["4 + 7 = 12", "12 - 2 = 10", "The answer is 10"]
+    rows = Dataset.from_list([stepwise_row(problem, right, [True] * 3), stepwise_row(problem, wrong, [False] * 3)])
+    tok = load_tokenizer(run_dir / "sft")
+    fit = dataclasses.replace(cfg.prm, format="implicit", max_steps=30, batch_size=2, learning_rate=3e-3)
+    with tempfile.TemporaryDirectory() as work:
+        model, ref, _ = train_implicit_prm(str(run_dir / "sft"), tok, rows, fit, work)
+    prm = ImplicitPRM.from_models(model, ref, tok, task="steps", beta=fit.beta)
+    before = ImplicitPRM.from_models(ref, ref, tok, task="steps").score(problem, [right, wrong])
+    good, bad = prm.score(problem, [right, wrong])
+    assert all(x == pytest.approx(0.5) for x in before[0] + before[1])  # untrained: the model is its reference
+    assert min(good) > 0.5 > max(bad), (good, bad)
+
+
 def test_verifier_stage_scores_steps_through_the_core_loader(run_dir, cfg):
     from reasoning_core.rewards import AgreementVerifier
     from reasoning_core.rewards import load as load_reward
@@ -403,8 +447,13 @@ def test_process_advantages_blame_the_wrong_step_and_credit_the_steps_after_it()
 
 def test_unknown_names_list_valid_ones():
     from training.__main__ import GRPO_REWARDS
+    from training.__main__ import PRM_FORMATS as CLI_FORMATS
+    from training.prm import PRM_FORMATS, RewardConfig
     from training.rl import REWARDS, reward_fn
     assert GRPO_REWARDS == REWARDS  # the command line offers exactly the rewards training.rl knows
+    assert CLI_FORMATS == PRM_FORMATS
+    with pytest.raises(ValueError, match="token_classification, implicit"):
+        RewardConfig(format="nope")
     with pytest.raises(ValueError, match="correct, orm, prm, process"):
         reward_fn("nope")
     with pytest.raises(ValueError, match="micro, tiny, small"):

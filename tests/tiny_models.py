@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import (
+    AutoModelForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
@@ -111,6 +112,24 @@ def save_tiny_step_tag_prm(folder: Path, *, step_tag: str = "ки", seed: int = 
     tokenizer = char_tokenizer(extra_tokens=(step_tag,))
     config = MistralConfig(vocab_size=len(tokenizer), bos_token_id=1, eos_token_id=2, **SMALL)
     return _save(MistralForCausalLM(config), tokenizer, folder)
+
+
+def save_tiny_implicit_prm(folder: Path, reference: Path, *, stepwise: dict | None = None, seed: int = 0) -> Path:
+    """An implicit PRM as training writes it: the causal LM in `reference` with its weights moved a little,
+    and the unmoved weights beside it as its reference."""
+    from safetensors.torch import save_model
+
+    from reasoning_core.checkpoints import load_tokenizer
+    from reasoning_core.rewards.implicit import REFERENCE_FILE
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(reference)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    _save(model, load_tokenizer(Path(reference)), folder, stepwise or {"kind": "implicit"})
+    save_model(AutoModelForCausalLM.from_pretrained(reference), str(Path(folder) / REFERENCE_FILE))
+    return Path(folder)
 
 
 def save_tiny_orm(folder: Path, *, num_labels: int = 1, seed: int = 0) -> Path:

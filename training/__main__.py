@@ -24,6 +24,7 @@ from pathlib import Path
 # with another process running); passive waiting costs nothing when the machine is idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 GRPO_REWARDS = ("correct", "orm", "prm", "process")  # training.rl.REWARDS, without importing torch for --help
+PRM_FORMATS = ("token_classification", "implicit")  # training.prm.PRM_FORMATS, likewise
 PRESETS = ("micro", "tiny", "small", "default")  # training.config.PRESETS, likewise (a test keeps both lists true)
 LABEL_FILES = ("math_shepherd.jsonl", "omega_prm.jsonl")
 
@@ -60,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, help="number of STaR rounds (preset default otherwise)")
     s.add_argument("--verifier", type=Path, help="keep only chains this step verifier passes (e.g. runs/tiny/verifier)")
     add("label", "Math-Shepherd and OmegaPRM process labels from Monte-Carlo rollouts")
-    s = add("prm", "train the token-classification PRM on process labels", labels=True)
+    s = add("prm", "train the PRM (token classifier or implicit PRM) on process labels", labels=True)
     s.add_argument("--label-source", choices=("math_shepherd", "omega_prm", "both"), help="which labels")
+    s.add_argument("--format", choices=PRM_FORMATS, help="PRM format (default: the preset's); see training.prm")
     add("orm", "train the outcome RM (sequence classifier) on final correctness", labels=True)
     s = add("grpo", "GRPO on the generator (TRL GRPOTrainer) against a chosen reward")
     s.add_argument("--reward", choices=GRPO_REWARDS, help="reward (default: the preset's); see training.rl")
@@ -170,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     elif cmd == "prm":
         if args.label_source:
             cfg.prm.label_source = args.label_source
+        if args.format:
+            cfg.prm.format = args.format
         result = pl.run_prm(cfg, args.parent, args.labels, args.out)
     elif cmd == "orm":
         result = pl.run_orm(cfg, args.parent, args.labels, args.out)

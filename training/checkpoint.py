@@ -20,7 +20,8 @@ META = "meta.json"
 # how the core reads each reward checkpoint (`reasoning_core.rewards.step_format`)
 STEPWISE = {"prm": {"kind": "prm", "task": "steps", "step_separator": "\n", "good_label": 1},
             "orm": {"kind": "orm", "task": "steps", "step_separator": "\n", "good_label": 1},
-            "verifier": {"kind": "agreement", "task": "steps", "step_separator": "\n"}}
+            "verifier": {"kind": "agreement", "task": "steps", "step_separator": "\n"},
+            "implicit": {"kind": "implicit", "task": "steps", "step_separator": "\n"}}
 KEEP_SUFFIXES = (".json", ".safetensors", ".md", ".txt", ".jsonl", ".jinja")
 
 
@@ -63,6 +64,9 @@ def _card(stage: str, kind: str, parent: str | None, metrics: dict, config: dict
                     "log P(top token)) at its worst token (`reasoning_core.rewards.AgreementVerifier`)",
         "orm": "an outcome reward model: `AutoModelForSequenceClassification`; the score is "
                "softmax(logits)[1] for the whole chain",
+        "implicit": "an implicit process reward model: `AutoModelForCausalLM` and its reference LM (the parent's "
+                    "weights, `reference.safetensors`); a step scores sigmoid(beta * the sum of log P(token) - "
+                    "log P_ref(token) over the steps up to it) (`reasoning_core.rewards.ImplicitPRM`)",
     }[kind]
     return f"""---
 library_name: transformers
@@ -91,16 +95,17 @@ Parent checkpoint: `{Path(parent).name if parent else 'none (from scratch)'}`
 
 
 def save_checkpoint(path: str | Path, model, tokenizer, *, stage: str, kind: str, parent: str | None,
-                    config: dict, metrics: dict) -> None:
-    """Weights (safetensors), tokenizer, model card, meta.json and, for reward models, stepwise.json.
-    Optimizer states, trainer checkpoints and training_args.bin are never written here."""
+                    config: dict, metrics: dict, settings: dict | None = None) -> None:
+    """Weights (safetensors), tokenizer, model card, meta.json and, for reward models, stepwise.json
+    (`STEPWISE[kind]`, then `settings`). Optimizer states, trainer checkpoints and training_args.bin are
+    never written here."""
     path = Path(path)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     mix = config.get("mix", {})
     tasks = {"tasks": list(mix.get("weights", {})), "levels": mix.get("levels", {})}
-    settings = STEPWISE.get(kind, {"kind": kind})
-    (path / "stepwise.json").write_text(json.dumps(settings | tasks, indent=2) + "\n")
+    read_as = STEPWISE.get(kind, {"kind": kind}) | (settings or {})
+    (path / "stepwise.json").write_text(json.dumps(read_as | tasks, indent=2) + "\n")
     for junk in path.iterdir():  # anything a trainer may have left behind
         if junk.is_dir():
             shutil.rmtree(junk)

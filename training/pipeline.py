@@ -20,11 +20,13 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_model
 from transformers import AutoModelForCausalLM
 
 from reasoning_core import rewards
 from reasoning_core.checkpoints import load_pretrained, load_tokenizer
 from reasoning_core.rewards import AgreementVerifier, OutcomeRM, TokenClassificationPRM
+from reasoning_core.rewards.implicit import REFERENCE_FILE, ImplicitPRM
 from reasoning_core.tasks import recognised
 
 from . import checkpoint as ckpt
@@ -32,7 +34,7 @@ from .config import PipelineConfig
 from .data import TASK, load_stepwise, mix_problems, sft_dataset, split_problems
 from .examples import pick_examples
 from .label_steps import label_chains
-from .prm import auc, score_by_problem, train_orm, train_prm
+from .prm import auc, score_by_problem, train_implicit_prm, train_orm, train_prm
 from .reward_eval import step_report, within_auc
 from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
 from .sampling import greedy_solved, sample_accuracy, sample_chains
@@ -182,23 +184,34 @@ def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score, cache: Path | No
     gold = mix_problems(cfg.mix, "validation", cfg.prm.eval_problems, seed=cfg.seed + 301, per_task=True)
     report = step_report(score, problems, paths, gold)
     return {"within_problem_step_auc": report["within_problem_step_auc_mean"],
+            "within_problem_live_step_auc": report["within_problem_live_step_auc_mean"],
             "gold_vs_one_result_changed": report["gold_vs_one_result_changed_mean"],
             "step_auc_vs_check_steps": report["pooled_step_auc_mean"], "by_task": report["per_task"],
             "heldout_chains": len(paths), "heldout_steps": sum(t["steps"] for t in report["per_task"].values())}
 
 
 def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
+    """The PRM in `cfg.prm.format`: a token classifier, or an implicit PRM saved with its reference (the
+    parent's weights, `reference.safetensors`) so that the folder alone scores."""
     t0 = time.time()
     tok = load_tokenizer(parent)
     rows = _label_rows(labels, cfg.prm.label_source)
     with ckpt.atomic_dir(out) as tmp:
-        model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
-        prm = TokenClassificationPRM.from_model(model, tok, task=TASK.name)
+        if cfg.prm.format == "implicit":
+            model, ref, stats = train_implicit_prm(str(parent), tok, rows, cfg.prm, str(tmp))
+            prm = ImplicitPRM.from_models(model, ref, tok, task=TASK.name, beta=cfg.prm.beta)
+            kind, settings = "implicit", {"beta": cfg.prm.beta}
+        else:
+            model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
+            prm = TokenClassificationPRM.from_model(model, tok, task=TASK.name)
+            kind, settings = "prm", {}
         cache = heldout_cache(out, parent, cfg.prm.eval_problems, cfg.seed)
         metrics = {**_heldout_step_auc(cfg, parent, partial(score_by_problem, prm), cache),
                    **stats, "wall_s": round(time.time() - t0, 1)}
-        ckpt.save_checkpoint(tmp, model, tok, stage="prm", kind="prm", parent=str(parent),
-                             config=cfg.to_dict(), metrics=metrics)
+        ckpt.save_checkpoint(tmp, model, tok, stage="prm", kind=kind, parent=str(parent),
+                             config=cfg.to_dict(), metrics=metrics, settings=settings)
+        if kind == "implicit":
+            save_model(ref, str(tmp / REFERENCE_FILE))
     return metrics
 
 

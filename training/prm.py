@@ -3,10 +3,15 @@
 * **PRM**: `AutoModelForTokenClassification` (2 labels). The input is the task prompt followed by
   every step plus "\\n"; the label sits on each step's closing "\\n" (class 1 = good step) and is
   -100 elsewhere. At inference P(class 1) at those positions is the step score.
+* **Implicit PRM** (`format="implicit"`, Yuan et al. 2024; PRIME): the generator's causal LM itself,
+  trained so that beta * log(pi / pi_ref) summed over a prefix's tokens (pi_ref: the generator, frozen)
+  is the logit that the prefix is right, with binary cross-entropy against the same step labels. A wrong
+  result is judged where the LM predicts it, which the classifier above cannot learn on this backbone
+  (docs/findings.md). Read by `reasoning_core.rewards.implicit.ImplicitPRM`.
 * **ORM**: `AutoModelForSequenceClassification` (2 labels) on the same text, labelled by whether the
   chain's final answer is correct.
 
-Both start from the generator's weights (a fresh classification head), as PRMs usually do.
+All start from the generator's weights (the classifiers under a fresh head), as PRMs usually do.
 
     python -m training prm --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/prm
     python -m training orm --parent runs/tiny/star --labels runs/tiny/labels --out runs/tiny/orm
@@ -21,6 +26,7 @@ import torch
 from datasets import Dataset
 from sklearn.metrics import roc_auc_score
 from transformers import (
+    AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     DataCollatorWithPadding,
@@ -36,6 +42,9 @@ from .data import TASK
 logger = logging.getLogger(__name__)
 
 
+PRM_FORMATS = ("token_classification", "implicit")
+
+
 @dataclass
 class RewardConfig:
     max_steps: int = 300
@@ -48,15 +57,19 @@ class RewardConfig:
                                           # (Math-Shepherd soft labels; OmegaPRM rows are 0/1 either way)
     pos_weight: float = 1.0               # loss weight of good-step targets (class balancing)
     weight_decay: float = 0.01
+    format: str = "token_classification"  # or "implicit" (PRM only): see the module docstring
+    beta: float = 0.1                     # implicit PRM: log-ratio -> logit; PRIME's 0.05 is for steps of a few
+                                          # hundred sub-word tokens, these are 15-40 characters
+
+    def __post_init__(self) -> None:
+        if self.format not in PRM_FORMATS:
+            raise ValueError(f"unknown PRM format {self.format!r}; valid: {', '.join(PRM_FORMATS)}")
 
 
 def encode_path(tok, problem: str, steps: list[str]) -> tuple[list[int], list[int]]:
     """Token ids of prompt + steps (each + "\\n"), and the index of each step's closing token."""
-    ids = tok(TASK.prompt(problem), add_special_tokens=False)["input_ids"]
-    ends = []
-    for s in steps:
-        ids = ids + tok(s + TASK.step_delimiter, add_special_tokens=False)["input_ids"]
-        ends.append(len(ids) - 1)
+    ids, step_of = step_spans(tok, problem, steps)
+    ends = [i for i, k in enumerate(step_of) if k >= 0 and (i + 1 == len(ids) or step_of[i + 1] != k)]
     return ids, ends
 
 
@@ -103,6 +116,86 @@ class _StepTrainer(Trainer):
         w = 1.0 + (self.pos_weight - 1.0) * t
         loss = (-(t * logp[:, 1] + (1 - t) * logp[:, 0]) * w).sum() / w.sum().clamp_min(1e-8)
         return (loss, out) if return_outputs else loss
+
+
+def step_spans(tok, problem: str, steps: list[str]) -> tuple[list[int], list[int]]:
+    """Token ids of prompt + steps (each + "\\n", as `encode_path` writes them) and, per token, the index of
+    the step it belongs to (-1 for the prompt)."""
+    ids = tok(TASK.prompt(problem), add_special_tokens=False)["input_ids"]
+    step_of = [-1] * len(ids)
+    for k, step in enumerate(steps):
+        piece = tok(step + TASK.step_delimiter, add_special_tokens=False)["input_ids"]
+        ids, step_of = ids + piece, step_of + [k] * len(piece)
+    return ids, step_of
+
+
+def pad_spans(feats: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """`step_spans` rows as one right-padded batch (padding belongs to no step)."""
+    width = max(len(ids) for ids, _ in feats)
+    return {"input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in feats]),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in feats]),
+            "step_of": torch.tensor([of + [-1] * (width - len(of)) for _, of in feats])}
+
+
+def step_span_rows(tok, rows: Dataset) -> Dataset:
+    def one(r):
+        ids, step_of = step_spans(tok, r["prompt"], r["completions"])
+        return {"input_ids": ids, "step_of": step_of, "step_labels": [float(x) for x in r["labels"]]}
+    return rows.map(one, remove_columns=rows.column_names)
+
+
+class StepSpanCollator:
+    """`step_spans` rows and their step labels (-100: no step) as a batch."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        batch = pad_spans([(r["input_ids"], r["step_of"]) for r in rows], self.pad_id)
+        steps = max(len(r["step_labels"]) for r in rows)
+        batch["step_labels"] = torch.tensor([r["step_labels"] + [-100.0] * (steps - len(r["step_labels"]))
+                                             for r in rows])
+        return batch
+
+
+def prefix_log_ratios(model, ref, batch: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
+    """Per (row, step): the sum of log pi(token) - log pi_ref(token) over every token of the steps up to it,
+    each token read from the logits that predict it (the implicit PRM's Q-value of the prefix; its
+    gradient reaches `model` only)."""
+    ids, mask, step_of = batch["input_ids"], batch["attention_mask"], batch["step_of"]
+
+    def token_logp(m):
+        logits = m(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        return logits.log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+    with torch.no_grad():
+        ref_logp = token_logp(ref)
+    ratio = token_logp(model) - ref_logp
+    member = step_of[:, 1:].unsqueeze(1) == torch.arange(steps, device=ids.device).view(1, steps, 1)
+    return (ratio.unsqueeze(1) * member).sum(-1).cumsum(-1)
+
+
+class _ImplicitTrainer(Trainer):
+    ref = None
+    beta = 0.1
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("step_labels")
+        logit = self.beta * prefix_log_ratios(model, self.ref, inputs, labels.shape[1])
+        valid = labels >= 0
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logit[valid], labels[valid])
+        return (loss, None) if return_outputs else loss
+
+
+def train_implicit_prm(parent: str, tok, rows: Dataset, cfg: RewardConfig, work_dir: str,
+                       callbacks: list[TrainerCallback] | None = None):
+    """The implicit PRM trained from `parent` (also its frozen reference): (model, reference, stats)."""
+    model = AutoModelForCausalLM.from_pretrained(parent)
+    ref = AutoModelForCausalLM.from_pretrained(parent).eval()
+    trainer = _ImplicitTrainer(model=model, args=_args(work_dir, cfg), train_dataset=step_span_rows(tok, rows),
+                               data_collator=StepSpanCollator(tok.pad_token_id), callbacks=callbacks)
+    trainer.ref, trainer.beta = ref, cfg.beta
+    loss = trainer.train().training_loss
+    return model.eval(), ref, {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
 
 
 def orm_features(tok, rows: list[dict]) -> Dataset:

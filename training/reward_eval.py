@@ -6,6 +6,11 @@ count are **within problems**:
 
 * `within_auc`: among the steps of one problem's own sampled chains, the AUC of the scores against
   `tasks.check_steps`, averaged over the problems whose steps hold both classes;
+* the same over *live* steps only (`live_steps`: those whose earlier steps are all right). The labels
+  follow PRM800K (every step after the first error is bad), so over all steps a score that reads nothing
+  but minus the step's index already reaches a within-problem AUC of about 0.82 on the default generator's
+  chains (`experiments/step_position.py`); among live steps a step is bad only as the first error, which is
+  what a search extending a right chain must judge, and position says much less (0.64);
 * `pair_preference`: a gold chain against the same chain with one step's result changed (the rest left
   as it was): the share of pairs where the gold chain's weakest step scores higher (ties count half).
 
@@ -37,6 +42,15 @@ def within_auc(problems: Sequence[str], labels: Sequence[Sequence[bool]], scores
         by_problem[p][1].extend(ss)
     aucs = [a for ls, ss in by_problem.values() if (a := auc(ls, ss)) is not None]
     return (round(float(np.mean(aucs)), 4) if aucs else None), len(aucs)
+
+
+def live_steps(labels: Sequence[bool]) -> list[bool]:
+    """Per step, whether every step before it is right."""
+    out, alive = [], True
+    for label in labels:
+        out.append(alive)
+        alive = alive and label
+    return out
 
 
 def corrupt_one_result(steps: Sequence[str], rng: random.Random) -> tuple[list[str], int] | None:
@@ -77,13 +91,19 @@ def step_report(score: Scorer, problems: Sequence[str], paths: Sequence[list[str
     for task in sorted(set(task_of)):
         idx = [i for i, t in enumerate(task_of) if t == task]
         within, used = within_auc([problems[i] for i in idx], [labels[i] for i in idx], [scores[i] for i in idx])
+        live = [live_steps(labels[i]) for i in idx]
+        within_live, _ = within_auc([problems[i] for i in idx],
+                                    [[x for x, k in zip(labels[i], keep) if k] for i, keep in zip(idx, live)],
+                                    [[x for x, k in zip(scores[i], keep) if k] for i, keep in zip(idx, live)])
         gold = [ex for ex in gold_examples if recognised(ex.problem) == task]
         out["per_task"][task] = {
             "within_problem_step_auc": within, "problems_with_both_classes": used,
+            "within_problem_live_step_auc": within_live,
             "pooled_step_auc": auc([g for i in idx for g in labels[i]], [x for i in idx for x in scores[i]]),
             "gold_vs_one_result_changed": pair_preference(score, gold),
             "steps": sum(len(labels[i]) for i in idx)}
-    for key in ("within_problem_step_auc", "pooled_step_auc", "gold_vs_one_result_changed"):
+    for key in ("within_problem_step_auc", "within_problem_live_step_auc", "pooled_step_auc",
+                "gold_vs_one_result_changed"):
         values = [t[key] for t in out["per_task"].values() if t[key] is not None]
         out[f"{key}_mean"] = round(float(np.mean(values)), 4) if values else None
     return out

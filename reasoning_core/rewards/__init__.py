@@ -1,5 +1,6 @@
 """Reward adapters: token-classification PRMs (TRL / Qwen-PRM), step-tag LMs (Math-Shepherd), chat PRMs
-(RLHFlow), any causal LM as an agreement verifier, outcome RMs, and the exact arith oracle. All score many
+(RLHFlow), implicit PRMs (an LM and its reference, PRIME), any causal LM as an agreement verifier, outcome
+RMs, and the exact arith oracle. All score many
 paths per call, one score in [0, 1] per step. `load(spec)` picks one by its spec; `REWARD_PRESETS` names
 the public formats (`load("qwen-prm:PATH")`).
 
@@ -24,6 +25,7 @@ __all__ = [
     "VLLMPRM",
     "AgreementVerifier",
     "ChatPRM",
+    "ImplicitPRM",
     "OutcomeRM",
     "RewardPreset",
     "StepTagPRM",
@@ -41,7 +43,7 @@ DEFAULT_REWARDS = {"default": "verifier", "prm-default": "prm", "orm-default": "
 def load(spec: str, **kw: Any) -> RewardModel | None:
     """A reward model from "default" (assets/verifier, an agreement verifier), "prm-default" (assets/prm,
     the token-classification PRM), "orm-default" (assets/orm), "oracle", "fake", "none",
-    "<preset>:<path>" for a public format (trl, qwen-prm, math-shepherd, rlhflow, agreement, orm: see
+    "<preset>:<path>" for a public format (trl, qwen-prm, math-shepherd, rlhflow, implicit, agreement, orm: see
     `REWARD_PRESETS`), "vllm:<preset>:<model>" (vLLM pooling engine, GPU),
     "vllm-server:<preset>:<url>[,<url>...][#<model>]" (a PRM behind `vllm serve --runner pooling`, several
     servers of one model as a pool; the model defaults to the one the server lists, the API key comes from

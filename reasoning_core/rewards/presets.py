@@ -19,7 +19,7 @@ from ..checkpoints import read_stepwise_json
 from ..lazy import exports
 from ..protocols import ModelError, RewardModel
 
-ADAPTERS = {"AgreementVerifier": "agreement", "ChatPRM": "chat_prm", "OutcomeRM": "outcome",
+ADAPTERS = {"AgreementVerifier": "agreement", "ChatPRM": "chat_prm", "ImplicitPRM": "implicit", "OutcomeRM": "outcome",
             "StepTagPRM": "step_tag", "TokenClassificationPRM": "token_classification"}
 """Each adapter class and the module it lives in (imported when a preset first loads it)."""
 _adapter = exports(__package__, ADAPTERS)
@@ -48,6 +48,8 @@ REWARD_PRESETS: dict[str, RewardPreset] = {
                             "RLHFlow chat PRM: a user turn per step, P(+) vs P(-) of the assistant reply"),
     "agreement": RewardPreset("AgreementVerifier", {},
                               "any causal LM as verifier: how close each step is to what it would write"),
+    "implicit": RewardPreset("ImplicitPRM", {},
+                             "implicit PRM (PRIME): beta * log(pi / pi_ref) over the prefix, an LM and its reference"),
     "orm": RewardPreset("OutcomeRM", {}, "sequence classifier: one score for the whole solution"),
 }
 
@@ -62,8 +64,8 @@ def get_preset(name: str) -> RewardPreset:
 def detect_preset(folder: Path, spec: str) -> str:
     """The preset that reads the checkpoint in `folder` (loaded as `spec`), told by its `architectures`:
     *ForTokenClassification -> trl, *ProcessRewardModel -> qwen-prm, *ForSequenceClassification -> orm,
-    *ForCausalLM -> agreement when its stepwise.json says kind "agreement", else math-shepherd (a chat PRM
-    is a causal LM too: name its preset, rlhflow:PATH)."""
+    *ForCausalLM -> agreement or implicit when its stepwise.json says that kind, else math-shepherd (a chat
+    PRM is a causal LM too: name its preset, rlhflow:PATH)."""
     archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
     for arch in archs:
         if arch.endswith("ForTokenClassification"):
@@ -73,7 +75,8 @@ def detect_preset(folder: Path, spec: str) -> str:
         if arch.endswith("ForSequenceClassification"):
             return "orm"
         if arch.endswith("ForCausalLM"):
-            return "agreement" if read_stepwise_json(folder).get("kind") == "agreement" else "math-shepherd"
+            kind = read_stepwise_json(folder).get("kind")
+            return kind if kind in ("agreement", "implicit") else "math-shepherd"
     raise ModelError(f"cannot tell what kind of reward model {spec!r} is (architectures={archs}); expected "
                      "*ForTokenClassification (PRM), *ForSequenceClassification (ORM) or *ForCausalLM "
                      "(step-tag PRM), or name its format: <preset>:PATH with a preset from "

@@ -21,7 +21,8 @@ class StepFormat:
     `task` (a name from `reasoning_core.tasks`) wins over `prompt_template`: the problem is then posed
     exactly as that task's generator sees it (e.g. arith normalises "17 + 25" to its full question).
     `prompt_template` contains the literal `{problem}` (no other braces are special). `good_label` is
-    the classifier's "step is good" class; `step_tag`, `good_token` and `bad_token` serve step-tag LMs."""
+    the classifier's "step is good" class; `step_tag`, `good_token` and `bad_token` serve step-tag LMs;
+    `beta` scales an implicit PRM's log-ratio into a logit."""
 
     kind: str = "prm"
     prompt_template: str = "{problem}\n"
@@ -31,6 +32,7 @@ class StepFormat:
     step_tag: str = "ки"
     good_token: str = "+"
     bad_token: str = "-"
+    beta: float = 0.05
 
     def __post_init__(self) -> None:
         if self.task is not None:
