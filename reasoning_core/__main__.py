@@ -45,7 +45,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "(the token-classification PRM, assets/prm), 'orm-default' (the outcome RM, assets/orm), "
                         "'oracle' (exact checker, arith only), 'fake', 'none', a local HF folder (kind detected "
                         "from its config), 'PRESET:PATH' for a public format (trl, qwen-prm, math-shepherd, "
-                        "rlhflow, agreement, orm), 'vllm:PRESET:MODEL' (GPU), or "
+                        "rlhflow, implicit, agreement, orm), 'vllm:PRESET:MODEL' (GPU), or "
                         "'vllm-server:PRESET:URL[,URL...][#MODEL]' (PRMs behind `vllm serve --runner pooling`, "
                         "several spread the load); --prm is the old name")
     g.add_argument("--chat-template", default="auto", metavar="MODE",
