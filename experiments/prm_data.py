@@ -10,7 +10,8 @@ same steps, and differs only in its training rows:
 * `mc`: the label stage's rows (Math-Shepherd and OmegaPRM labels of the generator's chains);
 * `exact`: the same chains, labelled by the exact checker `tasks.check_steps` instead (no label noise);
 * `exact+pairs`: those, plus gold chains of training problems and the same chains with one result changed
-  (`reward_eval.corrupt_one_result`), exactly labelled: chains that differ in one number only.
+  (`reward_eval.corrupt_one_result`), exactly labelled: chains that differ in one number only;
+* `mc+pairs`: the label stage's rows as they are, plus those pairs.
 
 An arm named `DATA@min` trains on DATA's rows but reads a step differently: not P(good) at the token that
 closes it (the TRL format, every arm above) but the least P(good) over all of the step's tokens, trained so
@@ -65,9 +66,10 @@ from reasoning_core.checkpoints import load_tokenizer
 from reasoning_core.rewards.implicit import ImplicitPRM
 from reasoning_core.rewards.token_classification import TokenClassificationPRM
 from reasoning_core.tasks import check_steps
+from training import checkpoint as ckpt
 from training.config import preset
 from training.data import TASK, mix_problems, stepwise_row
-from training.pipeline import _heldout_step_auc, _label_rows, heldout_cache
+from training.pipeline import _heldout_step_auc, _label_rows, heldout_cache, save_prm
 from training.prm import (
     StepSpanCollator,
     _args,
@@ -82,7 +84,7 @@ from training.prm import (
 from training.reward_eval import corrupt_one_result
 
 ARMS = ("mc", "exact", "exact+pairs", "exact+pairs@min", "mc@min", "exact+pairs@lm", "mc@lm", "exact+pairs@implicit",
-        "mc@implicit")
+        "mc@implicit", "mc+pairs@implicit")
 COLUMNS = ["prompt", "completions", "labels"]  # what the PRM trains on, whatever else a source holds
 PAIR_SEED = 700  # train problems no stage draws (the stages use seeds 0-600)
 
@@ -298,6 +300,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None, help="PRM learning rate (default: the preset's)")
     p.add_argument("--eval-at", default="", help="steps at which each arm is judged too")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--save", type=Path, help="also save each token-classification or implicit arm's PRM in "
+                   "SAVE/ARM (e.g. to search with it: --reward SAVE/exact+pairs-implicit)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = preset(args.preset)
@@ -313,7 +317,8 @@ def main() -> None:
     pairs = pair_chains(cfg, args.pairs)
     builders = {"mc": lambda: [label_rows],
                 "exact": lambda: [exact_rows(label_rows)],
-                "exact+pairs": lambda: [exact_rows(label_rows), exact_pair_rows(pairs)]}
+                "exact+pairs": lambda: [exact_rows(label_rows), exact_pair_rows(pairs)],
+                "mc+pairs": lambda: [label_rows, exact_pair_rows(pairs)]}
     cache = heldout_cache(args.out / "prm", args.parent, cfg.prm.eval_problems, cfg.seed)
     for arm in args.arms.split(","):
         if arm in results:  # a rerun resumes after the last finished arm
@@ -338,6 +343,10 @@ def main() -> None:
                         "wall_s": round(time.time() - t0, 1),
                         "command": shlex.join(["python", "-m", "experiments.prm_data", *sys.argv[1:]])}
         result_file.write_text(json.dumps({**results}, indent=2) + "\n")
+        if args.save and reading in ("", "implicit"):  # the formats the core loads
+            reference = AutoModelForCausalLM.from_pretrained(str(args.parent)) if reading else None
+            with ckpt.atomic_dir(args.save / arm.replace("@", "-")) as tmp:
+                save_prm(tmp, prm_model, tok, cfg, args.parent, results[arm], reference=reference)
         print(f"{arm}: within-problem AUC {metrics['within_problem_step_auc']}, gold over one-changed "
               f"{metrics['gold_vs_one_result_changed']}, {stats['train_chains']} chains", flush=True)
     print("| arm | chains | within-problem AUC | gold > one changed | arith | word | letters |")

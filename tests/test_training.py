@@ -279,6 +279,25 @@ def test_an_implicit_prm_learns_to_score_a_labelled_wrong_step_below_the_right_o
     assert min(good) > 0.5 > max(bad), (good, bad)
 
 
+def test_the_prm_study_saves_the_arms_the_core_can_load(run_dir, cfg, monkeypatch):
+    """experiments/prm_data.py --save: a token-classification and an implicit arm, each loaded by the core."""
+    from experiments import prm_data
+    from reasoning_core.rewards import ImplicitPRM, TokenClassificationPRM
+    from reasoning_core.rewards import load as load_reward
+    if not ckpt.is_complete(run_dir / "labels"):
+        pl.run_label(cfg, run_dir / "sft", run_dir / "labels")
+    out, saved = run_dir / "prm-study", run_dir / "prm-study-models"
+    monkeypatch.setattr(sys, "argv", ["prm_data.py", "--parent", str(run_dir / "sft"), "--labels",
+                                      str(run_dir / "labels"), "--preset", "micro", "--arms", "mc,mc+pairs@implicit",
+                                      "--pairs", "4", "--steps", "2", "--out", str(out), "--save", str(saved)])
+    prm_data.main()
+    result = json.loads((out / "prm_data.json").read_text())
+    assert set(result) == {"mc", "mc+pairs@implicit"} and result["mc"]["command"].startswith("python -m experiments")
+    assert isinstance(load_reward(str(saved / "mc"), device="cpu"), TokenClassificationPRM)
+    implicit = load_reward(str(saved / "mc+pairs-implicit"), device="cpu")
+    assert isinstance(implicit, ImplicitPRM) and implicit.format.beta == cfg.prm.beta
+
+
 def test_verifier_stage_scores_steps_through_the_core_loader(run_dir, cfg):
     from reasoning_core.rewards import AgreementVerifier
     from reasoning_core.rewards import load as load_reward

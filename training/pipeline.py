@@ -191,8 +191,7 @@ def _heldout_step_auc(cfg: PipelineConfig, parent: Path, score, cache: Path | No
 
 
 def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
-    """The PRM in `cfg.prm.format`: a token classifier, or an implicit PRM saved with its reference (the
-    parent's weights, `reference.safetensors`) so that the folder alone scores."""
+    """The PRM in `cfg.prm.format`: a token classifier, or an implicit PRM saved with its reference."""
     t0 = time.time()
     tok = load_tokenizer(parent)
     rows = _label_rows(labels, cfg.prm.label_source)
@@ -200,19 +199,24 @@ def run_prm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
         if cfg.prm.format == "implicit":
             model, ref, stats = train_implicit_prm(str(parent), tok, rows, cfg.prm, str(tmp))
             prm = ImplicitPRM.from_models(model, ref, tok, task=TASK.name, beta=cfg.prm.beta)
-            kind, settings = "implicit", {"beta": cfg.prm.beta}
         else:
-            model, stats = train_prm(str(parent), tok, rows, cfg.prm, str(tmp))
+            (model, stats), ref = train_prm(str(parent), tok, rows, cfg.prm, str(tmp)), None
             prm = TokenClassificationPRM.from_model(model, tok, task=TASK.name)
-            kind, settings = "prm", {}
         cache = heldout_cache(out, parent, cfg.prm.eval_problems, cfg.seed)
         metrics = {**_heldout_step_auc(cfg, parent, partial(score_by_problem, prm), cache),
                    **stats, "wall_s": round(time.time() - t0, 1)}
-        ckpt.save_checkpoint(tmp, model, tok, stage="prm", kind=kind, parent=str(parent),
-                             config=cfg.to_dict(), metrics=metrics, settings=settings)
-        if kind == "implicit":
-            save_model(ref, str(tmp / REFERENCE_FILE))
+        save_prm(tmp, model, tok, cfg, parent, metrics, reference=ref)
     return metrics
+
+
+def save_prm(folder: Path, model, tok, cfg: PipelineConfig, parent: Path, metrics: dict, reference=None) -> None:
+    """A PRM checkpoint the core loads by itself: a token classifier, or (`reference` given) an implicit PRM
+    with its reference's weights beside it (`reference.safetensors`) and its beta in stepwise.json."""
+    kind, settings = ("implicit", {"beta": cfg.prm.beta}) if reference is not None else ("prm", {})
+    ckpt.save_checkpoint(folder, model, tok, stage="prm", kind=kind, parent=str(parent), config=cfg.to_dict(),
+                         metrics=metrics, settings=settings)
+    if reference is not None:
+        save_model(reference, str(folder / REFERENCE_FILE))
 
 
 def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
