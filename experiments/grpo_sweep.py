@@ -32,13 +32,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from scipy.stats import binomtest
 
 from training.config import preset
 from training.data import split_problems
 from training.pipeline import evaluate_sampled, load_generator
 from training.rl import GRPOSettings, grpo_dataset, reward_fn, step_scorer, train_grpo
-from training.sampling import greedy_solved, sample_accuracy, sample_chains, solved_counts
+from training.sampling import greedy_solved, paired_test, sample_accuracy, sample_chains, solved_counts
 
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(GRPOSettings)}
 
@@ -72,15 +71,9 @@ def sometimes_solved(model, tok, problems: list[str], refs: list[str], k: int) -
     return [problems[i] for i in picked], [refs[i] for i in picked]
 
 
-def paired(before: list[int], after: list[int]) -> dict:
-    """Greedy accuracy before and after on the same problems, the problems gained and lost, and the exact
-    McNemar p-value (a two-sided binomial test on the problems that changed)."""
-    gained = sum(a > b for b, a in zip(before, after))
-    lost = sum(b > a for b, a in zip(before, after))
-    n = max(1, len(before))
-    return {"val_before": round(sum(before) / n, 4), "val_after": round(sum(after) / n, 4),
-            "val_gained": gained, "val_lost": lost,
-            "val_p_paired": round(float(binomtest(gained, gained + lost).pvalue), 4) if gained + lost else 1.0}
+def sweep_keys(result: dict) -> dict:
+    """`paired_test`'s figures under the names the sweep's JSON has always used."""
+    return {("val_p_paired" if k == "p" else f"val_{k}"): v for k, v in result.items()}
 
 
 def main() -> None:
@@ -125,7 +118,7 @@ def main() -> None:
         rows.append({"run": run, "reward": settings.reward, "lr": settings.learning_rate,
                      "completions_per_step": settings.prompts_per_step * settings.num_generations,
                      "steps": settings.max_steps, "temperature": settings.temperature, "beta": settings.beta,
-                     "optim": settings.optim, **paired(before, greedy(model, tok)),
+                     "optim": settings.optim, **sweep_keys(paired_test(before, greedy(model, tok))),
                      "val_sampled_before": sampled_before(settings.temperature),
                      "val_sampled_after": evaluate_sampled(model, tok, cfg, settings.temperature),
                      **(repeat_before | {"trained_on_sampled_after": trained_on(model, tok)} if args.repeat else {}),

@@ -136,6 +136,10 @@ def test_star_round(run_dir, cfg):
     assert [r["round"] for r in metrics["rounds"]] == [0, 1]
     round1 = metrics["rounds"][1]
     assert round1["trained_on"] == round1["train_rows"] + cfg.star.replay_rows
+    # the micro paired set is the validation set of the rounds' figures: parent, then the trained model
+    paired = metrics["paired_vs_parent"]
+    assert paired["problems"] == cfg.paired_problems == cfg.eval_problems
+    assert (paired["before"], paired["after"]) == (metrics["rounds"][0]["val_greedy_acc"], metrics["val_greedy_acc"])
     _assert_clean_checkpoint(run_dir / "star", "generator")
 
 
@@ -319,7 +323,9 @@ def test_grpo_runs(run_dir, cfg, reward):
     step_model = {"prm": run_dir / "prm", "process": run_dir / "verifier"}.get(reward)
     grpo_cfg = dataclasses.replace(cfg, grpo=dataclasses.replace(cfg.grpo, reward=reward))
     metrics = pl.run_grpo(grpo_cfg, run_dir / "sft", run_dir / f"grpo-{reward}", prm=step_model)
-    assert "val_greedy_acc_before" in metrics and metrics["reward"] == reward
+    assert metrics["reward"] == reward
+    paired = metrics["paired_vs_parent"]
+    assert (paired["before"], paired["after"]) == (metrics["val_greedy_acc_before"], metrics["val_greedy_acc"])
     assert 0.0 <= metrics["val_sampled_acc_before"] <= 1.0 and 0.0 <= metrics["val_sampled_acc"] <= 1.0
     _assert_clean_checkpoint(run_dir / f"grpo-{reward}", "generator")
 
@@ -342,14 +348,27 @@ def test_grpo_sweep_reports_each_run(run_dir, monkeypatch):
         grpo_sweep.main()
 
 
-def test_grpo_sweep_paired_test_counts_the_problems_that_changed():
-    from experiments import grpo_sweep
+def test_a_stage_is_compared_with_its_parent_pooled_and_task_by_task():
+    before = {"arith": [1, 0, 0, 0], "word": [1, 1, 0, 0]}
+    after = {"arith": [1, 1, 1, 0], "word": [0, 1, 0, 0]}
+    result = pl.paired_vs_parent(before, after)
+    assert (result["problems"], result["gained"], result["lost"]) == (8, 2, 1)
+    assert (result["before"], result["after"]) == (0.375, 0.5)
+    arith = result["by_task"]["arith"]
+    assert (arith["before"], arith["after"], arith["gained"], arith["lost"]) == (0.25, 0.75, 2, 0)
+    assert (result["by_task"]["word"]["gained"], result["by_task"]["word"]["lost"]) == (0, 1)
+
+
+def test_the_paired_test_counts_the_problems_that_changed():
+    from training.sampling import paired_test
     before, after = [1, 1] + [0] * 10, [1, 0] + [1] * 10   # 10 problems gained, 1 lost
-    result = grpo_sweep.paired(before, after)
-    assert (result["val_gained"], result["val_lost"]) == (10, 1)
-    assert (result["val_before"], result["val_after"]) == (0.1667, 0.9167)
-    assert result["val_p_paired"] == 0.0117        # 2 * P(X >= 10), X ~ Binomial(11, 1/2) = 24 / 2048
-    assert grpo_sweep.paired(before, before)["val_p_paired"] == 1.0
+    result = paired_test(before, after)
+    assert (result["gained"], result["lost"]) == (10, 1)
+    assert (result["before"], result["after"]) == (0.1667, 0.9167)
+    assert result["p"] == 0.0117        # 2 * P(X >= 10), X ~ Binomial(11, 1/2) = 24 / 2048
+    assert paired_test(before, before)["p"] == 1.0
+    with pytest.raises(ValueError, match="differ in length: 12 vs 1"):
+        paired_test(before, [1])
 
 
 class _FixedSteps:

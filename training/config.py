@@ -54,6 +54,9 @@ class PipelineConfig:
                                                                       learning_rate=1e-3))
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings(max_steps=30))
     eval_problems: int = 200     # validation (model selection) and test (reporting) problems per task
+    # validation problems per task on which STaR and GRPO are compared with their parent (an exact McNemar
+    # test: a gain of a few points needs thousands of problems to be shown)
+    paired_problems: int = 1000
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -70,7 +73,7 @@ def _micro() -> PipelineConfig:
         orm=RewardConfig(max_steps=4, batch_size=8, eval_problems=8),
         verifier=TrainConfig(max_steps=4, batch_size=8),
         grpo=GRPOSettings(max_steps=2, prompts_per_step=2, num_generations=2, max_completion_length=48, problems=8),
-        eval_problems=16)
+        eval_problems=16, paired_problems=16)
 
 
 def _tiny() -> PipelineConfig:
@@ -119,7 +122,7 @@ def _default() -> PipelineConfig:
         # 1024 chains per update: the setting that raised accuracy on the tiny model (experiments/results/grpo-big)
         grpo=GRPOSettings(reward="process", prompts_per_step=128, num_generations=8, max_steps=6, problems=768,
                           max_completion_length=256, learning_rate=1e-4),
-        eval_problems=150)
+        eval_problems=150, paired_problems=700)
 
 
 PRESETS = {"micro": _micro, "tiny": _tiny, "small": _small, "default": _default}

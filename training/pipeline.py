@@ -37,7 +37,7 @@ from .label_steps import label_chains
 from .prm import auc, score_by_problem, train_implicit_prm, train_orm, train_prm
 from .reward_eval import step_report, within_auc
 from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
-from .sampling import greedy_solved, sample_accuracy, sample_chains
+from .sampling import greedy_solved, paired_test, sample_accuracy, sample_chains
 from .sft import build_generator, train_sft
 from .star import star_round
 
@@ -50,14 +50,34 @@ def load_generator(path: str | Path):
     return load_pretrained(AutoModelForCausalLM, Path(path), device="cpu"), load_tokenizer(Path(path))
 
 
-def accuracy_by_task(model, tok, cfg: PipelineConfig, split: str = "validation") -> dict[str, float]:
-    """Greedy accuracy on `cfg.eval_problems` problems of each task of the mix."""
-    problems, refs = split_problems(split, cfg.eval_problems, cfg.mix, per_task=True)
+def solved_by_task(model, tok, cfg: PipelineConfig, split: str, count: int) -> dict[str, list[int]]:
+    """Per task of the mix, 1 or 0 for each of its first `count` problems of `split`: greedy solved it."""
+    problems, refs = split_problems(split, count, cfg.mix, per_task=True)
     solved = greedy_solved(model, tok, problems, refs, desc=f"greedy {split}")
     by_task: dict[str, list[int]] = {}
     for problem, ok in zip(problems, solved):
         by_task.setdefault(recognised(problem) or "unread", []).append(ok)
-    return {name: round(sum(v) / len(v), 4) for name, v in sorted(by_task.items())}
+    return dict(sorted(by_task.items()))
+
+
+def accuracy_by_task(model, tok, cfg: PipelineConfig, split: str = "validation") -> dict[str, float]:
+    """Greedy accuracy on `cfg.eval_problems` problems of each task of the mix."""
+    by_task = solved_by_task(model, tok, cfg, split, cfg.eval_problems)
+    return {name: round(sum(v) / len(v), 4) for name, v in by_task.items()}
+
+
+def paired_set(model, tok, cfg: PipelineConfig) -> dict[str, list[int]]:
+    """Greedy results on the paired set: `cfg.paired_problems` validation problems of each task, on which a
+    stage that trains a generator further (STaR, GRPO) is compared with its parent."""
+    return solved_by_task(model, tok, cfg, "validation", cfg.paired_problems)
+
+
+def paired_vs_parent(before: dict[str, list[int]], after: dict[str, list[int]]) -> dict:
+    """`paired_test` over all the paired set's problems, then task by task: a stage's gain over its parent
+    is shown when p < 0.05."""
+    pooled = paired_test([ok for v in before.values() for ok in v], [ok for v in after.values() for ok in v])
+    return pooled | {"problems": sum(map(len, before.values())),
+                     "by_task": {name: paired_test(before[name], after[name]) for name in before}}
 
 
 def evaluate(model, tok, cfg: PipelineConfig, split: str = "validation") -> float:
@@ -99,6 +119,7 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
     t0 = time.time()
     model, tok = load_generator(parent)
     judge = rewards.load(str(verifier), device="cpu") if verifier else None
+    before = paired_set(model, tok, cfg)
     rounds = [{"round": 0, "val_greedy_acc": evaluate(model, tok, cfg)}]
     sft_rows = sft_dataset(mix_problems(cfg.mix, "train", cfg.sft_problems, seed=cfg.seed))
     with ckpt.atomic_dir(out) as tmp:
@@ -110,7 +131,8 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
                                replay=replay, verifier=judge)
             rounds.append({"round": r, "val_greedy_acc": evaluate(model, tok, cfg), **stats})
             logger.info("STaR round %d: %s", r, rounds[-1])
-        metrics = _metrics(model, tok, cfg, t0, rounds=rounds, verifier=str(verifier) if verifier else None)
+        metrics = _metrics(model, tok, cfg, t0, rounds=rounds, verifier=str(verifier) if verifier else None,
+                           paired_vs_parent=paired_vs_parent(before, paired_set(model, tok, cfg)))
         ckpt.save_checkpoint(tmp, model, tok, stage="star", kind="generator", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)
     return metrics
@@ -266,6 +288,7 @@ def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = No
     t0 = time.time()
     model, tok = load_generator(parent)
     before = evaluate(model, tok, cfg)
+    paired_before = paired_set(model, tok, cfg)
     sampled_before = evaluate_sampled(model, tok, cfg, cfg.grpo.temperature)
     problems, refs = split_problems("train", cfg.grpo.problems, cfg.mix, seed=cfg.seed + 400)
     data = grpo_dataset(problems, refs)
@@ -276,6 +299,7 @@ def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = No
         # the reward logged on training batches moves with the problems drawn; held-out samples do not
         metrics = _metrics(model, tok, cfg, t0, val_greedy_acc_before=before, val_sampled_acc_before=sampled_before,
                            val_sampled_acc=evaluate_sampled(model, tok, cfg, cfg.grpo.temperature),
+                           paired_vs_parent=paired_vs_parent(paired_before, paired_set(model, tok, cfg)),
                            reward=cfg.grpo.reward, **stats)
         ckpt.save_checkpoint(tmp, model, tok, stage="grpo", kind="generator", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from scipy.stats import binomtest
 from tqdm.auto import tqdm
 
 from reasoning_core.backends.transformers_lm import TransformersGenerator
@@ -113,3 +114,15 @@ def greedy_accuracy(model, tokenizer, problems: list[str], references: list[str]
     """Fraction of problems whose greedy chain states the reference answer."""
     solved = greedy_solved(model, tokenizer, problems, references, batch_size=batch_size, desc=desc)
     return sum(solved) / max(1, len(solved))
+
+
+def paired_test(before: list[int], after: list[int]) -> dict:
+    """Two models' greedy results on the same problems: accuracy before and after, the problems gained and
+    lost, and the exact McNemar p-value (a two-sided binomial test on the problems that changed)."""
+    if len(before) != len(after):
+        raise ValueError(f"paired results differ in length: {len(before)} vs {len(after)}")
+    gained = sum(a > b for b, a in zip(before, after))
+    lost = sum(b > a for b, a in zip(before, after))
+    n = max(1, len(before))
+    return {"before": round(sum(before) / n, 4), "after": round(sum(after) / n, 4), "gained": gained, "lost": lost,
+            "p": round(float(binomtest(gained, gained + lost).pvalue), 4) if gained + lost else 1.0}
