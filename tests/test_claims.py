@@ -33,21 +33,6 @@ def test_bootstrap_ci_of_a_fair_coin_matches_the_normal_interval():
     assert stats.mean_ci(x, n_boot=2000, seed=1) == (point, lo, hi)   # seeded: identical on a rerun
 
 
-def test_bootstrap_of_identical_or_constant_arms_has_zero_width():
-    a = np.array([1, 0, 1, 1, 0], float)
-    assert stats.paired_diff_ci(a, a) == (0.0, 0.0, 0.0)
-    assert stats.mean_ci([1, 1, 1]) == (1.0, 1.0, 1.0)
-    point, lo, hi = stats.paired_diff_ci(np.ones(50), np.zeros(50))
-    assert (point, lo, hi) == (1.0, 1.0, 1.0)
-    with pytest.raises(ValueError):
-        stats.paired_diff_ci([1, 0], [1])
-
-
-def test_ratio_bootstrap_resamples_problems_together():
-    point, lo, hi = stats.ratio_diff_ci([2, 1], [2, 1], [2, 1], [4, 2])   # 1.0 - 0.5 whatever is drawn
-    assert (point, lo, hi) == (0.5, 0.5, 0.5)
-
-
 @pytest.mark.parametrize("low, high, margin, expected", [
     (0.01, 0.2, 0.0, "yes"), (-0.2, -0.01, 0.0, "no"), (-0.1, 0.1, 0.0, "not shown"), (0.0, 0.0, 0.0, "not shown"),
     (-0.04, 0.1, 0.05, "yes"), (-0.3, -0.06, 0.05, "no"), (math.nan, math.nan, 0.0, "not shown")])
@@ -57,14 +42,20 @@ def test_verdict(low, high, margin, expected):
 
 # ---------------------------------------------------------------------------------------- report
 def test_report_is_generated_from_the_rows(tmp_path):
-    rows = [report.Row("9 made up", "Nobody 2099", "A > B", "accuracy, A - B", 0.123, 0.05, 0.2, 40, "detail one"),
-            report.Row("10 other", "Somebody 2100", "C ~ D", "AUC, C - D", -0.01, -0.04, 0.02, 30, "two", margin=0.05)]
+    rows = [report.Row("9 made up", "Nobody 2099", "A > B", "accuracy, A - B", "detail one", 0.123, 0.05, 0.2, 40),
+            report.Row("10 other", "Somebody 2100", "C ~ D", "AUC, C - D", "two", -0.01, -0.04, 0.02, 30, margin=0.05,
+                       by_task={"arith": (0.1, 0.02, 0.2, 20), "word": (-0.2, -0.3, -0.1, 10)})]
     path = report.write_report(rows, tmp_path, {"run": "test"}, {"broken": "ValueError: boom"})
     text = path.read_text()
     assert "| 9 made up | Nobody 2099 | A > B | accuracy, A - B | +0.123 [+0.050, +0.200] | 40 | yes |" in text
     assert "| 10 other |" in text and text.count("| yes |") == 2          # within the margin: holds
     assert "| broken |" in text and "ValueError: boom" in text
     assert "- **run**: test" in text
+    # per task: the row's own verdict within each task, blank where a row has no per-task figures
+    assert "| 10 other | +0.100 [+0.020, +0.200], 20, yes | -0.200 [-0.300, -0.100], 10, no |" in text
+    assert "| 9 made up |  |  |" in text
+    by_task = pd.read_csv(tmp_path / "claims_by_task.csv")
+    assert list(by_task.task) == ["arith", "word"] and list(by_task.holds) == ["yes", "no"]
     table = pd.read_csv(tmp_path / "claims.csv")
     assert list(table.columns) == report.ROW_FIELDS and list(table.holds) == ["yes", "yes"]
     rows[0].effect, rows[0].ci_low = -0.5, -0.6                          # the report follows the rows
@@ -111,7 +102,7 @@ def test_pool_rerankers_pick_by_score_and_vote():
     pool = search_claims.Pool([None, None], [[], []], [["1", "2", "2"], [None, "5", "7"]],
                               np.array([[False, True, True], [False, True, False]]), np.ones((2, 3)),
                               prm=np.array([[0.9, 0.1, 0.2], [0.1, 0.2, 0.8]]), orm=np.zeros((2, 3)),
-                              greedy=np.array([False, False]))
+                              greedy=np.array([False, False]), tasks=["arith", "arith"])
     assert pool.best_of(pool.prm, 3).tolist() == [False, False]
     assert pool.best_of(pool.prm, 2).tolist() == [False, True]
     assert pool.best_of(pool.orm, 3).tolist() == [False, False]      # ties go to the first chain

@@ -18,6 +18,7 @@ ORM = np.array([[0.9, 0.1, 0.2, 0.3], [0.9, 0.1, 0.2, 0.3], [0.1, 0.2, 0.9, 0.3]
 ANSWERS = [["3", "1", "2", "3"], ["4", "5", "5", "6"], ["7", "7", "8", "9"], ["1", "1", "2", "4"],
            ["1", "2", "3", "4"]]
 GREEDY = np.array([True, False, False, False, True])
+TASKS = ["arith", "arith", "word", "word", "letters"]
 
 
 @pytest.fixture()
@@ -28,7 +29,7 @@ def ctx(tmp_path):
                   grpo_generations=2, stage_eval=1, n_boot=200)
     context = Context(sizes, tmp_path / "out", tmp_path / "work", preset="hand", loaded={})
     context.cache["pool"] = search_claims.Pool([None] * 5, [[["s"]] * 4] * 5, ANSWERS, CORRECT, np.ones((5, 4)),
-                                               PRM, ORM, GREEDY)
+                                               PRM, ORM, GREEDY, TASKS)
     return context
 
 
@@ -50,6 +51,10 @@ def test_prm_vs_orm_effect_is_prm_minus_orm(ctx):
     (row,) = search_claims.claim_prm_vs_orm(ctx)
     assert row.effect == pytest.approx(0.8 - 0.2)
     assert row.n == 5 and row.holds == "yes"
+    # within tasks: arith PRM 2/2 vs ORM 1/2, word 2/2 vs 0/2, letters 0/1 vs 0/1
+    assert {t: (e, n) for t, (e, _, _, n) in row.by_task.items()} == {
+        "arith": (0.5, 2), "word": (1.0, 2), "letters": (0.0, 1)}
+    assert [r["holds"] for r in row.task_rows()] == ["not shown", "not shown", "yes"]
 
 
 # ----- the statistics every row carries -----------------------------------------------------------
@@ -84,20 +89,50 @@ def test_every_problem_can_be_drawn_and_one_problem_is_enough():
     assert all(np.isnan(stats.mean_ci([])))
 
 
+def paired_ci(a, b, **kw):
+    return stats.bootstrap(stats.paired_diff(a, b), len(a), **kw)
+
+
+def ratio_ci(*arrays, **kw):
+    return stats.bootstrap(stats.ratio_diff(*arrays), len(arrays[0]), **kw)
+
+
+def test_bootstrap_of_identical_or_constant_arms_has_zero_width():
+    a = np.array([1, 0, 1, 1, 0], float)
+    assert paired_ci(a, a) == (0.0, 0.0, 0.0)
+    assert stats.mean_ci([1, 1, 1]) == (1.0, 1.0, 1.0)
+    assert paired_ci(np.ones(50), np.zeros(50)) == (1.0, 1.0, 1.0)
+
+
+def test_ratio_bootstrap_resamples_problems_together():
+    assert ratio_ci([2, 1], [2, 1], [2, 1], [4, 2]) == (0.5, 0.5, 0.5)   # 1.0 - 0.5 whatever is drawn
+
+
+def test_an_effect_is_measured_over_all_problems_and_within_each_task():
+    a, b = np.array([1, 1, 0, 1, 1, 0], float), np.array([0, 0, 0, 1, 1, 1], float)
+    tasks = ["arith", "arith", "arith", "word", "word", "word"]
+    measured = stats.effect(stats.paired_diff(a, b), tasks, n_boot=50, seed=3)
+    assert (measured["effect"], measured["n"]) == (pytest.approx(1 / 6), 6)
+    assert (measured["ci_low"], measured["ci_high"]) == pytest.approx(by_hand(a - b, 50, 3)[1:])
+    arith, word = measured["by_task"]["arith"], measured["by_task"]["word"]
+    assert arith[0] == pytest.approx(2 / 3) and word[0] == pytest.approx(-1 / 3) and arith[3] == word[3] == 3
+    assert arith[1:3] == pytest.approx(by_hand((a - b)[:3], 50, 3)[1:])   # each task resamples its own problems
+
+
 def test_paired_and_ratio_intervals_pass_their_settings_on():
     a, b = np.array([1, 1, 0, 1, 0, 1], float), np.array([0, 1, 0, 0, 0, 1], float)
-    assert stats.paired_diff_ci(a, b, n_boot=50, seed=3) == pytest.approx(by_hand(a - b, 50, 3))
+    assert paired_ci(a, b, n_boot=50, seed=3) == pytest.approx(by_hand(a - b, 50, 3))
     args = ([1, 2, 0, 1], [2, 2, 1, 1], [0, 1, 1, 0], [1, 2, 2, 1])
-    assert stats.ratio_diff_ci(*args, n_boot=50, seed=3) != stats.ratio_diff_ci(*args, n_boot=50, seed=4)
+    assert ratio_ci(*args, n_boot=50, seed=3) != ratio_ci(*args, n_boot=50, seed=4)
     with pytest.raises(ValueError, match="paired arms differ in length: 2 vs 1"):
-        stats.paired_diff_ci([1, 0], [1])
+        paired_ci([1, 0], [1])
 
 
 def test_a_ratio_with_no_denominator_is_undefined_not_infinite():
-    assert stats.ratio_diff_ci([1], [1], [1], [2]) == (0.5, 0.5, 0.5)  # one trajectory each is enough
-    assert stats.ratio_diff_ci([1], [2], [1], [1]) == (-0.5, -0.5, -0.5)
-    assert all(np.isnan(stats.ratio_diff_ci([1], [0], [1], [2])))
-    assert all(np.isnan(stats.ratio_diff_ci([1], [2], [1], [0])))
+    assert ratio_ci([1], [1], [1], [2]) == (0.5, 0.5, 0.5)  # one trajectory each is enough
+    assert ratio_ci([1], [2], [1], [1]) == (-0.5, -0.5, -0.5)
+    assert all(np.isnan(ratio_ci([1], [0], [1], [2])))
+    assert all(np.isnan(ratio_ci([1], [2], [1], [0])))
 
 
 @pytest.mark.parametrize("low, high, margin, expected", [

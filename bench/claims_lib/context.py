@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reasoning_core.checkpoints import ASSETS
-from reasoning_core.tasks import get_task
+from reasoning_core.tasks import get_task, recognised
 from reasoning_core.tasks.loaders import Example
 
 
@@ -106,10 +106,21 @@ class Context:
 
         return mix_problems(self.pipeline_config().mix, split, count)
 
+    @property
+    def boot(self) -> dict:
+        """The bootstrap settings every interval of the run uses."""
+        return {"n_boot": self.sizes.n_boot, "seed": self.seed}
+
     def claim_dir(self, name: str) -> Path:
         path = self.work / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def task_names(examples) -> list[str]:
+    """Each problem's generated task (what the report's per-task rows group by); "other" for a problem
+    none of them reads (a GSM8K or MATH file)."""
+    return [recognised(ex.problem) or "other" for ex in examples]
 
 
 def _meta(folder: Path) -> dict:

@@ -21,9 +21,9 @@ from reasoning_core.run import solve
 from reasoning_core.search import Problem, Search, make_config
 from reasoning_core.search.rstar import discriminate
 
-from .context import Context
+from .context import Context, task_names
 from .report import Row, save_claim
-from .stats import mean_ci, paired_diff_ci, ratio_diff_ci
+from .stats import effect, mean_ci, paired_diff, ratio_diff
 
 Progress = Callable[[Iterable], Iterable]
 
@@ -40,6 +40,7 @@ class Pool:
     prm: np.ndarray           # (problems, n_max) PRM value (min over steps) from the search
     orm: np.ndarray           # (problems, n_max) ORM P(correct)
     greedy: np.ndarray        # (problems,) greedy chain correct
+    tasks: list[str]          # (problems,) each problem's task
 
     def n_values(self) -> list[int]:
         n_max = self.correct.shape[1]
@@ -86,7 +87,7 @@ def sample_pool(ctx: Context, progress: Progress = iter) -> Pool:
         g = solve("greedy", problem, gen, prm, Budget(), make_config("greedy", seed=ctx.seed))
         greedy.append(bool(g.correct))
     pool = Pool(examples, steps, answers, np.array(correct, bool), np.array(tokens), np.array(prm_v),
-                np.array(orm_v), np.array(greedy, bool))
+                np.array(orm_v), np.array(greedy, bool), task_names(examples))
     ctx.cache["pool"] = pool
     return pool
 
@@ -126,10 +127,10 @@ def claim_verifier(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"{pool.correct.any(1).mean():.3f}.")
     paper = "Cobbe et al. 2021"
     return [Row("3a verifier reranking", paper, "ORM best-of-N > greedy", f"accuracy, ORM@{n} - greedy",
-                *paired_diff_ci(orm, pool.greedy, n_boot=s.n_boot, seed=ctx.seed), len(orm), detail),
+                detail, **effect(paired_diff(orm, pool.greedy), pool.tasks, **ctx.boot)),
             Row("3b verifier reranking", paper, "ORM best-of-N > majority vote",
-                f"accuracy, ORM@{n} - majority@{n}",
-                *paired_diff_ci(orm, pool.majority(n), n_boot=s.n_boot, seed=ctx.seed), len(orm), detail)]
+                f"accuracy, ORM@{n} - majority@{n}", detail,
+                **effect(paired_diff(orm, pool.majority(n)), pool.tasks, **ctx.boot))]
 
 
 def claim_prm_vs_orm(ctx: Context, progress: Progress = iter) -> list[Row]:
@@ -143,9 +144,8 @@ def claim_prm_vs_orm(ctx: Context, progress: Progress = iter) -> list[Row]:
     wins = [f"n={k}: {pool.best_of(pool.prm, k).mean() - pool.best_of(pool.orm, k).mean():+.3f}"
             for k in pool.n_values()]
     return [Row("4 PRM vs ORM", "Lightman et al. 2023", "PRM best-of-N > ORM best-of-N",
-                f"accuracy, PRM@{n} - ORM@{n}", *paired_diff_ci(prm, orm, n_boot=s.n_boot, seed=ctx.seed),
-                len(prm), f"PRM {prm.mean():.3f} vs ORM {orm.mean():.3f} at N={n}; difference by n: "
-                + ", ".join(wins) + ".")]
+                f"accuracy, PRM@{n} - ORM@{n}", f"PRM {prm.mean():.3f} vs ORM {orm.mean():.3f} at N={n}; "
+                "difference by n: " + ", ".join(wins) + ".", **effect(paired_diff(prm, orm), pool.tasks, **ctx.boot))]
 
 
 STRATEGIES_6 = ("beam_search", "best_of_n", "revise")
@@ -184,14 +184,13 @@ def claim_difficulty(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"on validation: {fixed}. Test accuracy: per-bin policy {adaptive.mean():.3f}, {fixed} "
               f"{fixed_hits.mean():.3f}, compute_optimal strategy {co_hits.mean():.3f}. Mean generated tokens "
               f"per problem on test: {tokens}.")
-    paper = "Snell et al. 2024"
+    paper, tasks = "Snell et al. 2024", task_names(test[i] for i in by[fixed]["problem"])
     return [Row("6a compute-optimal per difficulty", paper, "per-bin best strategy > best fixed strategy",
-                f"test accuracy, per-bin policy - {fixed} (size {s.size})",
-                *paired_diff_ci(adaptive.astype(float), fixed_hits, n_boot=s.n_boot, seed=ctx.seed),
-                len(adaptive), detail),
+                f"test accuracy, per-bin policy - {fixed} (size {s.size})", detail,
+                **effect(paired_diff(adaptive.astype(float), fixed_hits), tasks, **ctx.boot)),
             Row("6b compute_optimal strategy", paper, "compute_optimal > best fixed strategy",
-                f"test accuracy, compute_optimal - {fixed} (size {s.size})",
-                *paired_diff_ci(co_hits, fixed_hits, n_boot=s.n_boot, seed=ctx.seed), len(co_hits), detail)]
+                f"test accuracy, compute_optimal - {fixed} (size {s.size})", detail,
+                **effect(paired_diff(co_hits, fixed_hits), tasks, **ctx.boot))]
 
 
 def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
@@ -256,19 +255,21 @@ def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
     agree = sum(int(g.consistent.sum()) == g.reported_consistent.iloc[0] for _, g in tj.groupby("problem"))
     prec_c = per.cc.sum() / max(1, per.c.sum())
     prec_all = per.ok.sum() / max(1, per["all"].sum())
+    tasks = pool.tasks[:k]
     rows = [Row("7a MCTS vs best-of-N", paper, "MCTS > PRM best-of-N at equal tokens", "accuracy, MCTS - best-of-N",
-                *paired_diff_ci(mcts_hits, bon, n_boot=s.n_boot, seed=ctx.seed), k,
-                f"MCTS {mcts_hits.mean():.3f} vs best-of-N {bon.mean():.3f}; " + token_note),
+                f"MCTS {mcts_hits.mean():.3f} vs best-of-N {bon.mean():.3f}; " + token_note,
+                **effect(paired_diff(mcts_hits, bon), tasks, **ctx.boot)),
             Row("7b MCTS vs self-consistency", paper, "MCTS > majority vote at equal tokens",
-                "accuracy, MCTS - majority vote", *paired_diff_ci(mcts_hits, sc, n_boot=s.n_boot, seed=ctx.seed), k,
-                f"MCTS {mcts_hits.mean():.3f} vs majority vote {sc.mean():.3f}; " + token_note)]
+                "accuracy, MCTS - majority vote", f"MCTS {mcts_hits.mean():.3f} vs majority vote {sc.mean():.3f}; "
+                + token_note, **effect(paired_diff(mcts_hits, sc), tasks, **ctx.boot))]
     rows.append(Row("7c rStar mutual consistency", "Qi et al. 2024 (rStar)",
                     "consistent trajectories more often correct than all",
                     "precision, consistent - all trajectories",
-                    *ratio_diff_ci(per.cc, per.c, per.ok, per["all"], n_boot=s.n_boot, seed=ctx.seed), len(per),
                     f"{len(tj)} trajectories on {len(per)} problems ({s.rstar_iterations} iterations); "
                     f"{int(per.c.sum())} judged consistent, precision {prec_c:.3f} vs {prec_all:.3f} for all; "
                     f"rStar's own answer accuracy {tj.groupby('problem').rstar_correct.first().mean():.3f}; "
                     "the recomputed "
-                    f"verdicts match rStar's reported consistent count on {agree} of {len(per)} problems."))
+                    f"verdicts match rStar's reported consistent count on {agree} of {len(per)} problems.",
+                    **effect(ratio_diff(per.cc, per.c, per.ok, per["all"]), [pool.tasks[i] for i in per.index],
+                             **ctx.boot)))
     return rows

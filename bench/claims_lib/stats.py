@@ -31,23 +31,35 @@ def mean_ci(values: Sequence[float], **kw) -> tuple[float, float, float]:
     return bootstrap(lambda idx: float(x[idx].mean()), len(x), **kw)
 
 
-def paired_diff_ci(a: Sequence[float], b: Sequence[float], **kw) -> tuple[float, float, float]:
-    """Bootstrap CI of mean(a) - mean(b) where a[i] and b[i] are measured on the same problem i."""
+def paired_diff(a: Sequence[float], b: Sequence[float]) -> Callable[[np.ndarray], float]:
+    """mean(a) - mean(b) over the drawn problems, where a[i] and b[i] are measured on the same problem i."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(x) != len(y):
         raise ValueError(f"paired arms differ in length: {len(x)} vs {len(y)}")
-    return bootstrap(lambda idx: float(x[idx].mean() - y[idx].mean()), len(x), **kw)
+    return lambda idx: float(x[idx].mean() - y[idx].mean())
 
 
-def ratio_diff_ci(num_a, den_a, num_b, den_b, **kw) -> tuple[float, float, float]:
-    """Bootstrap CI of sum(num_a)/sum(den_a) - sum(num_b)/sum(den_b), resampling problems (a cluster
-    bootstrap: a problem's trajectories stay together)."""
+def ratio_diff(num_a, den_a, num_b, den_b) -> Callable[[np.ndarray], float]:
+    """sum(num_a)/sum(den_a) - sum(num_b)/sum(den_b) over the drawn problems (a problem's trajectories
+    stay together: a cluster bootstrap); undefined when a denominator is 0."""
     arrays = [np.asarray(v, dtype=float) for v in (num_a, den_a, num_b, den_b)]
 
     def stat(idx: np.ndarray) -> float:
         na, da, nb, db = (v[idx].sum() for v in arrays)
         return float(na / da - nb / db) if da > 0 and db > 0 else np.nan
-    return bootstrap(stat, len(arrays[0]), **kw)
+    return stat
+
+
+def effect(stat: Callable[[np.ndarray], float], tasks: Sequence[str], **kw) -> dict:
+    """A row's measured fields: `stat` (which reads problem indices) bootstrapped over all the problems,
+    and again within each task's problems (`tasks[i]` names problem i's task), each with its own n."""
+    point, low, high = bootstrap(stat, len(tasks), **kw)
+    labels = np.asarray(tasks)
+    by_task = {}
+    for name in sorted(set(tasks)):
+        members = np.flatnonzero(labels == name)
+        by_task[name] = (*bootstrap(lambda idx, m=members: stat(m[idx]), len(members), **kw), len(members))
+    return {"effect": point, "ci_low": low, "ci_high": high, "n": len(tasks), "by_task": by_task}
 
 
 def verdict(low: float, high: float, margin: float = 0.0) -> str:

@@ -15,10 +15,10 @@ import plotly.express as px
 
 from reasoning_core.tasks import check_steps
 
-from .context import Context
+from .context import Context, task_names
 from .report import Row, save_claim
 from .search_claims import sample_pool
-from .stats import bootstrap, mean_ci, paired_diff_ci
+from .stats import bootstrap, effect, mean_ci, paired_diff
 
 Progress = Callable[[Iterable], Iterable]
 
@@ -92,10 +92,10 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
                _arm_figure(table, f"Claim 1: greedy test accuracy after {s.sft_steps} SFT steps each"))
     cot, dir_ = arms["step by step (CoT)"], arms["direct answer"]
     return [Row("1 CoT vs direct", "Wei et al. 2022; Kojima et al. 2022", "CoT > direct answer",
-                "greedy test accuracy, CoT - direct", *paired_diff_ci(cot, dir_, n_boot=s.n_boot, seed=ctx.seed),
-                len(cot), f"same architecture ({cfg.model.hidden_size}d x {cfg.model.num_layers} layers), "
-                f"{s.sft_steps} steps of batch {train.batch_size} each; CoT {cot.mean():.3f} vs direct "
-                f"{dir_.mean():.3f} (train loss {losses['step by step (CoT)']} vs {losses['direct answer']}).")]
+                "greedy test accuracy, CoT - direct", f"same architecture ({cfg.model.hidden_size}d x "
+                f"{cfg.model.num_layers} layers), {s.sft_steps} steps of batch {train.batch_size} each; CoT "
+                f"{cot.mean():.3f} vs direct {dir_.mean():.3f} (train loss {losses['step by step (CoT)']} vs "
+                f"{losses['direct answer']}).", **effect(paired_diff(cot, dir_), task_names(test), **ctx.boot))]
 
 
 # ------------------------------------------------------------------------------------------ claim 2
@@ -131,12 +131,12 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
     detail = (f"{s.star_rounds} rounds x {s.star_problems} fresh train problems, {s.star_steps} SFT steps per round, "
               f"from the default generator. Test greedy accuracy: parent {base.mean():.3f}, with rationalisation "
               f"{with_r.mean():.3f}, without {without.mean():.3f}. Problems added by rationalisation per round: {rat}.")
+    tasks = np.array(task_names(test))
     return [Row("2a STaR rounds", paper, "STaR (final round) > parent", "greedy test accuracy, final - parent",
-                *paired_diff_ci(with_r, base, n_boot=s.n_boot, seed=ctx.seed), len(base), detail),
+                detail, **effect(paired_diff(with_r, base), list(tasks), **ctx.boot)),
             Row("2b STaR rationalisation", paper, "with > without rationalisation, on problems the parent failed",
-                "greedy accuracy on parent-failed test problems, with - without",
-                *paired_diff_ci(with_r[unsolved], without[unsolved], n_boot=s.n_boot, seed=ctx.seed),
-                int(unsolved.sum()), detail)]
+                "greedy accuracy on parent-failed test problems, with - without", detail,
+                **effect(paired_diff(with_r[unsolved], without[unsolved]), list(tasks[unsolved]), **ctx.boot))]
 
 
 # ------------------------------------------------------------------------------------------ claim 5
@@ -197,9 +197,7 @@ def claim_process_labels(ctx: Context, progress: Progress = iter) -> list[Row]:
 
     mc, ex_ = list(prm_metrics)
     n = len(pool.problems)
-    auc_diff = bootstrap(lambda idx: auc_of(mc, idx) - auc_of(ex_, idx), n, n_boot=s.n_boot, seed=ctx.seed)
-    aucs = {name: bootstrap(lambda idx, name=name: auc_of(name, idx), n, n_boot=s.n_boot, seed=ctx.seed)
-            for name in prm_metrics}
+    aucs = {name: bootstrap(lambda idx, name=name: auc_of(name, idx), n, **ctx.boot) for name in prm_metrics}
     table = pd.DataFrame([{"arm": name, "step_auc": aucs[name][0], "auc_ci_low": aucs[name][1],
                            "auc_ci_high": aucs[name][2], f"best_of_{pool.correct.shape[1]}_accuracy": bon[name].mean(),
                            "stage_step_auc": prm_metrics[name].get("step_auc_vs_check_steps"),
@@ -220,10 +218,11 @@ def claim_process_labels(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"best-of-{pool.correct.shape[1]} accuracy MC {bon[mc].mean():.3f} vs exact {bon[ex_].mean():.3f}.")
     paper = "Wang et al. 2024 (Math-Shepherd); Luo et al. 2024 (OmegaPRM)"
     return [Row("5a automatic process labels", paper, "MC-label PRM ~ exact-label PRM (not worse by > 0.05)",
-                "step AUC, MC - exact", *auc_diff, n, detail, margin=0.05),
+                "step AUC, MC - exact", detail, margin=0.05,
+                **effect(lambda idx: auc_of(mc, idx) - auc_of(ex_, idx), pool.tasks, **ctx.boot)),
             Row("5b automatic process labels", paper, "MC-label PRM ~ exact-label PRM (not worse by > 0.05)",
-                f"best-of-{pool.correct.shape[1]} accuracy, MC - exact",
-                *paired_diff_ci(bon[mc], bon[ex_], n_boot=s.n_boot, seed=ctx.seed), n, detail, margin=0.05)]
+                f"best-of-{pool.correct.shape[1]} accuracy, MC - exact", detail, margin=0.05,
+                **effect(paired_diff(bon[mc], bon[ex_]), pool.tasks, **ctx.boot))]
 
 
 # ------------------------------------------------------------------------------------------ claim 8
@@ -255,8 +254,9 @@ def claim_grpo(ctx: Context, progress: Progress = iter) -> list[Row]:
               f" -> {metrics['prm'].get('reward_last_log')}, ORM {metrics['orm'].get('reward_first_log')} -> "
               f"{metrics['orm'].get('reward_last_log')}.")
     paper = "Shao et al. 2024 (GRPO); Wang et al. 2024 (OpenR)"
+    tasks = task_names(test)
     return [Row("8a GRPO vs PRM", paper, "RL against the PRM improves greedy accuracy", "greedy test accuracy, "
-                "after - before", *paired_diff_ci(prm, base, n_boot=s.n_boot, seed=ctx.seed), len(base), detail),
+                "after - before", detail, **effect(paired_diff(prm, base), tasks, **ctx.boot)),
             Row("8b GRPO PRM vs ORM", paper, "RL against the PRM > RL against the ORM",
-                "greedy test accuracy, PRM-reward - ORM-reward",
-                *paired_diff_ci(prm, orm, n_boot=s.n_boot, seed=ctx.seed), len(base), detail)]
+                "greedy test accuracy, PRM-reward - ORM-reward", detail,
+                **effect(paired_diff(prm, orm), tasks, **ctx.boot))]
