@@ -19,6 +19,7 @@ ANSWERS = [["3", "1", "2", "3"], ["4", "5", "5", "6"], ["7", "7", "8", "9"], ["1
            ["1", "2", "3", "4"]]
 GREEDY = np.array([True, False, False, False, True])
 TASKS = ["arith", "arith", "word", "word", "letters"]
+TOKENS = np.arange(1, 21).reshape(5, 4)
 
 
 @pytest.fixture()
@@ -28,7 +29,7 @@ def ctx(tmp_path):
                   star_steps=1, label_problems=1, label_rollouts=1, prm_steps=1, grpo_steps=1, grpo_prompts=1,
                   grpo_generations=2, stage_eval=1, n_boot=200)
     context = Context(sizes, tmp_path / "out", tmp_path / "work", preset="hand", loaded={})
-    context.cache["pool"] = search_claims.Pool([None] * 5, [[["s"]] * 4] * 5, ANSWERS, CORRECT, np.ones((5, 4)),
+    context.cache["pool"] = search_claims.Pool([None] * 5, [[["s"]] * 4] * 5, ANSWERS, CORRECT, TOKENS,
                                                PRM, ORM, GREEDY, TASKS)
     return context
 
@@ -45,6 +46,23 @@ def test_verifier_claim_effects_are_orm_minus_greedy_and_orm_minus_majority(ctx)
     assert vs_greedy.effect == pytest.approx(0.2 - 0.4)
     assert vs_majority.effect == pytest.approx(0.2 - 0.6)
     assert vs_greedy.ci_low <= vs_greedy.effect <= vs_greedy.ci_high
+
+
+def test_the_orm_diagnosis_frames_it_between_a_random_pick_and_the_oracle(ctx):
+    pool = ctx.cache["pool"]
+    table = search_claims._curve_rows(pool, 50, 0).set_index(["n", "arm"])["accuracy"]
+    assert table[4, "random pick"] == pytest.approx((0.5 + 0.5 + 0.5 + 0.25 + 0) / 5)
+    assert table[4, "oracle (pass@n)"] == pytest.approx(0.8) and table[1, "oracle (pass@n)"] == pytest.approx(0.4)
+    # right chains rank first on problem 0 only; problem 4 has no right chain, so it does not count
+    assert search_claims.ranking(pool, pool.orm)["within_problem_auc"] == 0.25
+    assert search_claims.ranking(pool, pool.prm)["within_problem_auc"] == (1 + 0.75 + 0.5 + 1) / 4
+    wrong = search_claims.wrong_picks(pool, pool.orm)   # problems 1, 2 and 3 picked chains 0, 2 and 0
+    assert wrong["problems"] == 3 and wrong["pick_no_answer"] == 0
+    assert wrong["pick_tokens"] == round((5 + 11 + 13) / 3, 1)
+    assert wrong["right_tokens"] == round((6.5 + 9.5 + 16) / 3, 1)
+    (vs_greedy, _) = search_claims.claim_verifier(ctx)
+    assert "a random pick 0.350; oracle pass@4 0.800" in vs_greedy.detail
+    assert "AUC" in vs_greedy.detail and "0.25 within problems" in vs_greedy.detail
 
 
 def test_prm_vs_orm_effect_is_prm_minus_orm(ctx):

@@ -93,10 +93,13 @@ def sample_pool(ctx: Context, progress: Progress = iter) -> Pool:
 
 
 def _curve_rows(pool: Pool, n_boot: int, seed: int) -> pd.DataFrame:
+    """Accuracy against n for each reranker, with the two lines that frame them: a random pick among the
+    first n chains (its expected accuracy) and the oracle (pass@n: some chain is right)."""
     rows = []
     for n in pool.n_values():
         arms = {"greedy": pool.greedy, "majority vote": pool.majority(n), "ORM best-of-n": pool.best_of(pool.orm, n),
-                "PRM best-of-n": pool.best_of(pool.prm, n)}
+                "PRM best-of-n": pool.best_of(pool.prm, n), "random pick": pool.correct[:, :n].mean(1),
+                "oracle (pass@n)": pool.correct[:, :n].any(1)}
         for arm, hits in arms.items():
             acc, lo, hi = mean_ci(hits, n_boot=n_boot, seed=seed)
             rows.append({"n": n, "arm": arm, "accuracy": acc, "ci_low": lo, "ci_high": hi,
@@ -113,18 +116,60 @@ def _curve_figure(table: pd.DataFrame, arms: list[str], title: str):
     return fig
 
 
+def ranking(pool: Pool, scores: np.ndarray) -> dict:
+    """How a verifier's scores rank the pool's chains against their correctness: pooled over all chains
+    (which rewards knowing how hard a problem is) and within problems (whether it tells a right chain
+    from a wrong one of the same problem: what picking among one problem's samples needs)."""
+    from training.prm import auc
+    from training.reward_eval import within_auc
+
+    within, problems = within_auc([str(i) for i in range(len(scores))], pool.correct.tolist(), scores.tolist())
+    return {"pooled_auc": auc(pool.correct.ravel().tolist(), scores.ravel().tolist()),
+            "within_problem_auc": within, "problems_with_both": problems}
+
+
+def wrong_picks(pool: Pool, scores: np.ndarray) -> dict:
+    """What the top-scored chain looks like on the problems where it is wrong though a right chain was
+    sampled: its generated tokens and steps against the right chains' of the same problems, and the share
+    of such picks that state no answer (cut off)."""
+    rows = np.arange(len(scores))
+    pick = scores.argmax(1)
+    missed = np.flatnonzero(~pool.correct[rows, pick] & pool.correct.any(1))
+    if not len(missed):
+        return {"problems": 0}
+    steps = np.array([[len(chain) for chain in chains] for chains in pool.steps])
+    right = [pool.correct[i] for i in missed]
+    return {"problems": len(missed),
+            "pick_tokens": round(float(pool.tokens[missed, pick[missed]].mean()), 1),
+            "right_tokens": round(float(np.mean([pool.tokens[i][r].mean() for i, r in zip(missed, right)])), 1),
+            "pick_steps": round(float(steps[missed, pick[missed]].mean()), 2),
+            "right_steps": round(float(np.mean([steps[i][r].mean() for i, r in zip(missed, right)])), 2),
+            "pick_no_answer": round(float(np.mean([pool.answers[i][pick[i]] is None for i in missed])), 3)}
+
+
 def claim_verifier(ctx: Context, progress: Progress = iter) -> list[Row]:
     """3. Cobbe et al. 2021: reranking N samples with an outcome verifier beats the generator alone."""
     pool, s = sample_pool(ctx, progress), ctx.sizes
     table = _curve_rows(pool, s.n_boot, ctx.seed)
     save_claim(ctx.out, "claim3_verifier_reranking", table, _curve_figure(
-        table, ["greedy", "majority vote", "ORM best-of-n"], "Claim 3: ORM best-of-n vs greedy vs majority vote"))
+        table, ["greedy", "majority vote", "ORM best-of-n", "random pick", "oracle (pass@n)"],
+        "Claim 3: ORM best-of-n vs greedy vs majority vote, between a random pick and the oracle"))
     n = pool.correct.shape[1]
     orm = pool.best_of(pool.orm, n)
     at = table[table.n == n].set_index("arm")["accuracy"]
+    rank, wrong = ranking(pool, pool.orm), wrong_picks(pool, pool.orm)
+    length = ranking(pool, -pool.tokens.astype(float))
     detail = (f"test accuracy at N={n}: ORM best-of-N {at['ORM best-of-n']:.3f}, majority vote "
-              f"{at['majority vote']:.3f}, greedy {at['greedy']:.3f}; oracle pass@{n} "
-              f"{pool.correct.any(1).mean():.3f}.")
+              f"{at['majority vote']:.3f}, greedy {at['greedy']:.3f}, a random pick {at['random pick']:.3f}; oracle "
+              f"pass@{n} {at['oracle (pass@n)']:.3f}. Diagnosis: the ORM ranks chains at AUC {rank['pooled_auc']} "
+              f"pooled and {rank['within_problem_auc']} within problems ({rank['problems_with_both']} problems with "
+              f"right and wrong chains; fewer tokens alone: {length['pooled_auc']} / {length['within_problem_auc']})")
+    if wrong["problems"]:
+        detail += (f"; on the {wrong['problems']} problems where its pick is wrong though a right chain was sampled, "
+                   f"the pick has {wrong['pick_tokens']} tokens and {wrong['pick_steps']} steps against the right "
+                   f"chains' {wrong['right_tokens']} and {wrong['right_steps']}, and {wrong['pick_no_answer']:.0%} "
+                   "of the picks state no answer")
+    detail += "."
     paper = "Cobbe et al. 2021"
     return [Row("3a verifier reranking", paper, "ORM best-of-N > greedy", f"accuracy, ORM@{n} - greedy",
                 detail, **effect(paired_diff(orm, pool.greedy), pool.tasks, **ctx.boot)),
