@@ -35,8 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--claims", default=",".join(CLAIMS), help="comma-separated subset (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    for role in ("generator", "prm", "orm"):
-        p.add_argument(f"--{role}", type=Path, default=default_models()[role], help=f"{role} checkpoint folder")
+    for role, path in default_models().items():
+        p.add_argument(f"--{role}", type=Path, default=path, help=f"{role} checkpoint folder (default {path.name})")
     return p.parse_args(argv)
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     ctx = Context(SIZES["quick" if args.quick else "full"], out, out / "work",
-                  {"generator": args.generator, "prm": args.prm, "orm": args.orm}, seed=args.seed)
+                  {role: getattr(args, role) for role in default_models()}, seed=args.seed)
     t0 = time.time()
     rows, failures, _ = run_claims(ctx, names)
     for r in rows:

@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its t
 from bench.claims_lib import report, runner, search_claims, stats
 from bench.claims_lib.context import SIZES, Context, Sizes
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
+from reasoning_core.protocols import Continuation
 
 MICRO = Sizes(name="micro", test_problems=4, val_problems=3, n_max=4, size=3, co_problems=3, mcts_iterations=2,
               mcts_problems=3, rstar_problems=2, rstar_iterations=2, sft_steps=2, star_rounds=1, star_problems=3,
@@ -64,12 +65,21 @@ def test_report_is_generated_from_the_rows(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- claims
+class Contrarian:
+    """A discriminator that finishes every trajectory with an answer no trajectory has."""
+
+    tasks = ("arith",)
+
+    def propose(self, prefixes, n, **_):
+        return [[Continuation("The answer is 999", 17, -1.0, True)] * n for _ in prefixes]
+
+
 @pytest.fixture()
 def fake_ctx(tmp_path):
     """Search claims on the seeded fake models (exact checker blurred by noise as the PRM)."""
     return Context(MICRO, tmp_path / "out", tmp_path / "work", preset="micro",
                    loaded={"generator": FakeArithGenerator(accuracy=0.7), "prm": FakeArithPRM(),
-                           "orm": FakeArithPRM(kind="orm")})
+                           "orm": FakeArithPRM(kind="orm"), "discriminator": Contrarian()})
 
 
 def _check_rows(rows, prefix: str, n: int | None = None):
@@ -93,6 +103,9 @@ def test_search_claims_return_rows_and_files(fake_ctx):
     assert (pool.best_of(pool.prm, MICRO.n_max) == pool.correct.any(1)).all()
     _check_rows(search_claims.claim_difficulty(fake_ctx), "6", MICRO.co_problems)
     _check_rows(search_claims.claim_mcts(fake_ctx), "7")
+    # rStar's verdicts by the generator itself and by the second LM, which here disagrees with every one
+    trajectories = pd.read_csv(fake_ctx.out / "claim7_mcts_and_rstar.csv").query("arm == 'rstar trajectory'")
+    assert len(trajectories) and trajectories.self_consistent.all() and not trajectories.consistent.any()
     for name in ("claim3_verifier_reranking", "claim4_prm_vs_orm", "claim6_compute_vs_difficulty",
                  "claim7_mcts_and_rstar"):
         assert (fake_ctx.out / f"{name}.csv").is_file() and (fake_ctx.out / f"{name}.html").is_file()
@@ -125,7 +138,7 @@ def micro_models(tmp_path_factory):
     pl.run_label(cfg, out / "generator", out / "labels")
     pl.run_prm(cfg, out / "generator", out / "labels", out / "prm")
     pl.run_orm(cfg, out / "generator", out / "labels", out / "orm")
-    return {role: out / role for role in ("generator", "prm", "orm")}
+    return {role: out / role for role in ("generator", "prm", "orm")} | {"discriminator": out / "generator"}
 
 
 def test_quick_runner_wiring_on_micro_models(micro_models, tmp_path, monkeypatch):
@@ -163,6 +176,7 @@ def test_claims_tab_streams_a_separate_process_and_shows_the_report(tmp_path, mo
     import sys
 
     import gradio as gr
+    import plotly.graph_objects as go
 
     from ui import claims as tab
 
@@ -175,5 +189,12 @@ def test_claims_tab_streams_a_separate_process_and_shows_the_report(tmp_path, mo
     assert "step two" in updates[-1][0] and "[finished]" in updates[-1][0]
     assert "| 1 CoT |" in updates[-1][1] and "runs/claims/REPORT.md" in updates[-1][1]
     assert "status 3" in list(tab.run_quick([sys.executable, "-c", "raise SystemExit(3)"]))[-1][0]
+    # the report's figures, as the claims save them, drawn in the tab
+    assert tab.figure_names() == [] and tab.figure("claim1_cot_vs_direct") is None
+    report.save_claim(tmp_path / tab.OUT, "claim9_made_up", pd.DataFrame({"a": [1]}),
+                      go.Figure(layout_title_text="nine"))
+    assert tab.figure_names() == ["claim9_made_up"]
+    text, choices, shown = tab.refreshed()
+    assert "| 1 CoT |" in text and choices["value"] == "claim9_made_up" and shown.layout.title.text == "nine"
     with gr.Blocks():
         tab.build()

@@ -1,6 +1,6 @@
-"""Claims tab: the latest report of `python -m bench.claims` (the papers' claims reproduced on the tiny
-models), and a button that runs the quick version as a separate process - the same command line a
-person would type - streaming its progress here. Nothing is computed inside the web worker."""
+"""Claims tab: the latest report of `python -m bench.claims` (the papers' claims reproduced on the default
+models) with its plotly figures, and a button that runs the quick version as a separate process - the same
+command line a person would type - streaming its progress here. Nothing is computed inside the web worker."""
 from __future__ import annotations
 
 import re
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
+import plotly.io
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = "runs/claims"                                   # where the button's run writes (git-ignored runs/)
@@ -20,14 +21,40 @@ TAIL_LINES = 30
 _lock = threading.Lock()  # one reproduction at a time per server: it uses every core
 
 
+def report_folder() -> Path | None:
+    """The newer of the button's report folder and the committed one (None before any report exists)."""
+    found = [REPO / d for d in (OUT, COMMITTED) if (REPO / d / "REPORT.md").is_file()]
+    return max(found, key=lambda d: (d / "REPORT.md").stat().st_mtime) if found else None
+
+
 def latest_report() -> str:
-    """The newest REPORT.md of the button's folder and the committed one, with where it came from."""
-    found = [REPO / d / "REPORT.md" for d in (OUT, COMMITTED) if (REPO / d / "REPORT.md").is_file()]
-    if not found:
+    """The newest REPORT.md, with where it came from."""
+    folder = report_folder()
+    if folder is None:
         return ("No report yet. Press **Run quick reproduction** (about 10 minutes on 2 CPU cores) or run "
                 f"`python -m bench.claims --quick --out {OUT}` in a terminal.")
-    path = max(found, key=lambda p: p.stat().st_mtime)
-    return f"*From `{path.relative_to(REPO)}`.*\n\n" + path.read_text()
+    return f"*From `{(folder / 'REPORT.md').relative_to(REPO)}`.*\n\n" + (folder / "REPORT.md").read_text()
+
+
+def figure_names() -> list[str]:
+    """The claims whose figure the newest report saved (claim1_cot_vs_direct, ...)."""
+    folder = report_folder()
+    return sorted(p.stem for p in folder.glob("claim*.json")) if folder else []
+
+
+def figure(name: str | None):
+    """One claim's plotly figure from the newest report, or None."""
+    folder = report_folder()
+    if not name or folder is None or not (folder / f"{name}.json").is_file():
+        return None
+    return plotly.io.read_json(folder / f"{name}.json")
+
+
+def refreshed() -> tuple[str, dict, object]:
+    """Report, figure choices and the first figure, after a run or on request."""
+    names = figure_names()
+    first = names[0] if names else None
+    return latest_report(), gr.update(choices=names, value=first), figure(first)
 
 
 def tail(text: str, lines: int = TAIL_LINES) -> str:
@@ -69,7 +96,7 @@ def run_quick(command: list[str] | None = None) -> Iterator[tuple[str, str]]:
 
 
 def build() -> None:
-    gr.Markdown("Each claim of the papers this lab rests on, measured on the tiny default models with a 95% "
+    gr.Markdown("Each claim of the papers this lab rests on, measured on the default models with a 95% "
                 "bootstrap interval over problems. The button runs "
                 f"`python -m bench.claims --quick --out {OUT}` as a separate process (about 10 minutes on 2 CPU "
                 "cores); the full run is `python -m bench.claims` (under an hour).")
@@ -78,8 +105,12 @@ def build() -> None:
         stop = gr.Button("Stop")
         refresh = gr.Button("Reload report")
     log = gr.Textbox(label="progress", lines=8, max_lines=TAIL_LINES, autoscroll=True, interactive=False)
+    names = figure_names()
+    pick = gr.Dropdown(names, value=names[0] if names else None, label="figure of the report")
+    plot = gr.Plot(figure(names[0] if names else None), show_label=False)
     report = gr.Markdown(latest_report())
-    started = run.click(run_quick, None, [log, report], concurrency_limit=1)
+    pick.change(figure, pick, plot)
+    started = run.click(run_quick, None, [log, report], concurrency_limit=1).then(refreshed, None, [report, pick, plot])
     stop.click(None, None, None, cancels=[started])
-    refresh.click(latest_report, None, report)
+    refresh.click(refreshed, None, [report, pick, plot])
 

@@ -49,8 +49,14 @@ SIZES = {"quick": QUICK, "full": FULL}
 
 
 def default_models() -> dict[str, Path]:
-    """The app's defaults: the step verifier is its default PRM (`--prm assets/prm` for the token PRM)."""
-    return {"generator": ASSETS / "generator", "prm": ASSETS / "verifier", "orm": ASSETS / "orm"}
+    """The app's defaults: the step verifier is its default PRM (`--prm assets/prm` for the token PRM).
+    rStar's discriminator must be able to disagree with the generator (finishing a trajectory greedily, the
+    generator reproduces its own rollouts), so it is another LM: the verifier is one, trained further."""
+    return {"generator": ASSETS / "generator", "prm": ASSETS / "verifier", "orm": ASSETS / "orm",
+            "discriminator": ASSETS / "verifier"}
+
+
+LANGUAGE_MODELS = ("generator", "discriminator")   # roles loaded as generators; the others as reward models
 
 
 @dataclass
@@ -69,13 +75,13 @@ class Context:
     cache: dict = field(default_factory=dict)    # results claims share (the sample pool)
 
     def model(self, role: str):
-        """The loaded generator / prm / orm (from `models`, once per run, unless `loaded` has it)."""
+        """The loaded generator / prm / orm / discriminator (from `models`, once per run, unless `loaded` has it)."""
         if role not in self.loaded:
             from reasoning_core.backends import load as load_generator
             from reasoning_core.rewards import load as load_reward
 
             path = str(self.models[role])
-            self.loaded[role] = load_generator(path) if role == "generator" else load_reward(path)
+            self.loaded[role] = load_generator(path) if role in LANGUAGE_MODELS else load_reward(path)
         return self.loaded[role]
 
     @property

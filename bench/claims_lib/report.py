@@ -46,11 +46,13 @@ class Row:
 
 
 def save_claim(out: Path, name: str, table: pd.DataFrame, figure) -> list[Path]:
-    """The claim's CSV (its full measurements) and plotly HTML, named after the claim."""
+    """The claim's CSV (its full measurements), plotly HTML, and the figure as plotly JSON (what the app's
+    Claims tab draws), named after the claim."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.csv", out / f"{name}.html"]
+    paths = [out / f"{name}.csv", out / f"{name}.html", out / f"{name}.json"]
     table.to_csv(paths[0], index=False)
     figure.write_html(paths[1], include_plotlyjs="directory")  # offline: plotly.min.js beside the HTML
+    figure.write_json(paths[2])
     return paths
 
 

@@ -6,6 +6,7 @@ best_of_n (so every strategy and verifier is compared on the same samples, same 
 for smaller n reranks the first n of them (they are independent draws)."""
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -253,25 +254,31 @@ def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
     bon = np.array([pool.best_of(pool.prm, n)[i] for i, n in enumerate(matched_n)], float)
     sc = np.array([pool.majority(n)[i] for i, n in enumerate(matched_n)], float)
     bon_tokens = cum[np.arange(k), matched_n - 1]
-    # rStar: recompute the discriminator's verdict per trajectory on the strategy's own trees
+    # rStar: recompute the discriminator's verdict per trajectory on the strategy's own trees, by the
+    # generator itself (what rStar ran) and by a second LM, which can disagree
     traj = []
     for i, ex in enumerate(progress(pool.problems[: s.rstar_problems])):
         problem = Problem(ex.problem, task, ex.reference)
         config = make_config("rstar", s.rstar_iterations, seed=ctx.seed + i)
         result = solve("rstar", problem, gen, prm, Budget(), config)
-        search = Search(problem, gen, prm, Budget(), config)
-        search.tree = result.tree
         leaves = [n for n in result.tree.terminals() if n.answer is not None]
-        consistent = discriminate(search, leaves) if leaves else {}
+        verdicts = {}
+        for name, judged in (("self_consistent", config),
+                             ("consistent", dataclasses.replace(config, discriminator=ctx.model("discriminator")))):
+            search = Search(problem, gen, prm, Budget(), judged)
+            search.tree = result.tree
+            verdicts[name] = discriminate(search, leaves) if leaves else {}
         for n in leaves:
-            traj.append({"problem": i, "leaf": n.id, "answer": n.answer, "consistent": consistent[n.id],
+            traj.append({"problem": i, "leaf": n.id, "answer": n.answer,
+                         **{name: v[n.id] for name, v in verdicts.items()},
                          "correct": task.is_correct(n.answer, ex.reference),
                          "reported_consistent": result.info.get("consistent"), "rstar_correct": result.correct,
                          "rstar_tokens": result.stats["generated_tokens"]})
-    tj = pd.DataFrame(traj, columns=["problem", "leaf", "answer", "consistent", "correct", "reported_consistent",
-                                     "rstar_correct", "rstar_tokens"])
-    per = tj.assign(cc=tj.correct & tj.consistent).groupby("problem").agg(
-        cc=("cc", "sum"), c=("consistent", "sum"), ok=("correct", "sum"), all=("correct", "size"))
+    tj = pd.DataFrame(traj, columns=["problem", "leaf", "answer", "self_consistent", "consistent", "correct",
+                                     "reported_consistent", "rstar_correct", "rstar_tokens"])
+    per = tj.assign(cc=tj.correct & tj.consistent, sc=tj.correct & tj.self_consistent).groupby("problem").agg(
+        cc=("cc", "sum"), c=("consistent", "sum"), sc=("sc", "sum"), s=("self_consistent", "sum"),
+        ok=("correct", "sum"), all=("correct", "size"))
     table = pd.concat([
         pd.DataFrame({"problem": range(k), "arm": "mcts", "correct": mcts_hits, "tokens": mcts_tokens}),
         pd.DataFrame({"problem": range(k), "arm": "best_of_n (PRM), matched tokens", "correct": bon,
@@ -297,8 +304,8 @@ def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
                   f"sampling with the closest n per problem {bon_tokens.mean():.0f} (mean n {matched_n.mean():.1f}; "
                   f"{int((matched_n == pool.correct.shape[1]).sum())} problems hit the pool cap).")
     paper = "Qi et al. 2024 (rStar); AlphaZero-style MCTS"
-    agree = sum(int(g.consistent.sum()) == g.reported_consistent.iloc[0] for _, g in tj.groupby("problem"))
-    prec_c = per.cc.sum() / max(1, per.c.sum())
+    agree = sum(int(g.self_consistent.sum()) == g.reported_consistent.iloc[0] for _, g in tj.groupby("problem"))
+    prec_c, prec_self = per.cc.sum() / max(1, per.c.sum()), per.sc.sum() / max(1, per.s.sum())
     prec_all = per.ok.sum() / max(1, per["all"].sum())
     tasks = pool.tasks[:k]
     rows = [Row("7a MCTS vs best-of-N", paper, "MCTS > PRM best-of-N at equal tokens", "accuracy, MCTS - best-of-N",
@@ -310,11 +317,12 @@ def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
     rows.append(Row("7c rStar mutual consistency", "Qi et al. 2024 (rStar)",
                     "consistent trajectories more often correct than all",
                     "precision, consistent - all trajectories",
-                    f"{len(tj)} trajectories on {len(per)} problems ({s.rstar_iterations} iterations); "
-                    f"{int(per.c.sum())} judged consistent, precision {prec_c:.3f} vs {prec_all:.3f} for all; "
-                    f"rStar's own answer accuracy {tj.groupby('problem').rstar_correct.first().mean():.3f}; "
-                    "the recomputed "
-                    f"verdicts match rStar's reported consistent count on {agree} of {len(per)} problems.",
+                    f"{len(tj)} trajectories on {len(per)} problems ({s.rstar_iterations} iterations); the "
+                    f"second LM ({ctx.models['discriminator'].name}) judged {int(per.c.sum())} consistent, precision "
+                    f"{prec_c:.3f} vs {prec_all:.3f} for all; the generator as its own discriminator (what rStar "
+                    f"runs) judged {int(per.s.sum())} consistent, precision {prec_self:.3f}; rStar's own answer "
+                    f"accuracy {tj.groupby('problem').rstar_correct.first().mean():.3f}; the recomputed "
+                    f"self-verdicts match rStar's reported consistent count on {agree} of {len(per)} problems.",
                     **effect(ratio_diff(per.cc, per.c, per.ok, per["all"]), [pool.tasks[i] for i in per.index],
                              **ctx.boot)))
     return rows
