@@ -160,3 +160,15 @@ def test_a_ratio_with_no_denominator_is_undefined_not_infinite():
 ])
 def test_verdict_edges(low, high, margin, expected):
     assert (stats.verdict(low, high) if margin is None else stats.verdict(low, high, margin)) == expected
+
+
+def test_difficulty_bins_are_a_task_and_its_level():
+    import pandas as pd
+
+    from reasoning_core.tasks.example import Example
+
+    examples = [Example("Compute left to right: 1 + 2", "3", difficulty=1),
+                Example("How many r's are in 'strawberry'?", "3", difficulty=1)]
+    runs = pd.DataFrame({"problem": [1, 0], "difficulty": [1, 1]})
+    binned = search_claims._binned(runs, examples)
+    assert list(binned.bin) == ["letters 1", "arith 1"] and list(binned.task) == ["letters", "arith"]

@@ -197,40 +197,49 @@ def claim_prm_vs_orm(ctx: Context, progress: Progress = iter) -> list[Row]:
 STRATEGIES_6 = ("beam_search", "best_of_n", "revise")
 
 
+def _binned(runs: pd.DataFrame, examples) -> pd.DataFrame:
+    """The runs with each problem's difficulty bin: its task and level ("arith 3"), since a level means
+    something else in each task."""
+    tasks = task_names(examples)
+    return runs.assign(task=[tasks[i] for i in runs.problem],
+                       bin=[f"{tasks[i]} {d}" for i, d in zip(runs.problem, runs.difficulty)])
+
+
+def _per_bin(runs: pd.DataFrame, split: str) -> pd.DataFrame:
+    return (runs.groupby(["bin", "strategy"])
+            .agg(accuracy=("correct", "mean"), mean_tokens=("generated_tokens", "mean"), problems=("correct", "size"))
+            .reset_index().assign(split=split))
+
+
 def claim_difficulty(ctx: Context, progress: Progress = iter) -> list[Row]:
     """6. Snell et al. 2024: the best test-time strategy depends on difficulty, so choosing per difficulty
-    bin (on validation) beats the best single strategy at the same budget."""
+    bin (task and level; on validation) beats the best single strategy at the same budget, on test."""
     s, gen, prm, task = ctx.sizes, ctx.model("generator"), ctx.model("prm"), ctx.task
     val, test = ctx.problems("validation", s.val_problems), ctx.problems("test", s.co_problems)
     spec = EvalSpec(list(STRATEGIES_6), [s.size], ctx.seed)
-    _, val_runs = evaluate(spec, val, task, gen, prm, progress)
-    _, test_runs = evaluate(EvalSpec(list(STRATEGIES_6) + ["compute_optimal"], [s.size], ctx.seed), test, task,
-                            gen, prm, progress)
-    val_acc = val_runs.groupby(["difficulty", "strategy"])["correct"].mean().unstack("strategy")
+    val_runs = _binned(evaluate(spec, val, task, gen, prm, progress)[1], val)
+    test_runs = _binned(evaluate(EvalSpec(list(STRATEGIES_6) + ["compute_optimal"], [s.size], ctx.seed), test, task,
+                                 gen, prm, progress)[1], test)
+    val_acc = val_runs.groupby(["bin", "strategy"])["correct"].mean().unstack("strategy")
     fixed = val_runs.groupby("strategy")["correct"].mean().reindex(STRATEGIES_6).idxmax()
-    policy = {int(d): (row.reindex(STRATEGIES_6).idxmax()) for d, row in val_acc.iterrows()}
+    policy = {b: row.reindex(STRATEGIES_6).idxmax() for b, row in val_acc.iterrows()}
     by = {name: g.sort_values("problem") for name, g in test_runs.groupby("strategy")}
-    diffs = by[fixed]["difficulty"].to_numpy()
-    adaptive = np.array([by[policy.get(int(d), fixed)]["correct"].to_numpy()[i] for i, d in enumerate(diffs)])
+    bins = by[fixed]["bin"].to_numpy()
+    adaptive = np.array([by[policy.get(b, fixed)]["correct"].to_numpy()[i] for i, b in enumerate(bins)])
     fixed_hits = by[fixed]["correct"].to_numpy().astype(float)
     co_hits = by["compute_optimal"]["correct"].to_numpy().astype(float)
-    table = (test_runs.groupby(["difficulty", "strategy"])
-             .agg(accuracy=("correct", "mean"), mean_tokens=("generated_tokens", "mean"), problems=("correct", "size"))
-             .reset_index().assign(split="test"))
-    table = pd.concat([table, val_runs.groupby(["difficulty", "strategy"])
-                       .agg(accuracy=("correct", "mean"), mean_tokens=("generated_tokens", "mean"),
-                            problems=("correct", "size")).reset_index().assign(split="validation")])
-    table["policy_choice"] = [policy.get(int(d)) == st for d, st in zip(table.difficulty, table.strategy)]
-    fig = px.bar(table[table.split == "test"], x="difficulty", y="accuracy", color="strategy", barmode="group",
+    table = pd.concat([_per_bin(test_runs, "test"), _per_bin(val_runs, "validation")])
+    table["policy_choice"] = [policy.get(b) == st for b, st in zip(table.bin, table.strategy)]
+    fig = px.bar(table[table.split == "test"], x="bin", y="accuracy", color="strategy", barmode="group",
                  hover_data=["mean_tokens", "problems"],
-                 title=f"Claim 6: test accuracy per difficulty (operations) at size {s.size}")
+                 title=f"Claim 6: test accuracy per difficulty bin (task and level) at size {s.size}")
     save_claim(ctx.out, "claim6_compute_vs_difficulty", table, fig)
     tokens = test_runs.groupby("strategy")["generated_tokens"].mean().round(1).to_dict()
-    detail = (f"policy chosen on {len(val)} validation problems (ops -> strategy): {policy}; best fixed strategy "
-              f"on validation: {fixed}. Test accuracy: per-bin policy {adaptive.mean():.3f}, {fixed} "
-              f"{fixed_hits.mean():.3f}, compute_optimal strategy {co_hits.mean():.3f}. Mean generated tokens "
-              f"per problem on test: {tokens}.")
-    paper, tasks = "Snell et al. 2024", task_names(test[i] for i in by[fixed]["problem"])
+    detail = (f"policy chosen on {len(val)} validation problems (bin -> strategy): {policy}; best fixed strategy "
+              f"on validation: {fixed}, which a test bin without validation problems takes. Test accuracy: per-bin "
+              f"policy {adaptive.mean():.3f}, {fixed} {fixed_hits.mean():.3f}, compute_optimal strategy "
+              f"{co_hits.mean():.3f}. Mean generated tokens per problem on test: {tokens}.")
+    paper, tasks = "Snell et al. 2024", list(by[fixed]["task"])
     return [Row("6a compute-optimal per difficulty", paper, "per-bin best strategy > best fixed strategy",
                 f"test accuracy, per-bin policy - {fixed} (size {s.size})", detail,
                 **effect(paired_diff(adaptive.astype(float), fixed_hits), tasks, **ctx.boot)),
