@@ -215,6 +215,37 @@ def test_prm_and_orm_load(run_dir, cfg):
     assert AutoModelForSequenceClassification.from_pretrained(run_dir / "orm").config.num_labels == 2
 
 
+def test_an_orm_trained_as_cobbe_did_keeps_its_best_judged_checkpoint(run_dir, cfg):
+    """Sampled chains, labelled by their answers; the checkpoint kept is the one whose within-problem AUC on
+    the held-back problems was highest (the micro generator's chains are mostly wrong: the curve may hold
+    None where no held-back problem had both outcomes)."""
+    sampled = dataclasses.replace(cfg, orm=dataclasses.replace(cfg.orm, samples=4, problems=20, select_every=2))
+    metrics = pl.run_orm(sampled, run_dir / "sft", None, run_dir / "orm-sampled")
+    _assert_clean_checkpoint(run_dir / "orm-sampled", "orm")
+    assert metrics["recipe"].startswith("sampled: 4 chains per problem")
+    assert [step for step, _ in metrics["selection_curve"]] == [2, 4]
+    judged = [(score, step) for step, score in metrics["selection_curve"] if score is not None]
+    assert metrics["selected_step"] == (max(judged)[1] if judged else 0)
+    assert metrics["train_chains"] + metrics["selection_chains"] <= 4 * 20
+
+
+def test_keep_best_puts_the_best_judged_weights_back():
+    import torch
+
+    from training.prm import KeepBest
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    scores = iter([0.5, 0.9, None, 0.7])
+    keep = KeepBest(1, lambda m: next(scores))
+    for step in range(1, 5):
+        with torch.no_grad():
+            model.weight.fill_(step)
+        keep.on_step_end(None, type("S", (), {"global_step": step, "max_steps": 4})(), None, model=model)
+    keep.on_train_end(None, None, None, model=model)
+    assert (keep.best_step, model.weight.item()) == (2, 2.0)
+    assert keep.history == [(1, 0.5), (2, 0.9), (3, None), (4, 0.7)]
+
+
 def test_a_reward_model_trained_twice_from_one_seed_is_the_same_model(run_dir, cfg):
     """The new head is drawn from the stage's seed, not from whatever the process ran before: a pipeline
     resumed at the PRM or ORM stage trains the model an uninterrupted run trains."""

@@ -64,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     s = add("prm", "train the PRM (token classifier or implicit PRM) on process labels", labels=True)
     s.add_argument("--label-source", choices=("math_shepherd", "omega_prm", "both"), help="which labels")
     s.add_argument("--format", choices=PRM_FORMATS, help="PRM format (default: the preset's); see training.prm")
-    add("orm", "train the outcome RM (sequence classifier) on final correctness", labels=True)
+    s = add("orm", "train the outcome RM (sequence classifier) on final correctness")
+    s.add_argument("--labels", type=Path, help="folder written by `label` (its chains, labelled by their answer)")
+    s.add_argument("--samples", type=int, help="instead, Cobbe et al.'s recipe: sample this many chains per train "
+                   "problem (RewardConfig.problems of them) and keep the checkpoint that ranks held-back ones best")
     s = add("grpo", "GRPO on the generator (TRL GRPOTrainer) against a chosen reward")
     s.add_argument("--reward", choices=GRPO_REWARDS, help="reward (default: the preset's); see training.rl")
     s.add_argument("--prm", type=Path, help="PRM or verifier checkpoint (for --reward prm or process)")
@@ -104,7 +107,10 @@ def check_args(args: argparse.Namespace) -> None:
         if missing:
             raise UsageError(f"--labels {labels}: missing {', '.join(missing)}; write them with "
                              "`python -m training label --parent GENERATOR --out FOLDER`")
-    for flag in ("threads", "rounds", "max_steps"):
+    if args.command == "orm" and labels is None and args.samples is None:
+        raise UsageError("orm needs --labels FOLDER (the label stage's chains) or --samples N (Cobbe et al.'s "
+                         "recipe: N chains sampled per train problem)")
+    for flag in ("threads", "rounds", "max_steps", "samples"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -176,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
             cfg.prm.format = args.format
         result = pl.run_prm(cfg, args.parent, args.labels, args.out)
     elif cmd == "orm":
+        if args.samples:
+            cfg.orm.samples = args.samples
         result = pl.run_orm(cfg, args.parent, args.labels, args.out)
     elif cmd == "verifier":
         result = pl.run_verifier(cfg, args.parent, args.out)

@@ -34,7 +34,7 @@ from .config import PipelineConfig
 from .data import TASK, load_stepwise, mix_problems, sft_dataset, split_problems
 from .examples import pick_examples
 from .label_steps import label_chains
-from .prm import auc, score_by_problem, train_implicit_prm, train_orm, train_prm
+from .prm import KeepBest, auc, score_by_problem, train_implicit_prm, train_orm, train_prm
 from .reward_eval import step_report, within_auc
 from .rl import grpo_dataset, reward_fn, step_scorer, train_grpo
 from .sampling import greedy_solved, paired_test, sample_accuracy, sample_chains
@@ -241,23 +241,61 @@ def save_prm(folder: Path, model, tok, cfg: PipelineConfig, parent: Path, metric
         save_model(reference, str(folder / REFERENCE_FILE))
 
 
-def run_orm(cfg: PipelineConfig, parent: Path, labels: Path, out: Path) -> dict:
+def outcome_rows(problems: list[str], paths: list[list[str]], references: list[str]) -> list[dict]:
+    """Chains labelled by whether their final answer is right: what an ORM trains on and is judged by."""
+    return [{"prompt": p, "completions": s, "correct": TASK.is_correct(TASK.extract_answer("\n".join(s)), r)}
+            for p, s, r in zip(problems, paths, references)]
+
+
+def sampled_outcome_rows(cfg: PipelineConfig, parent: Path) -> list[dict]:
+    """Cobbe et al.'s ORM rows: `cfg.orm.samples` chains sampled at T=1 on each of `cfg.orm.problems` train
+    problems (many per problem, so the ORM sees right and wrong chains of the same problem)."""
+    model, tok = load_generator(parent)
+    problems, refs = split_problems("train", cfg.orm.problems, cfg.mix, seed=cfg.seed + 700)
+    groups = sample_chains(model, tok, problems, cfg.orm.samples, temperature=1.0, seed=cfg.seed + 700,
+                           desc="ORM chains")
+    chains = [(c, r) for g, r in zip(groups, refs) for c in g if c.steps]
+    return outcome_rows([c.problem for c, _ in chains], [c.steps for c, _ in chains], [r for _, r in chains])
+
+
+def outcome_ranking(orm, rows: list[dict]) -> dict:
+    """An ORM's AUC on labelled chains, pooled and within problems (what choosing among one problem's
+    samples needs)."""
+    problems = [r["prompt"] for r in rows]
+    scores = [row[0] for row in score_by_problem(orm, problems, [r["completions"] for r in rows])]
+    correct = [r["correct"] for r in rows]
+    within, used = within_auc(problems, [[c] for c in correct], [[x] for x in scores])
+    return {"outcome_auc": auc(correct, scores), "within_problem_outcome_auc": within,
+            "problems_with_both_outcomes": used}
+
+
+def run_orm(cfg: PipelineConfig, parent: Path, labels: Path | None, out: Path) -> dict:
+    """An ORM from `parent`: on the label stage's chains, or (`cfg.orm.samples` > 0) Cobbe et al.'s recipe,
+    its checkpoint chosen on the within-problem AUC of a held-back tenth of the sampled problems."""
     t0 = time.time()
     tok = load_tokenizer(parent)
-    rows = [{"prompt": r["prompt"], "completions": r["completions"],
-             "correct": TASK.is_correct(TASK.extract_answer("\n".join(r["completions"])), r["reference"])}
-            for r in _label_rows(labels, "math_shepherd")]
+    keep, recipe = None, {"recipe": "label stage chains"}
+    if cfg.orm.samples:
+        rows = sampled_outcome_rows(cfg, parent)
+        held = set(sorted({r["prompt"] for r in rows})[::10])
+        chosen_on = [r for r in rows if r["prompt"] in held]
+        rows = [r for r in rows if r["prompt"] not in held]
+        keep = KeepBest(cfg.orm.select_every, lambda m: outcome_ranking(
+            OutcomeRM.from_model(m, tok, task=TASK.name), chosen_on)["within_problem_outcome_auc"])
+    else:
+        rows = outcome_rows(*zip(*[(r["prompt"], r["completions"], r["reference"])
+                                   for r in _label_rows(labels, "math_shepherd")]))
     with ckpt.atomic_dir(out) as tmp:
-        model, stats = train_orm(str(parent), tok, rows, cfg.orm, str(tmp))
-        problems, paths, refs = _heldout_chains(cfg, parent, cfg.orm.eval_problems,
-                                                heldout_cache(out, parent, cfg.orm.eval_problems, cfg.seed))
-        correct = [TASK.is_correct(TASK.extract_answer("\n".join(s)), r) for s, r in zip(paths, refs)]
-        orm = OutcomeRM.from_model(model, tok, task=TASK.name)
-        scores = [row[0] for row in score_by_problem(orm, problems, paths)]  # an ORM repeats its one score
-        within, used = within_auc(problems, [[c] for c in correct], [[s] for s in scores])
-        metrics = {"outcome_auc": auc(correct, scores), "within_problem_outcome_auc": within,
-                   "problems_with_both_outcomes": used, "heldout_chains": len(paths), "train_positive_fraction":
-                   round(sum(r["correct"] for r in rows) / max(1, len(rows)), 4), **stats,
+        model, stats = train_orm(str(parent), tok, rows, cfg.orm, str(tmp), callbacks=[keep] if keep else None)
+        if keep:
+            recipe = {"recipe": f"sampled: {cfg.orm.samples} chains per problem (Cobbe et al. 2021)",
+                      "selection_chains": len(chosen_on), "selected_step": keep.best_step,
+                      "selection_curve": keep.history}
+        heldout = outcome_rows(*_heldout_chains(cfg, parent, cfg.orm.eval_problems,
+                                                heldout_cache(out, parent, cfg.orm.eval_problems, cfg.seed)))
+        metrics = {**outcome_ranking(OutcomeRM.from_model(model, tok, task=TASK.name), heldout),
+                   "heldout_chains": len(heldout), "train_positive_fraction":
+                   round(sum(r["correct"] for r in rows) / max(1, len(rows)), 4), **recipe, **stats,
                    "wall_s": round(time.time() - t0, 1)}
         ckpt.save_checkpoint(tmp, model, tok, stage="orm", kind="orm", parent=str(parent),
                              config=cfg.to_dict(), metrics=metrics)

@@ -19,6 +19,7 @@ All start from the generator's weights (the classifiers under a fresh head), as 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,12 @@ class RewardConfig:
     format: str = "token_classification"  # or "implicit" (PRM only): see the module docstring
     beta: float = 0.1                     # implicit PRM: log-ratio -> logit; PRIME's 0.05 is for steps of a few
                                           # hundred sub-word tokens, these are 15-40 characters
+    # ORM only. samples 0: train on the label stage's chains. samples > 0: Cobbe et al. 2021's recipe, that many
+    # chains sampled at T=1 on each of `problems` train problems, each labelled by its final answer, and the
+    # checkpoint (judged every `select_every` steps) that ranks a held-back tenth of the problems' chains best
+    samples: int = 0
+    problems: int = 400
+    select_every: int = 50
 
     def __post_init__(self) -> None:
         if self.format not in PRM_FORMATS:
@@ -233,12 +240,38 @@ def train_prm(parent: str, tok, rows: Dataset, cfg: RewardConfig, work_dir: str,
     return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
 
 
-def train_orm(parent: str, tok, rows: list[dict], cfg: RewardConfig, work_dir: str):
+class KeepBest(TrainerCallback):
+    """Model selection in training: every `every` steps and at the last, `judge(model)` scores the model
+    (higher is better; None: not measurable); the best weights are put back when training ends. `history`
+    keeps each (step, score)."""
+
+    def __init__(self, every: int, judge: Callable[[torch.nn.Module], float | None]) -> None:
+        self.every, self.judge = max(1, every), judge
+        self.best, self.best_step, self.weights, self.history = float("-inf"), 0, None, []
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if state.global_step % self.every and state.global_step != state.max_steps:
+            return
+        model.eval()
+        score = self.judge(model)
+        model.train()
+        self.history.append((state.global_step, score))
+        if score is not None and score > self.best:
+            self.best, self.best_step = score, state.global_step
+            self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def on_train_end(self, args, state, control, model=None, **kw):
+        if self.weights is not None:
+            model.load_state_dict(self.weights)
+
+
+def train_orm(parent: str, tok, rows: list[dict], cfg: RewardConfig, work_dir: str,
+              callbacks: list[TrainerCallback] | None = None):
     model = with_new_head(AutoModelForSequenceClassification, parent, cfg.seed)
     model.config.pad_token_id = tok.pad_token_id
     tok.padding_side = "right"
     trainer = Trainer(model=model, args=_args(work_dir, cfg), train_dataset=orm_features(tok, rows),
-                      data_collator=DataCollatorWithPadding(tok))
+                      data_collator=DataCollatorWithPadding(tok), callbacks=callbacks)
     loss = trainer.train().training_loss
     return model.eval(), {"train_loss": round(float(loss), 4), "train_chains": len(rows)}
 
