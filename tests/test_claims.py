@@ -13,7 +13,7 @@ import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its thread pool (shared CPUs)
 
-from bench.claims_lib import report, runner, search_claims, stats
+from bench.claims_lib import report, runner, search_claims, stats, train_claims
 from bench.claims_lib.context import SIZES, Context, Sizes
 from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 from reasoning_core.protocols import Continuation
@@ -21,7 +21,7 @@ from reasoning_core.protocols import Continuation
 MICRO = Sizes(name="micro", test_problems=4, val_problems=3, n_max=4, size=3, co_problems=3, mcts_iterations=2,
               mcts_problems=3, rstar_problems=2, rstar_iterations=2, sft_steps=2, star_rounds=1, star_problems=3,
               star_steps=1, label_problems=2, label_rollouts=2, prm_steps=1, grpo_steps=1, grpo_prompts=2,
-              grpo_generations=2, stage_eval=2, n_boot=200)
+              grpo_generations=2, stage_eval=2, n_boot=200, orm_samples=2, orm_problems=6, orm_steps=2)
 ROW_KEYS = set(report.ROW_FIELDS)
 
 
@@ -93,7 +93,9 @@ def _check_rows(rows, prefix: str, n: int | None = None):
 
 
 def test_search_claims_return_rows_and_files(fake_ctx):
-    rows = search_claims.claim_verifier(fake_ctx) + search_claims.claim_prm_vs_orm(fake_ctx)
+    # claim 3 trains its own ORM from a checkpoint (the quick runner's test does that); here it reads the pool's
+    fake_ctx.cache["cobbe_orm"] = (search_claims.sample_pool(fake_ctx).orm, {})
+    rows = train_claims.claim_verifier(fake_ctx) + search_claims.claim_prm_vs_orm(fake_ctx)
     _check_rows(rows[:2], "3", MICRO.test_problems)
     _check_rows(rows[2:], "4", MICRO.test_problems)
     pool = fake_ctx.cache["pool"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.claims_lib import search_claims, stats
+from bench.claims_lib import search_claims, stats, train_claims
 from bench.claims_lib.context import Context, Sizes
 
 # 5 problems x 4 chains. The PRM ranks a right chain first on problems 0-3, the ORM only on problem 0;
@@ -31,6 +31,7 @@ def ctx(tmp_path):
     context = Context(sizes, tmp_path / "out", tmp_path / "work", preset="hand", loaded={})
     context.cache["pool"] = search_claims.Pool([None] * 5, [[["s"]] * 4] * 5, ANSWERS, CORRECT, TOKENS,
                                                PRM, ORM, GREEDY, TASKS)
+    context.cache["cobbe_orm"] = (ORM, {"train_chains": 8, "selected_step": 2, "selection_chains": 4})
     return context
 
 
@@ -42,7 +43,7 @@ def test_the_hand_built_pool_reads_as_designed(ctx):
 
 
 def test_verifier_claim_effects_are_orm_minus_greedy_and_orm_minus_majority(ctx):
-    vs_greedy, vs_majority = search_claims.claim_verifier(ctx)
+    vs_greedy, vs_majority = train_claims.claim_verifier(ctx)
     assert vs_greedy.effect == pytest.approx(0.2 - 0.4)
     assert vs_majority.effect == pytest.approx(0.2 - 0.6)
     assert vs_greedy.ci_low <= vs_greedy.effect <= vs_greedy.ci_high
@@ -50,7 +51,7 @@ def test_verifier_claim_effects_are_orm_minus_greedy_and_orm_minus_majority(ctx)
 
 def test_the_orm_diagnosis_frames_it_between_a_random_pick_and_the_oracle(ctx):
     pool = ctx.cache["pool"]
-    table = search_claims._curve_rows(pool, 50, 0).set_index(["n", "arm"])["accuracy"]
+    table = search_claims.curve_rows(pool, 50, 0).set_index(["n", "arm"])["accuracy"]
     assert table[4, "random pick"] == pytest.approx((0.5 + 0.5 + 0.5 + 0.25 + 0) / 5)
     assert table[4, "oracle (pass@n)"] == pytest.approx(0.8) and table[1, "oracle (pass@n)"] == pytest.approx(0.4)
     # right chains rank first on problem 0 only; problem 4 has no right chain, so it does not count
@@ -60,9 +61,10 @@ def test_the_orm_diagnosis_frames_it_between_a_random_pick_and_the_oracle(ctx):
     assert wrong["problems"] == 3 and wrong["pick_no_answer"] == 0
     assert wrong["pick_tokens"] == round((5 + 11 + 13) / 3, 1)
     assert wrong["right_tokens"] == round((6.5 + 9.5 + 16) / 3, 1)
-    (vs_greedy, _) = search_claims.claim_verifier(ctx)
+    (vs_greedy, _) = train_claims.claim_verifier(ctx)
     assert "a random pick 0.350; oracle pass@4 0.800" in vs_greedy.detail
     assert "AUC" in vs_greedy.detail and "0.25 within problems" in vs_greedy.detail
+    assert "checkpoint of step 2 chosen on 4 held-back chains" in vs_greedy.detail
 
 
 def test_prm_vs_orm_effect_is_prm_minus_orm(ctx):

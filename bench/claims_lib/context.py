@@ -30,6 +30,9 @@ class Sizes:
     star_rounds: int = 2         # claim 2
     star_problems: int = 400     # the tiny preset's STaR round (fewer steps only dip after the LR restart)
     star_steps: int = 130
+    orm_samples: int = 16        # claim 3: the ORM trained as Cobbe et al. did, on this many chains per problem
+    orm_problems: int = 400
+    orm_steps: int = 300
     label_problems: int = 100    # claim 5
     label_rollouts: int = 4
     prm_steps: int = 150
@@ -42,6 +45,7 @@ class Sizes:
 
 QUICK = Sizes(name="quick", test_problems=60, val_problems=30, n_max=16, size=4, co_problems=30,
               mcts_iterations=6, mcts_problems=30, rstar_problems=10, rstar_iterations=3, sft_steps=120,
+              orm_samples=8, orm_problems=60, orm_steps=40,
               star_rounds=2, star_problems=40, star_steps=15, label_problems=16, label_rollouts=3, prm_steps=40,
               grpo_steps=3, grpo_prompts=2, grpo_generations=4, stage_eval=16)
 FULL = Sizes()

@@ -14,8 +14,8 @@ from reasoning_core.checkpoints import REPO
 
 from .context import Context
 from .report import Row, write_report
-from .search_claims import claim_difficulty, claim_mcts, claim_prm_vs_orm, claim_verifier
-from .train_claims import claim_cot, claim_grpo, claim_process_labels, claim_star
+from .search_claims import claim_difficulty, claim_mcts, claim_prm_vs_orm
+from .train_claims import claim_cot, claim_grpo, claim_process_labels, claim_star, claim_verifier
 
 logger = logging.getLogger(__name__)
 ClaimFn = Callable[..., list[Row]]

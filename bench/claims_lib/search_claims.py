@@ -1,5 +1,6 @@
 """Claims measured with the default checkpoints and the search engine alone (no training):
-3 verifier reranking, 4 PRM vs ORM, 6 compute vs difficulty, 7 MCTS / rStar.
+4 PRM vs ORM, 6 compute vs difficulty, 7 MCTS / rStar; the sample pool, its rerankers and the verifier
+diagnosis that claim 3 (in train_claims.py: it trains its ORM) reads too.
 
 Claims 3, 4, 5 and 7 share one *sample pool*: `n_max` chains per test problem from the engine's
 best_of_n (so every strategy and verifier is compared on the same samples, same seeds); best-of-n
@@ -93,14 +94,17 @@ def sample_pool(ctx: Context, progress: Progress = iter) -> Pool:
     return pool
 
 
-def _curve_rows(pool: Pool, n_boot: int, seed: int) -> pd.DataFrame:
-    """Accuracy against n for each reranker, with the two lines that frame them: a random pick among the
-    first n chains (its expected accuracy) and the oracle (pass@n: some chain is right)."""
+def curve_rows(pool: Pool, n_boot: int, seed: int,
+               rerankers: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Accuracy against n for each reranker (the pool's PRM and ORM, and `rerankers`: name -> scores),
+    with the two lines that frame them: a random pick among the first n chains (its expected accuracy)
+    and the oracle (pass@n: some chain is right)."""
     rows = []
     for n in pool.n_values():
         arms = {"greedy": pool.greedy, "majority vote": pool.majority(n), "ORM best-of-n": pool.best_of(pool.orm, n),
                 "PRM best-of-n": pool.best_of(pool.prm, n), "random pick": pool.correct[:, :n].mean(1),
-                "oracle (pass@n)": pool.correct[:, :n].any(1)}
+                "oracle (pass@n)": pool.correct[:, :n].any(1),
+                **{name: pool.best_of(scores, n) for name, scores in (rerankers or {}).items()}}
         for arm, hits in arms.items():
             acc, lo, hi = mean_ci(hits, n_boot=n_boot, seed=seed)
             rows.append({"n": n, "arm": arm, "accuracy": acc, "ci_low": lo, "ci_high": hi,
@@ -109,7 +113,7 @@ def _curve_rows(pool: Pool, n_boot: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _curve_figure(table: pd.DataFrame, arms: list[str], title: str):
+def curve_figure(table: pd.DataFrame, arms: list[str], title: str):
     sub = table[table.arm.isin(arms)]
     fig = px.line(sub, x="n", y="accuracy", color="arm", markers=True, log_x=True, title=title,
                   error_y=sub.ci_high - sub.accuracy, error_y_minus=sub.accuracy - sub.ci_low)
@@ -148,42 +152,11 @@ def wrong_picks(pool: Pool, scores: np.ndarray) -> dict:
             "pick_no_answer": round(float(np.mean([pool.answers[i][pick[i]] is None for i in missed])), 3)}
 
 
-def claim_verifier(ctx: Context, progress: Progress = iter) -> list[Row]:
-    """3. Cobbe et al. 2021: reranking N samples with an outcome verifier beats the generator alone."""
-    pool, s = sample_pool(ctx, progress), ctx.sizes
-    table = _curve_rows(pool, s.n_boot, ctx.seed)
-    save_claim(ctx.out, "claim3_verifier_reranking", table, _curve_figure(
-        table, ["greedy", "majority vote", "ORM best-of-n", "random pick", "oracle (pass@n)"],
-        "Claim 3: ORM best-of-n vs greedy vs majority vote, between a random pick and the oracle"))
-    n = pool.correct.shape[1]
-    orm = pool.best_of(pool.orm, n)
-    at = table[table.n == n].set_index("arm")["accuracy"]
-    rank, wrong = ranking(pool, pool.orm), wrong_picks(pool, pool.orm)
-    length = ranking(pool, -pool.tokens.astype(float))
-    detail = (f"test accuracy at N={n}: ORM best-of-N {at['ORM best-of-n']:.3f}, majority vote "
-              f"{at['majority vote']:.3f}, greedy {at['greedy']:.3f}, a random pick {at['random pick']:.3f}; oracle "
-              f"pass@{n} {at['oracle (pass@n)']:.3f}. Diagnosis: the ORM ranks chains at AUC {rank['pooled_auc']} "
-              f"pooled and {rank['within_problem_auc']} within problems ({rank['problems_with_both']} problems with "
-              f"right and wrong chains; fewer tokens alone: {length['pooled_auc']} / {length['within_problem_auc']})")
-    if wrong["problems"]:
-        detail += (f"; on the {wrong['problems']} problems where its pick is wrong though a right chain was sampled, "
-                   f"the pick has {wrong['pick_tokens']} tokens and {wrong['pick_steps']} steps against the right "
-                   f"chains' {wrong['right_tokens']} and {wrong['right_steps']}, and {wrong['pick_no_answer']:.0%} "
-                   "of the picks state no answer")
-    detail += "."
-    paper = "Cobbe et al. 2021"
-    return [Row("3a verifier reranking", paper, "ORM best-of-N > greedy", f"accuracy, ORM@{n} - greedy",
-                detail, **effect(paired_diff(orm, pool.greedy), pool.tasks, **ctx.boot)),
-            Row("3b verifier reranking", paper, "ORM best-of-N > majority vote",
-                f"accuracy, ORM@{n} - majority@{n}", detail,
-                **effect(paired_diff(orm, pool.majority(n)), pool.tasks, **ctx.boot))]
-
-
 def claim_prm_vs_orm(ctx: Context, progress: Progress = iter) -> list[Row]:
     """4. Lightman et al. 2023: a PRM reranks better than an ORM (same samples, same seeds)."""
     pool, s = sample_pool(ctx, progress), ctx.sizes
-    table = _curve_rows(pool, s.n_boot, ctx.seed)
-    save_claim(ctx.out, "claim4_prm_vs_orm", table, _curve_figure(
+    table = curve_rows(pool, s.n_boot, ctx.seed)
+    save_claim(ctx.out, "claim4_prm_vs_orm", table, curve_figure(
         table, ["ORM best-of-n", "PRM best-of-n", "majority vote"], "Claim 4: PRM vs ORM best-of-n, same samples"))
     n = pool.correct.shape[1]
     prm, orm = pool.best_of(pool.prm, n), pool.best_of(pool.orm, n)
@@ -301,7 +274,7 @@ def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
     for _, r in summary.iterrows():
         fig.add_trace(go.Scatter(x=[r.mean_tokens], y=[r.accuracy], mode="markers+text", name=r.arm,
                                  text=[r.arm], textposition="top center", marker={"size": 12}))
-    curve = _curve_rows(pool, 200, ctx.seed)
+    curve = curve_rows(pool, 200, ctx.seed)
     for arm in ("PRM best-of-n", "majority vote"):
         c = curve[curve.arm == arm]
         fig.add_trace(go.Scatter(x=c.mean_tokens, y=c.accuracy, mode="lines", name=f"{arm} (all n)",

@@ -1,6 +1,7 @@
 """Claims that train small variants with training/'s own stage functions and configs (small step
-counts from `Sizes`): 1 CoT vs direct, 2 STaR (+/- rationalisation), 5 MC vs exact process labels,
-8 GRPO against the PRM vs the ORM. Every variant is evaluated greedily on the same test problems."""
+counts from `Sizes`): 1 CoT vs direct, 2 STaR (+/- rationalisation), 3 verifier reranking with an ORM
+trained as Cobbe et al. did, 5 MC vs exact process labels, 8 GRPO against the PRM vs the ORM. Every
+generator variant is evaluated greedily on the same test problems."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,7 +18,7 @@ from reasoning_core.tasks import check_steps
 
 from .context import Context, task_names
 from .report import Row, save_claim
-from .search_claims import sample_pool
+from .search_claims import curve_figure, curve_rows, ranking, sample_pool, wrong_picks
 from .stats import bootstrap, effect, mean_ci, paired_diff
 
 Progress = Callable[[Iterable], Iterable]
@@ -137,6 +138,75 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
             Row("2b STaR rationalisation", paper, "with > without rationalisation, on problems the parent failed",
                 "greedy accuracy on parent-failed test problems, with - without", detail,
                 **effect(paired_diff(with_r[unsolved], without[unsolved]), list(tasks[unsolved]), **ctx.boot))]
+
+
+# ------------------------------------------------------------------------------------------ claim 3
+COBBE = "ORM best-of-n (Cobbe recipe)"
+
+
+def cobbe_orm(ctx: Context, pool) -> tuple[np.ndarray, dict]:
+    """Claim 3's ORM, trained as Cobbe et al. trained theirs (`training.pipeline.run_orm` with
+    `RewardConfig.samples`): many sampled chains per train problem, each labelled by its final answer, the
+    checkpoint chosen on its within-problem ranking of held-back problems. Its score for every chain of the
+    pool, and its stage metrics; trained once per run."""
+    if "cobbe_orm" not in ctx.cache:
+        from reasoning_core.rewards import load as load_reward
+        from training.pipeline import run_orm
+
+        cfg, s = ctx.pipeline_config(), ctx.sizes
+        cfg.orm = dataclasses.replace(cfg.orm, samples=s.orm_samples, problems=s.orm_problems,
+                                      max_steps=s.orm_steps, select_every=max(1, s.orm_steps // 4))
+        out = ctx.claim_dir("claim3") / "orm"
+        _fresh(out)
+        metrics = run_orm(cfg, ctx.models["generator"], None, out)
+        orm = load_reward(str(out))
+        scores = np.array([[row[-1] if row else 0.0 for row in orm.score(ex.problem, chains)]
+                           for ex, chains in zip(pool.problems, pool.steps)])
+        ctx.cache["cobbe_orm"] = (scores, metrics)
+    return ctx.cache["cobbe_orm"]
+
+
+def _diagnosis(pool, scores: np.ndarray, name: str) -> str:
+    """Why a verifier's best-of-n falls where it does: its ranking pooled and within problems, and what
+    its wrong top picks look like."""
+    rank, wrong = ranking(pool, scores), wrong_picks(pool, scores)
+    text = (f"{name} ranks chains at AUC {rank['pooled_auc']} pooled and {rank['within_problem_auc']} within "
+            f"problems ({rank['problems_with_both']} problems with right and wrong chains)")
+    if wrong["problems"]:
+        text += (f"; on the {wrong['problems']} problems where its pick is wrong though a right chain was sampled, "
+                 f"the pick has {wrong['pick_tokens']} tokens and {wrong['pick_steps']} steps against the right "
+                 f"chains' {wrong['right_tokens']} and {wrong['right_steps']}, and {wrong['pick_no_answer']:.0%} "
+                 "of the picks state no answer")
+    return text
+
+
+def claim_verifier(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """3. Cobbe et al. 2021: reranking N samples with an outcome verifier beats the generator alone. The
+    verifier is trained their way (`cobbe_orm`); the shipped ORM (trained on the label stage's chains)
+    is drawn beside it."""
+    pool, s = sample_pool(ctx, progress), ctx.sizes
+    scores, metrics = cobbe_orm(ctx, pool)
+    table = curve_rows(pool, s.n_boot, ctx.seed, {COBBE: scores})
+    save_claim(ctx.out, "claim3_verifier_reranking", table, curve_figure(
+        table, ["greedy", "majority vote", COBBE, "ORM best-of-n", "random pick", "oracle (pass@n)"],
+        "Claim 3: ORM best-of-n vs greedy vs majority vote, between a random pick and the oracle"))
+    n = pool.correct.shape[1]
+    orm = pool.best_of(scores, n)
+    at = table[table.n == n].set_index("arm")["accuracy"]
+    length = ranking(pool, -pool.tokens.astype(float))
+    detail = (f"test accuracy at N={n}: ORM best-of-N {at[COBBE]:.3f} (trained on {metrics.get('train_chains')} "
+              f"chains, {s.orm_samples} per problem; checkpoint of step {metrics.get('selected_step')} chosen on "
+              f"{metrics.get('selection_chains')} held-back chains), the shipped ORM {at['ORM best-of-n']:.3f}, "
+              f"majority vote {at['majority vote']:.3f}, greedy {at['greedy']:.3f}, a random pick "
+              f"{at['random pick']:.3f}; oracle pass@{n} {at['oracle (pass@n)']:.3f}. Diagnosis: the "
+              + _diagnosis(pool, scores, "ORM") + "; the shipped " + _diagnosis(pool, pool.orm, "ORM")
+              + f"; fewer tokens alone ranks at {length['pooled_auc']} / {length['within_problem_auc']}.")
+    paper = "Cobbe et al. 2021"
+    return [Row("3a verifier reranking", paper, "ORM best-of-N > greedy", f"accuracy, ORM@{n} - greedy",
+                detail, **effect(paired_diff(orm, pool.greedy), pool.tasks, **ctx.boot)),
+            Row("3b verifier reranking", paper, "ORM best-of-N > majority vote",
+                f"accuracy, ORM@{n} - majority@{n}", detail,
+                **effect(paired_diff(orm, pool.majority(n)), pool.tasks, **ctx.boot))]
 
 
 # ------------------------------------------------------------------------------------------ claim 5
