@@ -198,5 +198,10 @@ def test_claims_tab_streams_a_separate_process_and_shows_the_report(tmp_path, mo
     assert tab.figure_names() == ["claim9_made_up"]
     text, choices, shown = tab.refreshed()
     assert "| 1 CoT |" in text and choices["value"] == "claim9_made_up" and shown.layout.title.text == "nine"
+    # of several reports the one generated last is shown, whatever order a clone wrote the files in
+    for folder, when in ((tab.COMMITTED[1], "2026-12-07 10:00 UTC"), (tab.COMMITTED[0], "2026-12-06 10:00 UTC")):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "REPORT.md").write_text(f"# r\n\n- **generated**: {when}\n\n| {folder} |")
+    assert tab.report_folder() == tmp_path / tab.COMMITTED[1] and tab.COMMITTED[1] in tab.latest_report()
     with gr.Blocks():
         tab.build()

@@ -15,16 +15,23 @@ import plotly.io
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = "runs/claims"                                   # where the button's run writes (git-ignored runs/)
-COMMITTED = "bench/results/claims-full"               # the full report committed with the code
+COMMITTED = ("bench/results/claims-full", "bench/results/claims-quick")   # reports committed with the code
 COMMAND = [sys.executable, "-u", "-m", "bench.claims", "--quick", "--out", OUT]
 TAIL_LINES = 30
 _lock = threading.Lock()  # one reproduction at a time per server: it uses every core
 
 
 def report_folder() -> Path | None:
-    """The newer of the button's report folder and the committed one (None before any report exists)."""
-    found = [REPO / d for d in (OUT, COMMITTED) if (REPO / d / "REPORT.md").is_file()]
-    return max(found, key=lambda d: (d / "REPORT.md").stat().st_mtime) if found else None
+    """The newest of the button's report and the committed ones, by the time each says it was generated
+    (a file's mtime is only when a clone wrote it); None before any report exists."""
+    found = [REPO / d for d in (OUT, *COMMITTED) if (REPO / d / "REPORT.md").is_file()]
+    return max(found, key=generated) if found else None
+
+
+def generated(folder: Path) -> str:
+    """When the folder's report was generated, as its header writes it ("" for a report without one)."""
+    found = re.search(r"^- \*\*generated\*\*: (.+)$", (folder / "REPORT.md").read_text(), re.MULTILINE)
+    return found.group(1) if found else ""
 
 
 def latest_report() -> str:

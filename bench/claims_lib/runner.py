@@ -6,6 +6,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -54,7 +55,8 @@ def run_claims(ctx: Context, names: Sequence[str] | None = None, claims: dict[st
             failures[name] = f"{type(err).__name__}: {err}"
         walls[name] = round(time.time() - t0, 1)
         tqdm.write(f"claim {name}: done in {walls[name]:.0f} s")
-    header = {"run": ctx.sizes.name, "seed": ctx.seed,
+    header = {"run": ctx.sizes.name, "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+              "seed": ctx.seed,
               "checkpoints": ", ".join(f"{k}={_shown(v)}" for k, v in ctx.models.items()),
               "wall time": f"{time.time() - started:.0f} s ("
                            + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + ")",
