@@ -94,7 +94,8 @@ class Context:
 
     def pipeline_config(self):
         """The default checkpoints' training config (training/config.py preset, with the architecture
-        and difficulty they were trained with), its evaluation sizes shrunk to this run's."""
+        and difficulty they were trained with), its evaluation sizes (and the STaR / GRPO stages' paired
+        set) shrunk to this run's."""
         from training.config import TaskMix, preset
         from training.sft import ModelConfig
 
@@ -106,7 +107,7 @@ class Context:
         if "mix" in saved:
             cfg.mix = TaskMix(**saved["mix"])
         cfg.seed = self.seed
-        cfg.eval_problems = self.sizes.stage_eval
+        cfg.eval_problems = cfg.paired_problems = self.sizes.stage_eval  # claims compare arms on their test set
         cfg.prm.eval_problems = cfg.orm.eval_problems = self.sizes.stage_eval
         return dataclasses.replace(cfg)
 
