@@ -205,3 +205,12 @@ def test_claims_tab_streams_a_separate_process_and_shows_the_report(tmp_path, mo
     assert tab.report_folder() == tmp_path / tab.COMMITTED[1] and tab.COMMITTED[1] in tab.latest_report()
     with gr.Blocks():
         tab.build()
+
+
+def test_claims_train_with_the_shipped_preset_evaluated_at_the_runs_size(tmp_path):
+    """The STaR and GRPO stages' own evaluations (and their 2,100-problem paired set under the default preset)
+    shrink to the run's size: the claims compare their arms on the run's test problems."""
+    ctx = Context(MICRO, tmp_path / "out", tmp_path / "work", preset="default")
+    cfg = ctx.pipeline_config()
+    assert cfg.preset == "default" and cfg.eval_problems == cfg.paired_problems == MICRO.stage_eval
+    assert cfg.prm.eval_problems == cfg.orm.eval_problems == MICRO.stage_eval
