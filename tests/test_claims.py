@@ -160,6 +160,11 @@ def test_quick_runner_wiring_on_micro_models(micro_models, tmp_path, monkeypatch
     text = (out / "REPORT.md").read_text()
     assert all(f"| {c} |" in text for c in table.claim) and "run failed" not in text
     assert len(list(out.glob("claim[1-8]_*.csv"))) == len(list(out.glob("claim[1-8]_*.html"))) == 8
+    # claim 1 at equal training compute: the direct arm's shorter rows buy it more steps
+    arms = pd.read_csv(out / "claim1_cot_vs_direct.csv").dropna(subset=["train_steps"]).set_index("arm")
+    cot, direct = arms.loc["step by step (CoT)"], arms.loc["direct answer"]
+    assert direct.train_steps > cot.train_steps
+    assert direct.train_steps * direct.tokens_per_row == pytest.approx(cot.train_steps * cot.tokens_per_row, rel=0.2)
 
 
 def test_report_names_the_shipped_checkpoints_relative_to_the_repository(tmp_path):

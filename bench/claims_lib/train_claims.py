@@ -60,10 +60,17 @@ def _arm_figure(table: pd.DataFrame, title: str):
 
 
 # ------------------------------------------------------------------------------------------ claim 1
+def mean_tokens(tok, dataset, sample: int = 2000) -> float:
+    """Mean tokens of a row (prompt + completion) over the dataset's first `sample` rows."""
+    rows = dataset.select(range(min(sample, len(dataset))))
+    return float(np.mean([len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in rows]))
+
+
 def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     """1. Wei et al. 2022 / Kojima et al. 2022: step-by-step answers beat direct answers. Two generators of
-    the default architecture, trained from scratch on the same problems for the same steps; only the
-    completion differs (gold steps + answer line vs the answer line alone)."""
+    the default architecture, trained from scratch on the same problems with the same training compute
+    (the direct arm, whose rows are shorter, takes as many more steps as it needs to read as many tokens);
+    only the completion differs (gold steps + answer line vs the answer line alone)."""
     import torch
     from datasets import Dataset
 
@@ -74,29 +81,36 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     data = sft_dataset(mix_problems(cfg.mix, "train", cfg.sft_problems, seed=cfg.seed))
     direct = Dataset.from_list([{"prompt": r["prompt"],
                                  "completion": completion_text([r["completion"].split("\n")[-1]])} for r in data])
-    train = dataclasses.replace(cfg.sft, max_steps=s.sft_steps, seed=ctx.seed)
+    _, tok = build_generator(cfg.model)
+    per_row = {"step by step (CoT)": mean_tokens(tok, data), "direct answer": mean_tokens(tok, direct)}
+    steps = {name: round(s.sft_steps * per_row["step by step (CoT)"] / n) for name, n in per_row.items()}
     test = ctx.problems("test", s.test_problems)
     arms, losses = {}, {}
     for name, dataset in progress([("step by step (CoT)", data), ("direct answer", direct)]):
         torch.manual_seed(ctx.seed)
         model, tok = build_generator(cfg.model)
+        train = dataclasses.replace(cfg.sft, max_steps=steps[name], seed=ctx.seed)
         stats = train_sft(model, tok, dataset, train, str(ctx.claim_dir("claim1") / "trainer"))
         losses[name] = stats["train_loss"]
         arms[name] = greedy_hits(model, tok, test)
-    table = _arm_table(arms, ctx).assign(train_steps=s.sft_steps, train_loss=lambda t: t.arm.map(losses))
-    diffs = np.array([e.difficulty for e in test])
-    for d in sorted(set(diffs)):
+    table = _arm_table(arms, ctx).assign(train_steps=lambda t: t.arm.map(steps), train_loss=lambda t: t.arm.map(losses),
+                                         tokens_per_row=lambda t: t.arm.map(per_row))
+    bins = np.array([f"{task} {e.difficulty}" for task, e in zip(task_names(test), test)])
+    for b in sorted(set(bins)):
         for name, hits in arms.items():
-            table = pd.concat([table, pd.DataFrame([{"arm": f"{name}, {d} ops", "accuracy": hits[diffs == d].mean(),
-                                                     "problems": int((diffs == d).sum())}])], ignore_index=True)
-    save_claim(ctx.out, "claim1_cot_vs_direct", table,
-               _arm_figure(table, f"Claim 1: greedy test accuracy after {s.sft_steps} SFT steps each"))
+            table = pd.concat([table, pd.DataFrame([{"arm": f"{name}, {b}", "accuracy": hits[bins == b].mean(),
+                                                     "problems": int((bins == b).sum())}])], ignore_index=True)
+    save_claim(ctx.out, "claim1_cot_vs_direct", table, _arm_figure(
+        table, f"Claim 1: greedy test accuracy at equal training tokens ({s.sft_steps} CoT steps)"))
     cot, dir_ = arms["step by step (CoT)"], arms["direct answer"]
+    batch = cfg.sft.batch_size
     return [Row("1 CoT vs direct", "Wei et al. 2022; Kojima et al. 2022", "CoT > direct answer",
                 "greedy test accuracy, CoT - direct", f"same architecture ({cfg.model.hidden_size}d x "
-                f"{cfg.model.num_layers} layers), {s.sft_steps} steps of batch {train.batch_size} each; CoT "
-                f"{cot.mean():.3f} vs direct {dir_.mean():.3f} (train loss {losses['step by step (CoT)']} vs "
-                f"{losses['direct answer']}).", **effect(paired_diff(cot, dir_), task_names(test), **ctx.boot))]
+                f"{cfg.model.num_layers} layers) and training tokens: CoT {steps['step by step (CoT)']} steps of "
+                f"{batch} rows of {per_row['step by step (CoT)']:.0f} tokens, direct {steps['direct answer']} steps "
+                f"of {per_row['direct answer']:.0f}; CoT {cot.mean():.3f} vs direct {dir_.mean():.3f} (train loss "
+                f"{losses['step by step (CoT)']} vs {losses['direct answer']}).",
+                **effect(paired_diff(cot, dir_), task_names(test), **ctx.boot))]
 
 
 # ------------------------------------------------------------------------------------------ claim 2
