@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     s = add("star", "STaR self-training rounds on the generator's own correct chains")
     s.add_argument("--rounds", type=int, help="number of STaR rounds (preset default otherwise)")
     s.add_argument("--verifier", type=Path, help="keep only chains this step verifier passes (e.g. runs/tiny/verifier)")
+    s.add_argument("--problems", type=int, help="train problems sampled per round (preset default otherwise)")
+    s.add_argument("--replay-rows", type=int, help="SFT rows replayed beside each round's own chains (preset default "
+                   "otherwise; 0: the round's chains alone)")
     add("label", "Math-Shepherd and OmegaPRM process labels from Monte-Carlo rollouts")
     s = add("prm", "train the PRM (token classifier or implicit PRM) on process labels", labels=True)
     s.add_argument("--label-source", choices=("math_shepherd", "omega_prm", "both"), help="which labels")
@@ -110,7 +113,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.command == "orm" and labels is None and args.samples is None:
         raise UsageError("orm needs --labels FOLDER (the label stage's chains) or --samples N (Cobbe et al.'s "
                          "recipe: N chains sampled per train problem)")
-    for flag in ("threads", "rounds", "max_steps", "samples"):
+    for flag in ("threads", "rounds", "max_steps", "samples", "problems"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -172,6 +175,10 @@ def run(args: argparse.Namespace) -> int:
     elif cmd == "star":
         if args.rounds is not None:
             cfg.star.rounds = args.rounds
+        if args.problems is not None:
+            cfg.star.problems = args.problems
+        if args.replay_rows is not None:
+            cfg.star.replay_rows = args.replay_rows
         result = pl.run_star(cfg, args.parent, args.out, verifier=args.verifier)
     elif cmd == "label":
         result = pl.run_label(cfg, args.parent, args.out)
