@@ -121,12 +121,16 @@ def run_star(cfg: PipelineConfig, parent: Path, out: Path, verifier: Path | None
     judge = rewards.load(str(verifier), device="cpu") if verifier else None
     before = paired_set(model, tok, cfg)
     rounds = [{"round": 0, "val_greedy_acc": evaluate(model, tok, cfg)}]
-    sft_rows = sft_dataset(mix_problems(cfg.mix, "train", cfg.sft_problems, seed=cfg.seed))
+    # each round replays its own slice of the SFT stage's problems; drawing only those keeps the default preset
+    # from building its 313,600-row SFT set to replay 3,200 rows
+    k = cfg.star.replay_rows
+    sft_rows = sft_dataset(mix_problems(cfg.mix, "train", min(cfg.sft_problems, k * cfg.star.rounds), seed=cfg.seed)) \
+        if k else None
     with ckpt.atomic_dir(out) as tmp:
         for r in range(1, cfg.star.rounds + 1):
             # fresh train problems every round (seed stream disjoint from the SFT problems)
             problems, refs = split_problems("train", cfg.star.problems, cfg.mix, seed=cfg.seed + 100 + r)
-            replay = sft_rows.shuffle(seed=cfg.seed + r).select(range(min(cfg.star.replay_rows, len(sft_rows))))
+            replay = sft_rows.select([i % len(sft_rows) for i in range((r - 1) * k, r * k)]) if k else None
             stats = star_round(model, tok, problems, refs, cfg.star, seed=cfg.seed + r, work_dir=str(tmp),
                                replay=replay, verifier=judge)
             rounds.append({"round": r, "val_greedy_acc": evaluate(model, tok, cfg), **stats})

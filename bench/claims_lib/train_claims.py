@@ -60,10 +60,9 @@ def _arm_figure(table: pd.DataFrame, title: str):
 
 
 # ------------------------------------------------------------------------------------------ claim 1
-def mean_tokens(tok, dataset, sample: int = 2000) -> float:
-    """Mean tokens of a row (prompt + completion) over the dataset's first `sample` rows."""
-    rows = dataset.select(range(min(sample, len(dataset))))
-    return float(np.mean([len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in rows]))
+def mean_tokens(tok, dataset) -> float:
+    """Mean tokens of a row (prompt + completion)."""
+    return float(np.mean([len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in dataset]))
 
 
 def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
@@ -78,12 +77,17 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     from training.sft import build_generator, train_sft
 
     cfg, s = ctx.pipeline_config(), ctx.sizes
-    data = sft_dataset(mix_problems(cfg.mix, "train", cfg.sft_problems, seed=cfg.seed))
-    direct = Dataset.from_list([{"prompt": r["prompt"],
-                                 "completion": completion_text([r["completion"].split("\n")[-1]])} for r in data])
+
+    def rows(count: int):
+        """The first `count` SFT problems (the SFT stage's seed): gold chains, and the same with the answer alone."""
+        data = sft_dataset(mix_problems(cfg.mix, "train", min(cfg.sft_problems, count), seed=cfg.seed))
+        return data, Dataset.from_list([{"prompt": r["prompt"], "completion": completion_text(
+            [r["completion"].split("\n")[-1]])} for r in data])
+
     _, tok = build_generator(cfg.model)
-    per_row = {"step by step (CoT)": mean_tokens(tok, data), "direct answer": mean_tokens(tok, direct)}
+    per_row = dict(zip(("step by step (CoT)", "direct answer"), (mean_tokens(tok, d) for d in rows(2000))))
     steps = {name: round(s.sft_steps * per_row["step by step (CoT)"] / n) for name, n in per_row.items()}
+    data, direct = rows(max(steps.values()) * cfg.sft.batch_size)
     test = ctx.problems("test", s.test_problems)
     arms, losses = {}, {}
     for name, dataset in progress([("step by step (CoT)", data), ("direct answer", direct)]):
