@@ -275,6 +275,21 @@ def test_a_race_grows_every_tree_and_meters_each_strategys_tokens(page):
     page.screenshot(path=str(DOCS / "race.png"), full_page=True)
 
 
+def test_the_claims_tab_draws_the_newest_reports_figures_and_switches_between_them(page):
+    page.get_by_role("tab", name="Claims").click()
+    title = "(document.querySelector('#claims-plot .gtitle')?.textContent || '')"
+    page.wait_for_function(f"{title}.startsWith('Claim 1')", timeout=30_000)
+    box = page.locator("#claims-figure input")
+    box.click()
+    box.fill("claim3")
+    page.locator("ul[role='listbox'] li", has_text="claim3_verifier_reranking").first.click()
+    page.wait_for_function(f"{title}.startsWith('Claim 3')", timeout=30_000)
+    legend = page.evaluate("document.querySelector('#claims-plot .legend').textContent")
+    assert "random pick" in legend and "oracle (pass@n)" in legend
+    assert "## By task" not in page.inner_text("body") and "By task" in page.inner_text("body")  # rendered
+    page.screenshot(path=str(ARTIFACTS / "claims.png"), full_page=True)
+
+
 # A letters problem on which the shipped models' MCTS, sampling hot and exploring wide, grows a tree of
 # over 200 distinct steps and still answers right (seed 0): the README's big MCTS picture.
 BIG_MCTS = {"problem": "How many letter k's are in paperback?", "iterations": "200", "expansion_width": "8",

@@ -38,7 +38,8 @@ def latest_report() -> str:
     """The newest REPORT.md, with where it came from."""
     folder = report_folder()
     if folder is None:
-        return ("No report yet. Press **Run quick reproduction** (about 10 minutes on 2 CPU cores) or run "
+        return ("No report yet. Press **Run quick reproduction** (6 minutes on the tiny models, about 40 on the "
+                "default ones) or run "
                 f"`python -m bench.claims --quick --out {OUT}` in a terminal.")
     return f"*From `{(folder / 'REPORT.md').relative_to(REPO)}`.*\n\n" + (folder / "REPORT.md").read_text()
 
@@ -105,16 +106,17 @@ def run_quick(command: list[str] | None = None) -> Iterator[tuple[str, str]]:
 def build() -> None:
     gr.Markdown("Each claim of the papers this lab rests on, measured on the default models with a 95% "
                 "bootstrap interval over problems. The button runs "
-                f"`python -m bench.claims --quick --out {OUT}` as a separate process (about 10 minutes on 2 CPU "
-                "cores); the full run is `python -m bench.claims` (under an hour).")
+                f"`python -m bench.claims --quick --out {OUT}` as a separate process (the report's header gives "
+                "each claim's time: 42 minutes in all on the default models on one shared core); the full run is "
+                "`python -m bench.claims`.")
     with gr.Row():
         run = gr.Button("Run quick reproduction", variant="primary")
         stop = gr.Button("Stop")
         refresh = gr.Button("Reload report")
     log = gr.Textbox(label="progress", lines=8, max_lines=TAIL_LINES, autoscroll=True, interactive=False)
     names = figure_names()
-    pick = gr.Dropdown(names, value=names[0] if names else None, label="figure of the report")
-    plot = gr.Plot(figure(names[0] if names else None), show_label=False)
+    pick = gr.Dropdown(names, value=names[0] if names else None, label="figure of the report", elem_id="claims-figure")
+    plot = gr.Plot(figure(names[0] if names else None), show_label=False, elem_id="claims-plot")
     report = gr.Markdown(latest_report())
     pick.change(figure, pick, plot)
     started = run.click(run_quick, None, [log, report], concurrency_limit=1).then(refreshed, None, [report, pick, plot])

@@ -13,8 +13,9 @@ from reasoning_core.tasks.loaders import Example
 
 @dataclass
 class Sizes:
-    """How much every claim measures and trains. `quick` must finish in under 10 minutes on 2 CPU cores,
-    `full` in under 60; tests build a micro one by hand."""
+    """How much every claim measures and trains. `quick` is meant for under 10 minutes on 2 CPU cores (6 on the
+    tiny models; 42 on the default ones, one shared core: bench/results/claims-quick), `full` for under 60;
+    tests build a micro one by hand."""
 
     name: str = "full"
     test_problems: int = 200     # the shared test problems (sample pool, greedy evaluations)

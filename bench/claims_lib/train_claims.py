@@ -100,12 +100,15 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     table = _arm_table(arms, ctx).assign(train_steps=lambda t: t.arm.map(steps), train_loss=lambda t: t.arm.map(losses),
                                          tokens_per_row=lambda t: t.arm.map(per_row))
     bins = np.array([f"{task} {e.difficulty}" for task, e in zip(task_names(test), test)])
-    for b in sorted(set(bins)):
-        for name, hits in arms.items():
-            table = pd.concat([table, pd.DataFrame([{"arm": f"{name}, {b}", "accuracy": hits[bins == b].mean(),
-                                                     "problems": int((bins == b).sum())}])], ignore_index=True)
-    save_claim(ctx.out, "claim1_cot_vs_direct", table, _arm_figure(
-        table, f"Claim 1: greedy test accuracy at equal training tokens ({s.sft_steps} CoT steps)"))
+    table = pd.concat([table.assign(bin="all")] + [
+        pd.DataFrame([{"arm": name, "bin": b, "accuracy": hits[bins == b].mean(), "problems": int((bins == b).sum())}
+                      for name, hits in arms.items()]) for b in sorted(set(bins))], ignore_index=True)
+    fig = px.bar(table, x="bin", y="accuracy", color="arm", barmode="group", hover_data=["problems"],
+                 error_y=table.ci_high - table.accuracy, error_y_minus=table.accuracy - table.ci_low,
+                 title=f"Claim 1: greedy test accuracy at equal training tokens ({s.sft_steps} CoT steps), "
+                       "all problems and per task and level")
+    fig.update_yaxes(range=[0, 1.02])
+    save_claim(ctx.out, "claim1_cot_vs_direct", table, fig)
     cot, dir_ = arms["step by step (CoT)"], arms["direct answer"]
     batch = cfg.sft.batch_size
     return [Row("1 CoT vs direct", "Wei et al. 2022; Kojima et al. 2022", "CoT > direct answer",
