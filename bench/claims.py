@@ -1,7 +1,7 @@
 """Reproduce the papers' claims on the default checkpoints and write a report folder.
 
     python -m bench.claims --quick    # 6 min on the tiny models, 42 on the default ones (1 shared core)
-    python -m bench.claims                              # the full run, < 60 minutes
+    python -m bench.claims            # the full run, meant for < 60 minutes
     python -m bench.claims --quick --claims verifier,prm_vs_orm --out runs/claims-partial
 
 Claims: cot (CoT vs direct), star (STaR rounds, rationalisation), verifier (ORM best-of-N vs greedy and
