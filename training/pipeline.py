@@ -287,8 +287,9 @@ def run_orm(cfg: PipelineConfig, parent: Path, labels: Path | None, out: Path) -
         keep = KeepBest(cfg.orm.select_every, lambda m: outcome_ranking(
             OutcomeRM.from_model(m, tok, task=TASK.name), chosen_on)["within_problem_outcome_auc"])
     else:
-        rows = outcome_rows(*zip(*[(r["prompt"], r["completions"], r["reference"])
-                                   for r in _label_rows(labels, "math_shepherd")]))
+        labelled = _label_rows(labels, "math_shepherd")
+        rows = outcome_rows([r["prompt"] for r in labelled], [r["completions"] for r in labelled],
+                            [r["reference"] for r in labelled])
     with ckpt.atomic_dir(out) as tmp:
         model, stats = train_orm(str(parent), tok, rows, cfg.orm, str(tmp), callbacks=[keep] if keep else None)
         if keep:

@@ -115,8 +115,9 @@ def build() -> None:
         refresh = gr.Button("Reload report")
     log = gr.Textbox(label="progress", lines=8, max_lines=TAIL_LINES, autoscroll=True, interactive=False)
     names = figure_names()
-    pick = gr.Dropdown(names, value=names[0] if names else None, label="figure of the report", elem_id="claims-figure")
-    plot = gr.Plot(figure(names[0] if names else None), show_label=False, elem_id="claims-plot")
+    first = names[0] if names else None
+    pick = gr.Dropdown(names, value=first, label="figure of the report", elem_id="claims-figure")
+    plot = gr.Plot(figure(first), show_label=False, elem_id="claims-plot")
     report = gr.Markdown(latest_report())
     pick.change(figure, pick, plot)
     started = run.click(run_quick, None, [log, report], concurrency_limit=1).then(refreshed, None, [report, pick, plot])

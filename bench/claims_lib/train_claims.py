@@ -75,6 +75,7 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
 
     from training.data import completion_text, mix_problems, sft_dataset
     from training.sft import build_generator, train_sft
+    from training.tokenizer import build_tokenizer
 
     cfg, s = ctx.pipeline_config(), ctx.sizes
 
@@ -84,7 +85,7 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
         return data, Dataset.from_list([{"prompt": r["prompt"], "completion": completion_text(
             [r["completion"].split("\n")[-1]])} for r in data])
 
-    _, tok = build_generator(cfg.model)
+    tok = build_tokenizer(cfg.model.max_positions)
     per_row = dict(zip(("step by step (CoT)", "direct answer"), (mean_tokens(tok, d) for d in rows(2000))))
     steps = {name: round(s.sft_steps * per_row["step by step (CoT)"] / n) for name, n in per_row.items()}
     data, direct = rows(max(steps.values()) * cfg.sft.batch_size)
