@@ -1,8 +1,9 @@
 """Reproduce the papers' claims on the default checkpoints and write a report folder.
 
-    python -m bench.claims --quick    # 6 min on the tiny models, 42 on the default ones (1 shared core)
-    python -m bench.claims            # the full run, meant for < 60 minutes
+    python -m bench.claims --quick    # under 10 minutes on 2 CPU cores (measured: bench/results/claims-quick)
+    python -m bench.claims            # the full run, under 60 minutes (bench/results/claims-full)
     python -m bench.claims --quick --claims verifier,prm_vs_orm --out runs/claims-partial
+    python -m bench.claims --claims cot --size sft_steps=1600 --out runs/claim1-longer
 
 Claims: cot (CoT vs direct), star (STaR rounds, rationalisation), verifier (ORM best-of-N vs greedy and
 majority), prm_vs_orm, labels (MC vs exact process labels), difficulty (compute-optimal per difficulty),
@@ -14,6 +15,7 @@ plotly HTML per claim; trained variants go to OUT/work/. Every number comes from
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -22,7 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see training/__main__.py: shared 2-core machines
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-from bench.claims_lib.context import SIZES, Context, default_models
+from bench.claims_lib.context import SIZES, Context, Sizes, default_models
 from bench.claims_lib.runner import CLAIMS, check_names, run_claims
 
 DEFAULT_OUT = "runs/claims"
@@ -34,11 +36,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="small sizes (the wall time of each claim is in the report's header)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
     p.add_argument("--claims", default=",".join(CLAIMS), help="comma-separated subset (default: all)")
+    p.add_argument("--size", action="append", default=[], metavar="FIELD=N",
+                   help="override one size of the run (repeatable), e.g. --size sft_steps=1600; fields: "
+                        + ", ".join(f.name for f in dataclasses.fields(Sizes) if f.name != "name"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     for role, path in default_models().items():
         p.add_argument(f"--{role}", type=Path, default=path, help=f"{role} checkpoint folder (default {path.name})")
     return p.parse_args(argv)
+
+
+def resized(sizes: Sizes, overrides: list[str]) -> Sizes:
+    """`sizes` with FIELD=N overrides; a run with any is named after them (the report's header shows it)."""
+    known = {f.name for f in dataclasses.fields(Sizes)} - {"name"}
+    changes = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key not in known or not value.isdigit():
+            raise ValueError(f"--size {item!r}: expected FIELD=N with FIELD one of {', '.join(sorted(known))}")
+        changes[key] = int(value)
+    if not changes:
+        return sizes
+    return dataclasses.replace(sizes, name=sizes.name + " with " + ", ".join(f"{k}={v}" for k, v in changes.items()),
+                               **changes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    try:
+        sizes = resized(SIZES["quick" if args.quick else "full"], args.size)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     out = Path(args.out)
-    ctx = Context(SIZES["quick" if args.quick else "full"], out, out / "work",
+    ctx = Context(sizes, out, out / "work",
                   {role: getattr(args, role) for role in default_models()}, seed=args.seed)
     t0 = time.time()
     rows, failures, _ = run_claims(ctx, names)

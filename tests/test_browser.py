@@ -275,7 +275,7 @@ def test_a_race_grows_every_tree_and_meters_each_strategys_tokens(page):
     page.screenshot(path=str(DOCS / "race.png"), full_page=True)
 
 
-def test_the_claims_tab_draws_the_newest_reports_figures_and_switches_between_them(page):
+def test_the_claims_tab_draws_the_committed_reports_figures_and_switches_between_them(page):
     page.get_by_role("tab", name="Claims").click()
     title = "(document.querySelector('#claims-plot .gtitle')?.textContent || '')"
     page.wait_for_function(f"{title}.startsWith('Claim 1')", timeout=30_000)
@@ -286,7 +286,9 @@ def test_the_claims_tab_draws_the_newest_reports_figures_and_switches_between_th
     page.wait_for_function(f"{title}.startsWith('Claim 3')", timeout=30_000)
     legend = page.evaluate("document.querySelector('#claims-plot .legend').textContent")
     assert "random pick" in legend and "oracle (pass@n)" in legend
-    assert "## By task" not in page.inner_text("body") and "By task" in page.inner_text("body")  # rendered
+    body = page.inner_text("body")
+    assert "## By task" not in body and "By task" in body  # rendered
+    assert "Why the other rows do not hold" in body        # the committed reports explain every row that fails
     page.screenshot(path=str(ARTIFACTS / "claims.png"), full_page=True)
 
 

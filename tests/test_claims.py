@@ -19,7 +19,7 @@ from reasoning_core.fakes import FakeArithGenerator, FakeArithPRM
 from reasoning_core.protocols import Continuation
 
 MICRO = Sizes(name="micro", test_problems=4, val_problems=3, n_max=4, size=3, co_problems=3, mcts_iterations=2,
-              mcts_problems=3, rstar_problems=2, rstar_iterations=2, sft_steps=2, star_rounds=1, star_problems=3,
+              mcts_problems=3, rstar_problems=2, rstar_iterations=2, sft_steps=4, star_rounds=1, star_problems=3,
               star_steps=1, label_problems=2, label_rollouts=2, prm_steps=1, grpo_steps=1, grpo_prompts=2,
               grpo_generations=2, stage_eval=2, n_boot=200, orm_samples=2, orm_problems=6, orm_steps=2)
 ROW_KEYS = set(report.ROW_FIELDS)
@@ -45,11 +45,26 @@ def test_verdict(low, high, margin, expected):
 def test_report_is_generated_from_the_rows(tmp_path):
     rows = [report.Row("9 made up", "Nobody 2099", "A > B", "accuracy, A - B", "detail one", 0.123, 0.05, 0.2, 40),
             report.Row("10 other", "Somebody 2100", "C ~ D", "AUC, C - D", "two", -0.01, -0.04, 0.02, 30, margin=0.05,
-                       by_task={"arith": (0.1, 0.02, 0.2, 20), "word": (-0.2, -0.3, -0.1, 10)})]
+                       by_task={"arith": (0.1, 0.02, 0.2, 20), "word": (-0.2, -0.3, -0.1, 10)}),
+            report.Row("11 missed", "Anyone 2101", "E > F", "accuracy, E - F", "three", 0.02, -0.03, 0.07, 50,
+                       diagnosis="E ranks at chance within problems (AUC 0.51).")]
     path = report.write_report(rows, tmp_path, {"run": "test"}, {"broken": "ValueError: boom"})
     text = path.read_text()
     assert "| 9 made up | Nobody 2099 | A > B | accuracy, A - B | +0.123 [+0.050, +0.200] | 40 | yes |" in text
     assert "| 10 other |" in text and text.count("| yes |") == 2          # within the margin: holds
+    # a row that does not hold gets its paragraph: the interval's reading, then the claim's own diagnosis
+    why = text.split("## Why the other rows do not hold")[1]
+    assert "**11 missed** (not shown): The interval [-0.030, +0.070] straddles 0" in why
+    assert why.index("about 313 problems") < why.index("E ranks at chance within problems (AUC 0.51).")
+    rows[2].by_task = {"arith": (0.1, 0.02, 0.2, 25), "word": (0.0, -0.1, 0.1, 25)}
+    assert "Within one task's problems it holds for arith." in rows[2].why_not()
+    assert "9 made up" not in why and "10 other" not in why
+    # a row that holds shows its diagnosis (claim 1's convergence check, say) among the details instead
+    rows[0].diagnosis = "Both arms converged."
+    held = report.report_markdown(rows, {})
+    assert "- **9 made up** (accuracy, A - B): detail one Both arms converged." in held
+    assert held.count("converged") == 1
+    rows[0].diagnosis = ""
     assert "| broken |" in text and "ValueError: boom" in text
     assert "- **run**: test" in text
     # per task: the row's own verdict within each task, blank where a row has no per-task figures
@@ -58,7 +73,7 @@ def test_report_is_generated_from_the_rows(tmp_path):
     by_task = pd.read_csv(tmp_path / "claims_by_task.csv")
     assert list(by_task.task) == ["arith", "word"] and list(by_task.holds) == ["yes", "no"]
     table = pd.read_csv(tmp_path / "claims.csv")
-    assert list(table.columns) == report.ROW_FIELDS and list(table.holds) == ["yes", "yes"]
+    assert list(table.columns) == report.ROW_FIELDS and list(table.holds) == ["yes", "yes", "not shown"]
     rows[0].effect, rows[0].ci_low = -0.5, -0.6                          # the report follows the rows
     rows[0].holds = stats.verdict(rows[0].ci_low, rows[0].ci_high)
     assert "-0.500 [-0.600, +0.200]" in report.report_markdown(rows, {})
@@ -160,11 +175,14 @@ def test_quick_runner_wiring_on_micro_models(micro_models, tmp_path, monkeypatch
     text = (out / "REPORT.md").read_text()
     assert all(f"| {c} |" in text for c in table.claim) and "run failed" not in text
     assert len(list(out.glob("claim[1-8]_*.csv"))) == len(list(out.glob("claim[1-8]_*.html"))) == 8
-    # claim 1 at equal training compute: the direct arm's shorter rows buy it more steps
-    arms = pd.read_csv(out / "claim1_cot_vs_direct.csv").dropna(subset=["train_steps"]).set_index("arm")
-    cot, direct = arms.loc["step by step (CoT)"], arms.loc["direct answer"]
-    assert direct.train_steps > cot.train_steps
-    assert direct.train_steps * direct.tokens_per_row == pytest.approx(cot.train_steps * cot.tokens_per_row, rel=0.2)
+    # claim 1 at equal training compute: the direct arm's shorter rows buy it more steps, at both budgets
+    arms = pd.read_csv(out / "claim1_cot_vs_direct.csv")
+    assert set(arms.budget) == {"half", "full"} and set(arms.bin) >= {"all", "arith 1"}
+    for _, budget in arms[arms.bin == "all"].groupby("budget"):
+        cot, direct = (budget.set_index("arm").loc[a] for a in ("step by step (CoT)", "direct answer"))
+        assert direct.train_steps > cot.train_steps
+        assert direct.train_tokens == pytest.approx(cot.train_tokens, rel=0.2)
+    assert "Convergence (full minus half budget, paired)" in (out / "claims.csv").read_text()
 
 
 def test_report_names_the_shipped_checkpoints_relative_to_the_repository(tmp_path):
@@ -176,6 +194,18 @@ def test_report_names_the_shipped_checkpoints_relative_to_the_repository(tmp_pat
 def test_unknown_claim_names_are_listed():
     with pytest.raises(ValueError, match="valid: cot, star"):
         runner.check_names(["cot", "nope"])
+
+
+def test_a_run_can_change_one_size_and_says_so(capsys):
+    from bench import claims as cli
+
+    sizes = cli.resized(SIZES["full"], ["sft_steps=1600", "test_problems=300"])
+    assert (sizes.sft_steps, sizes.test_problems, sizes.n_max) == (1600, 300, SIZES["full"].n_max)
+    assert sizes.name == "full with sft_steps=1600, test_problems=300"
+    assert cli.resized(SIZES["quick"], []) is SIZES["quick"]
+    for bad in ("sft_step=5", "sft_steps=lots", "sft_steps"):
+        assert cli.main(["--size", bad, "--claims", "cot"]) == 2
+        assert "expected FIELD=N" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------- UI tab
@@ -203,11 +233,17 @@ def test_claims_tab_streams_a_separate_process_and_shows_the_report(tmp_path, mo
     assert tab.figure_names() == ["claim9_made_up"]
     text, choices, shown = tab.refreshed()
     assert "| 1 CoT |" in text and choices["value"] == "claim9_made_up" and shown.layout.title.text == "nine"
-    # of several reports the one generated last is shown, whatever order a clone wrote the files in
-    for folder, when in ((tab.COMMITTED[1], "2026-12-07 10:00 UTC"), (tab.COMMITTED[0], "2026-12-06 10:00 UTC")):
-        (tmp_path / folder).mkdir(parents=True)
+    # the committed full report is shown, though the quick one is newer, unless the button's run is newer still
+    def write(folder: str, when: str) -> None:
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         (tmp_path / folder / "REPORT.md").write_text(f"# r\n\n- **generated**: {when}\n\n| {folder} |")
-    assert tab.report_folder() == tmp_path / tab.COMMITTED[1] and tab.COMMITTED[1] in tab.latest_report()
+
+    write(tab.COMMITTED[1], "2026-12-07 10:00 UTC")
+    assert tab.report_folder() == tmp_path / tab.COMMITTED[1]          # a clone with the quick report only
+    write(tab.COMMITTED[0], "2026-12-06 10:00 UTC")
+    assert tab.report_folder() == tmp_path / tab.COMMITTED[0] and tab.COMMITTED[0] in tab.latest_report()
+    write(tab.OUT, "2026-12-06 11:00 UTC")
+    assert tab.report_folder() == tmp_path / tab.OUT
     with gr.Blocks():
         tab.build()
 
@@ -219,3 +255,10 @@ def test_claims_train_with_the_shipped_preset_evaluated_at_the_runs_size(tmp_pat
     cfg = ctx.pipeline_config()
     assert cfg.preset == "default" and cfg.eval_problems == cfg.paired_problems == MICRO.stage_eval
     assert cfg.prm.eval_problems == cfg.orm.eval_problems == MICRO.stage_eval
+    # STaR at the run's size keeps the preset's replayed rows per problem (3,200 per 800 problems)
+    from bench.claims_lib.context import FULL
+    from bench.claims_lib.train_claims import star_config
+
+    star = star_config(cfg.star, FULL)
+    assert (star.problems, star.rounds, star.train.max_steps) == (FULL.star_problems, FULL.star_rounds, FULL.star_steps)
+    assert star.replay_rows / star.problems == cfg.star.replay_rows / cfg.star.problems == 4

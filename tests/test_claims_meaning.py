@@ -63,7 +63,7 @@ def test_the_orm_diagnosis_frames_it_between_a_random_pick_and_the_oracle(ctx):
     assert wrong["right_tokens"] == round((6.5 + 9.5 + 16) / 3, 1)
     (vs_greedy, _) = train_claims.claim_verifier(ctx)
     assert "a random pick 0.350; oracle pass@4 0.800" in vs_greedy.detail
-    assert "AUC" in vs_greedy.detail and "0.25 within problems" in vs_greedy.detail
+    assert "0.25 within problems" in vs_greedy.diagnosis and "the random pick (0.350)" in vs_greedy.diagnosis
     assert "checkpoint of step 2 chosen on 4 held-back chains" in vs_greedy.detail
 
 
@@ -75,6 +75,8 @@ def test_prm_vs_orm_effect_is_prm_minus_orm(ctx):
     assert {t: (e, n) for t, (e, _, _, n) in row.by_task.items()} == {
         "arith": (0.5, 2), "word": (1.0, 2), "letters": (0.0, 1)}
     assert [r["holds"] for r in row.task_rows()] == ["not shown", "not shown", "yes"]
+    # its diagnosis: how each verifier ranks within a problem, against what the oracle could pick
+    assert "the PRM ranks at AUC 0.8125 and the ORM at 0.25" in row.diagnosis and "pass@4 is 0.800" in row.diagnosis
 
 
 # ----- the statistics every row carries -----------------------------------------------------------
@@ -174,3 +176,35 @@ def test_difficulty_bins_are_a_task_and_its_level():
     runs = pd.DataFrame({"problem": [1, 0], "difficulty": [1, 1]})
     binned = search_claims._binned(runs, examples)
     assert list(binned.bin) == ["letters 1", "arith 1"] and list(binned.task) == ["letters", "arith"]
+
+
+def test_the_problems_an_effect_needs_are_where_its_interval_clears_zero():
+    # a paired effect of +0.1 on 40 problems straddles 0; the same problems repeated k times keep the
+    # effect and shrink the interval as 1/sqrt(k), so the count `problems_to_show` names is where it clears
+    diff = np.array([1, 0] * 7 + [0, -1] * 3 + [0] * 20, float)
+    effect, low, high = stats.mean_ci(diff, n_boot=2000, seed=0)
+    assert low < 0 < effect
+    needed = stats.problems_to_show(effect, low, high, len(diff))
+    assert needed > len(diff)
+    k = int(np.ceil(needed / len(diff)))
+    assert stats.mean_ci(np.tile(diff, k + 1), n_boot=2000, seed=0)[1] > 0
+    assert stats.mean_ci(np.tile(diff, max(1, k // 3)), n_boot=2000, seed=0)[1] < 0
+
+
+@pytest.mark.parametrize("effect, low, high, margin, says", [
+    (0.05, -0.02, 0.12, 0.0, "about 196 problems (2.0x this run's 100)"),
+    (-0.03, -0.10, 0.04, 0.0, "itself on the other side of 0"),
+    (-0.30, -0.40, -0.20, 0.0, "whole interval [-0.400, -0.200] lies on the other side of 0"),
+    (-0.08, -0.12, -0.06, 0.05, "on the other side of -0.05"),
+    (0.01, np.nan, np.nan, 0.0, "undefined at n = 100"),
+])
+def test_why_a_row_does_not_hold_reads_its_interval(effect, low, high, margin, says):
+    assert says in stats.why_not(effect, low, high, 100, margin)
+
+
+@pytest.mark.parametrize("low, high, losses, says", [
+    (0.01, 0.2, (0.5, 0.5), "still learning"), (-0.02, 0.03, (0.5, 0.49), "converged"),
+    (-0.05, 0.08, (0.5, 0.49), "not shown either way"), (0.0, 0.04, (0.5, 0.5), "converged"),
+    (0.0, 0.0, (1.1, 0.9), "still learning")])   # at zero accuracy both times, but the loss still falls
+def test_claim_1_calls_an_arm_converged_only_when_doubling_its_tokens_adds_little(low, high, losses, says):
+    assert train_claims.convergence(low, high, *losses).startswith(says)

@@ -91,7 +91,10 @@ def train_sft(model: PreTrainedModel, tok: PreTrainedTokenizerBase, dataset: Dat
         trainer.create_scheduler = clock.scheduler_factory(trainer, tc)
     result = trainer.train()
     model.eval()
+    logged = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    # the mean over the run hides where it ended: the last logged loss is that of its last tenth of steps
     return {"train_loss": round(float(result.training_loss), 4), "steps": result.global_step,
+            "final_loss": round(float(logged[-1]), 4) if logged else None,
             "final_learning_rate": float(f"{trainer.lr_scheduler.get_last_lr()[0]:.3g}")}
 
 

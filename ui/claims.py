@@ -22,9 +22,11 @@ _lock = threading.Lock()  # one reproduction at a time per server: it uses every
 
 
 def report_folder() -> Path | None:
-    """The newest of the button's report and the committed ones, by the time each says it was generated
-    (a file's mtime is only when a clone wrote it); None before any report exists."""
-    found = [REPO / d for d in (OUT, *COMMITTED) if (REPO / d / "REPORT.md").is_file()]
+    """The committed full report (the quick one where a clone has no full one), or the button's own report
+    where that was generated later (by the time each says: a file's mtime is only when a clone wrote it);
+    None before any report exists."""
+    committed = [REPO / d for d in COMMITTED if (REPO / d / "REPORT.md").is_file()][:1]
+    found = committed + ([REPO / OUT] if (REPO / OUT / "REPORT.md").is_file() else [])
     return max(found, key=generated) if found else None
 
 
@@ -35,23 +37,22 @@ def generated(folder: Path) -> str:
 
 
 def latest_report() -> str:
-    """The newest REPORT.md, with where it came from."""
+    """The shown REPORT.md (`report_folder`), with where it came from."""
     folder = report_folder()
     if folder is None:
-        return ("No report yet. Press **Run quick reproduction** (6 minutes on the tiny models, about 40 on the "
-                "default ones) or run "
+        return ("No report yet. Press **Run quick reproduction** (under 10 minutes on 2 CPU cores) or run "
                 f"`python -m bench.claims --quick --out {OUT}` in a terminal.")
     return f"*From `{(folder / 'REPORT.md').relative_to(REPO)}`.*\n\n" + (folder / "REPORT.md").read_text()
 
 
 def figure_names() -> list[str]:
-    """The claims whose figure the newest report saved (claim1_cot_vs_direct, ...)."""
+    """The claims whose figure the shown report saved (claim1_cot_vs_direct, ...)."""
     folder = report_folder()
     return sorted(p.stem for p in folder.glob("claim*.json")) if folder else []
 
 
 def figure(name: str | None):
-    """One claim's plotly figure from the newest report, or None."""
+    """One claim's plotly figure from the shown report, or None."""
     folder = report_folder()
     if not name or folder is None or not (folder / f"{name}.json").is_file():
         return None
@@ -106,9 +107,9 @@ def run_quick(command: list[str] | None = None) -> Iterator[tuple[str, str]]:
 def build() -> None:
     gr.Markdown("Each claim of the papers this lab rests on, measured on the default models with a 95% "
                 "bootstrap interval over problems. The button runs "
-                f"`python -m bench.claims --quick --out {OUT}` as a separate process (the report's header gives "
-                "each claim's time: 42 minutes in all on the default models on one shared core); the full run is "
-                "`python -m bench.claims`.")
+                f"`python -m bench.claims --quick --out {OUT}` as a separate process, under 10 minutes on 2 CPU "
+                "cores (the report's header gives each claim's time); the full run, `python -m bench.claims`, takes "
+                "under an hour. A row that does not hold is explained under *Why the other rows do not hold*.")
     with gr.Row():
         run = gr.Button("Run quick reproduction", variant="primary")
         stop = gr.Button("Stop")

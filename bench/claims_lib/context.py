@@ -13,41 +13,41 @@ from reasoning_core.tasks.loaders import Example
 
 @dataclass
 class Sizes:
-    """How much every claim measures and trains. `quick` is meant for under 10 minutes on 2 CPU cores (6 on the
-    tiny models; 42 on the default ones, one shared core: bench/results/claims-quick), `full` for under 60;
-    tests build a micro one by hand."""
+    """How much every claim measures and trains. `quick` is meant for under 10 minutes on 2 CPU cores and
+    `full` for under 60, on the default models (their measured times are in each committed report's header:
+    bench/results/claims-quick, claims-full); tests build a micro one by hand."""
 
     name: str = "full"
-    test_problems: int = 200     # the shared test problems (sample pool, greedy evaluations)
-    val_problems: int = 100      # validation problems (claim 6 picks its per-bin policy here)
-    n_max: int = 64              # largest best-of-N / majority vote (claims 3, 4, 5)
-    size: int = 8                # claim 6: the size (n / rounds) of every strategy
-    co_problems: int = 100       # claim 6: test problems per strategy
-    mcts_iterations: int = 16    # claim 7
-    mcts_problems: int = 100
-    rstar_problems: int = 40
-    rstar_iterations: int = 8
-    sft_steps: int = 600         # claim 1: steps of each from-scratch generator
+    test_problems: int = 150     # the shared test problems (sample pool, greedy evaluations)
+    val_problems: int = 40       # validation problems (claim 6 picks its per-bin policy here)
+    n_max: int = 32              # largest best-of-N / majority vote (claims 3, 4, 5)
+    size: int = 4                # claim 6: the size (n / rounds) of every strategy (compute_optimal probes 2 first)
+    co_problems: int = 40        # claim 6: test problems per strategy
+    mcts_iterations: int = 8     # claim 7
+    mcts_problems: int = 60
+    rstar_problems: int = 20
+    rstar_iterations: int = 4
+    sft_steps: int = 800         # claim 1: CoT steps of each from-scratch generator at the full budget
     star_rounds: int = 2         # claim 2
-    star_problems: int = 400     # the tiny preset's STaR round (fewer steps only dip after the LR restart)
-    star_steps: int = 130
+    star_problems: int = 120
+    star_steps: int = 40
     orm_samples: int = 16        # claim 3: the ORM trained as Cobbe et al. did, on this many chains per problem
-    orm_problems: int = 400
-    orm_steps: int = 300
-    label_problems: int = 100    # claim 5
+    orm_problems: int = 200
+    orm_steps: int = 100
+    label_problems: int = 60     # claim 5
     label_rollouts: int = 4
-    prm_steps: int = 150
-    grpo_steps: int = 20         # claim 8
+    prm_steps: int = 100
+    grpo_steps: int = 6          # claim 8
     grpo_prompts: int = 4
-    grpo_generations: int = 8
+    grpo_generations: int = 4
     stage_eval: int = 50         # the stage functions' own validation/test evaluations
     n_boot: int = 1000
 
 
-QUICK = Sizes(name="quick", test_problems=60, val_problems=30, n_max=16, size=4, co_problems=30,
-              mcts_iterations=6, mcts_problems=30, rstar_problems=10, rstar_iterations=3, sft_steps=120,
-              orm_samples=8, orm_problems=60, orm_steps=40,
-              star_rounds=2, star_problems=40, star_steps=15, label_problems=16, label_rollouts=3, prm_steps=40,
+QUICK = Sizes(name="quick", test_problems=40, val_problems=16, n_max=8, size=4, co_problems=16,
+              mcts_iterations=6, mcts_problems=16, rstar_problems=8, rstar_iterations=3, sft_steps=60,
+              orm_samples=4, orm_problems=60, orm_steps=20,
+              star_rounds=1, star_problems=40, star_steps=15, label_problems=16, label_rollouts=3, prm_steps=30,
               grpo_steps=3, grpo_prompts=2, grpo_generations=4, stage_eval=16)
 FULL = Sizes()
 SIZES = {"quick": QUICK, "full": FULL}

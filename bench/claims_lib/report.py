@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .stats import verdict
+from .stats import verdict, why_not
 
-ROW_FIELDS = ["claim", "paper", "direction", "metric", "effect", "ci_low", "ci_high", "n", "holds", "detail"]
+ROW_FIELDS = ["claim", "paper", "direction", "metric", "effect", "ci_low", "ci_high", "n", "holds", "detail",
+              "diagnosis"]
 TASK_FIELDS = ["claim", "task", "effect", "ci_low", "ci_high", "n", "holds"]
 
 
@@ -18,7 +19,9 @@ TASK_FIELDS = ["claim", "task", "effect", "ci_low", "ci_high", "n", "holds"]
 class Row:
     """One measured effect. `effect` is signed so that > 0 is the paper's direction; `margin` > 0 turns
     the test into non-inferiority (the effect may be up to `margin` below zero). `by_task` holds the same
-    effect within each task's problems: task -> (effect, ci_low, ci_high, n) (`stats.effect` fills both)."""
+    effect within each task's problems: task -> (effect, ci_low, ci_high, n) (`stats.effect` fills both).
+    `diagnosis` is the claim's own experiment on why the effect may be missing, with its numbers; the
+    report prints it, after what the interval says, for every row that does not hold."""
 
     claim: str
     paper: str
@@ -31,6 +34,7 @@ class Row:
     n: int
     margin: float = 0.0
     by_task: dict[str, tuple[float, float, float, int]] = field(default_factory=dict)
+    diagnosis: str = ""
     holds: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -38,6 +42,15 @@ class Row:
 
     def to_dict(self) -> dict:
         return {k: asdict(self)[k] for k in ROW_FIELDS}
+
+    def why_not(self) -> str:
+        """The paragraph REPORT.md prints when the row does not hold: the interval, the tasks within which it
+        holds (a pooled AUC also compares scores across tasks; a pooled accuracy mixes tasks that differ),
+        then the diagnosis."""
+        held = [t["task"] for t in self.task_rows() if t["holds"] == "yes"]
+        within = f"Within one task's problems it holds for {', '.join(held)}." if held else ""
+        return " ".join(filter(None, [why_not(self.effect, self.ci_low, self.ci_high, self.n, self.margin),
+                                      within, self.diagnosis]))
 
     def task_rows(self) -> list[dict]:
         """One row per task: the effect, its interval, n and verdict within that task's problems."""
@@ -92,7 +105,14 @@ def report_markdown(rows: Sequence[Row], header: dict, failures: dict[str, str] 
     lines += ["", "## Details", ""]
     for r in rows:
         margin = f" Non-inferiority margin {r.margin}." if r.margin else ""
-        lines.append(f"- **{r.claim}** ({r.metric}): {r.detail}{margin}")
+        check = f" {r.diagnosis}" if r.diagnosis and r.holds == "yes" else ""   # the others' is printed below
+        lines.append(f"- **{r.claim}** ({r.metric}): {r.detail}{margin}{check}")
+    missed = [r for r in rows if r.holds != "yes"]
+    if missed:
+        lines += ["", "## Why the other rows do not hold", "",
+                  "Each paragraph gives what the row's interval says, then the claim's own diagnosis experiment "
+                  "from this run.", ""]
+        lines += [f"- **{r.claim}** ({r.holds}): {r.why_not()}" for r in missed]
     held = sum(r.holds == "yes" for r in rows)
     lines += ["", (f"{held} of {len(rows)} measured effects hold; "
                    f"{sum(r.holds == 'no' for r in rows)} go the other way; "

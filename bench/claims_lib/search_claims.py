@@ -164,7 +164,18 @@ def claim_prm_vs_orm(ctx: Context, progress: Progress = iter) -> list[Row]:
             for k in pool.n_values()]
     return [Row("4 PRM vs ORM", "Lightman et al. 2023", "PRM best-of-N > ORM best-of-N",
                 f"accuracy, PRM@{n} - ORM@{n}", f"PRM {prm.mean():.3f} vs ORM {orm.mean():.3f} at N={n}; "
-                "difference by n: " + ", ".join(wins) + ".", **effect(paired_diff(prm, orm), pool.tasks, **ctx.boot))]
+                "difference by n: " + ", ".join(wins) + ".", diagnosis=verifier_ranks(pool, n),
+                **effect(paired_diff(prm, orm), pool.tasks, **ctx.boot))]
+
+
+def verifier_ranks(pool: Pool, n: int) -> str:
+    """How well the pool's PRM and ORM rank right above wrong chains of one problem (what best-of-n and a
+    PRM-guided search need), against the oracle's pass@n: a reranker can only pick a right chain where
+    one was sampled."""
+    prm, orm = ranking(pool, pool.prm), ranking(pool, pool.orm)
+    return (f"Within problems that have right and wrong chains ({prm['problems_with_both']}), the PRM ranks at AUC "
+            f"{prm['within_problem_auc']} and the ORM at {orm['within_problem_auc']} (pooled: "
+            f"{prm['pooled_auc']} and {orm['pooled_auc']}); pass@{n} is {pool.correct[:, :n].any(1).mean():.3f}.")
 
 
 STRATEGIES_6 = ("beam_search", "best_of_n", "revise")
@@ -213,12 +224,28 @@ def claim_difficulty(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"policy {adaptive.mean():.3f}, {fixed} {fixed_hits.mean():.3f}, compute_optimal strategy "
               f"{co_hits.mean():.3f}. Mean generated tokens per problem on test: {tokens}.")
     paper, tasks = "Snell et al. 2024", list(by[fixed]["task"])
+    diagnosis = _policy_diagnosis(val_runs, test_runs[test_runs.strategy.isin(STRATEGIES_6)], policy, fixed)
     return [Row("6a compute-optimal per difficulty", paper, "per-bin best strategy > best fixed strategy",
-                f"test accuracy, per-bin policy - {fixed} (size {s.size})", detail,
+                f"test accuracy, per-bin policy - {fixed} (size {s.size})", detail, diagnosis=diagnosis,
                 **effect(paired_diff(adaptive.astype(float), fixed_hits), tasks, **ctx.boot)),
             Row("6b compute_optimal strategy", paper, "compute_optimal > best fixed strategy",
-                f"test accuracy, compute_optimal - {fixed} (size {s.size})", detail,
+                f"test accuracy, compute_optimal - {fixed} (size {s.size})", detail, diagnosis=diagnosis,
                 **effect(paired_diff(co_hits, fixed_hits), tasks, **ctx.boot))]
+
+
+def _policy_diagnosis(val_runs: pd.DataFrame, test_runs: pd.DataFrame, policy: dict[str, str], fixed: str) -> str:
+    """How much a per-bin choice could gain at most (the best strategy of each bin chosen on test itself,
+    an upper bound), and how often the validation choice found it (few validation problems per bin make
+    the choice noise)."""
+    test_acc = test_runs.groupby(["bin", "strategy"])["correct"].agg(["sum", "size"])
+    best = test_acc["sum"].groupby(level="bin").max()
+    oracle = best.sum() / test_runs.problem.nunique()
+    fixed_acc = test_runs[test_runs.strategy == fixed].correct.mean()
+    found = sum(test_acc.loc[(b, policy.get(b, fixed)), "sum"] == best[b] for b in best.index)
+    per_bin = val_runs.groupby("bin").problem.nunique()
+    return (f"Chosen on test itself (an upper bound), a per-bin policy would reach {oracle:.3f} against {fixed}'s "
+            f"{fixed_acc:.3f}; the validation choice picked a best test strategy in {found} of {len(best)} bins, from "
+            f"{per_bin.median():.0f} validation problems per bin (median; {per_bin.min()} to {per_bin.max()}).")
 
 
 def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
@@ -290,12 +317,15 @@ def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
     prec_c, prec_self = per.cc.sum() / max(1, per.c.sum()), per.sc.sum() / max(1, per.s.sum())
     prec_all = per.ok.sum() / max(1, per["all"].sum())
     tasks = pool.tasks[:k]
+    guide = ("MCTS backs up the PRM's step values, so it can only beat sampling as far as they tell right from "
+             "wrong steps. " + verifier_ranks(pool, pool.correct.shape[1]))
     rows = [Row("7a MCTS vs best-of-N", paper, "MCTS > PRM best-of-N at equal tokens", "accuracy, MCTS - best-of-N",
-                f"MCTS {mcts_hits.mean():.3f} vs best-of-N {bon.mean():.3f}; " + token_note,
+                f"MCTS {mcts_hits.mean():.3f} vs best-of-N {bon.mean():.3f}; " + token_note, diagnosis=guide,
                 **effect(paired_diff(mcts_hits, bon), tasks, **ctx.boot)),
             Row("7b MCTS vs self-consistency", paper, "MCTS > majority vote at equal tokens",
                 "accuracy, MCTS - majority vote", f"MCTS {mcts_hits.mean():.3f} vs majority vote {sc.mean():.3f}; "
-                + token_note, **effect(paired_diff(mcts_hits, sc), tasks, **ctx.boot))]
+                + token_note, diagnosis=guide, **effect(paired_diff(mcts_hits, sc), tasks, **ctx.boot))]
+    disagree = int((tj.consistent != tj.self_consistent).sum())
     rows.append(Row("7c rStar mutual consistency", "Qi et al. 2024 (rStar)",
                     "consistent trajectories more often correct than all",
                     "precision, consistent - all trajectories",
@@ -305,6 +335,9 @@ def claim_mcts(ctx: Context, progress: Progress = iter) -> list[Row]:
                     f"runs) judged {int(per.s.sum())} consistent, precision {prec_self:.3f}; rStar's own answer "
                     f"accuracy {tj.groupby('problem').rstar_correct.first().mean():.3f}; the recomputed "
                     f"self-verdicts match rStar's reported consistent count on {agree} of {len(per)} problems.",
+                    diagnosis=f"The second LM and the generator disagree on {disagree} of {len(tj)} trajectories; "
+                              f"of the {int(per.c.sum())} the second LM calls consistent, {int(per.cc.sum())} are "
+                              f"right, against {int(per.ok.sum())} right of all {len(tj)}.",
                     **effect(ratio_diff(per.cc, per.c, per.ok, per["all"]), [pool.tasks[i] for i in per.index],
                              **ctx.boot)))
     return rows

@@ -73,3 +73,30 @@ def verdict(low: float, high: float, margin: float = 0.0) -> str:
     if high < -margin:
         return "no"
     return "not shown"
+
+
+def problems_to_show(effect: float, low: float, high: float, n: int, margin: float = 0.0) -> int | None:
+    """About how many problems would put the whole interval on the paper's side, were the effect really
+    the one measured (an interval's half-width shrinks as 1/sqrt(n)); None when the point estimate itself
+    is not on that side, so no number of problems would show it."""
+    distance = effect + margin
+    if n < 1 or any(np.isnan(v) for v in (effect, low, high)) or distance <= 0:
+        return None
+    return int(np.ceil(n * ((high - low) / 2 / distance) ** 2))
+
+
+def why_not(effect: float, low: float, high: float, n: int, margin: float = 0.0) -> str:
+    """What the interval of a row that does not hold says, in numbers: how far from the line it lies,
+    and how many problems an effect of the measured size would need."""
+    line = f"-{margin}" if margin else "0"
+    if np.isnan(low) or np.isnan(high):
+        return f"The interval is undefined at n = {n} (too few problems where the statistic exists)."
+    if high < -margin:
+        return (f"The whole interval [{low:+.3f}, {high:+.3f}] lies on the other side of {line}: "
+                "more problems would not change the direction.")
+    needed = problems_to_show(effect, low, high, n, margin)
+    if needed is None:
+        return (f"The measured effect ({effect:+.3f}) is itself on the other side of {line} or on it; at n = {n} "
+                f"the interval still admits effects up to {high:+.3f}.")
+    return (f"The interval [{low:+.3f}, {high:+.3f}] straddles {line}; were the effect really {effect:+.3f}, "
+            f"about {needed} problems ({needed / n:.1f}x this run's {n}) would show it.")

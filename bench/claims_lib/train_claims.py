@@ -16,7 +16,7 @@ import plotly.express as px
 
 from reasoning_core.tasks import check_steps
 
-from .context import Context, task_names
+from .context import Context, Sizes, task_names
 from .report import Row, save_claim
 from .search_claims import curve_figure, curve_rows, ranking, sample_pool, wrong_picks
 from .stats import bootstrap, effect, mean_ci, paired_diff
@@ -65,11 +65,52 @@ def mean_tokens(tok, dataset) -> float:
     return float(np.mean([len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in dataset]))
 
 
+def cot_mix():
+    """Claim 1's problems: the one-digit arithmetic levels (1-4 operations). A from-scratch generator learns
+    them within the run; on the whole default mix it needs about 90 minutes of SFT before it reads a word
+    problem at all (docs/findings.md), so both arms would score zero."""
+    from training.config import TaskMix
+
+    return TaskMix(weights={"arith": 1.0}, levels={"arith": [1, 2, 3, 4]})
+
+
+COT, DIRECT = "step by step (CoT)", "direct answer"
+
+
+CONVERGED_WITHIN = 0.05   # doubling the tokens adds less accuracy than this, and lowers the loss by less (relative)
+
+
+def convergence(low: float, high: float, loss_half: float, loss_full: float) -> str:
+    """What doubling an arm's training tokens says of its convergence: the accuracy gain's interval, and
+    the final train loss of each run (a loss still falling means not converged, whatever a small test
+    set's accuracy shows: an arm that has not learned the task sits at zero either way)."""
+    if low > 0 or loss_full < (1 - CONVERGED_WITHIN) * loss_half:
+        return f"still learning: not converged (final train loss {loss_half} -> {loss_full})"
+    if high < CONVERGED_WITHIN:
+        return (f"converged: doubling the tokens adds less than {CONVERGED_WITHIN:.2f} accuracy (final train loss "
+                f"{loss_half} -> {loss_full})")
+    return f"not shown either way at this size (final train loss {loss_half} -> {loss_full})"
+
+
+def _level_table(hits: dict[tuple[str, str], np.ndarray], levels: np.ndarray, ctx: Context) -> pd.DataFrame:
+    """Accuracy of each (arm, budget) over all test problems (with its interval) and per level."""
+    rows = []
+    for (arm, budget), h in hits.items():
+        acc, lo, hi = mean_ci(h, **ctx.boot)
+        rows.append({"arm": arm, "budget": budget, "bin": "all", "accuracy": acc, "ci_low": lo, "ci_high": hi,
+                     "problems": len(h)})
+        rows += [{"arm": arm, "budget": budget, "bin": f"arith {lv}", "accuracy": h[levels == lv].mean(),
+                  "problems": int((levels == lv).sum())} for lv in sorted(set(levels))]
+    return pd.DataFrame(rows)
+
+
 def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     """1. Wei et al. 2022 / Kojima et al. 2022: step-by-step answers beat direct answers. Two generators of
-    the default architecture, trained from scratch on the same problems with the same training compute
-    (the direct arm, whose rows are shorter, takes as many more steps as it needs to read as many tokens);
-    only the completion differs (gold steps + answer line vs the answer line alone)."""
+    the default architecture, trained from scratch on the same problems (`cot_mix`) with the same training
+    compute (the direct arm, whose rows are shorter, takes as many more steps as it needs to read as many
+    tokens); only the completion differs (gold steps + answer line vs the answer line alone). Each arm is
+    also trained on half the tokens: an arm whose accuracy and final loss no longer move with the second
+    half has converged (`convergence`), and the report says whether both arms had."""
     import torch
     from datasets import Dataset
 
@@ -77,51 +118,75 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     from training.sft import build_generator, train_sft
     from training.tokenizer import build_tokenizer
 
-    cfg, s = ctx.pipeline_config(), ctx.sizes
+    cfg, s, mix = ctx.pipeline_config(), ctx.sizes, cot_mix()
 
     def rows(count: int):
-        """The first `count` SFT problems (the SFT stage's seed): gold chains, and the same with the answer alone."""
-        data = sft_dataset(mix_problems(cfg.mix, "train", min(cfg.sft_problems, count), seed=cfg.seed))
+        """The first `count` SFT problems of the mix: gold chains, and the same with the answer alone."""
+        data = sft_dataset(mix_problems(mix, "train", min(cfg.sft_problems, count), seed=cfg.seed))
         return data, Dataset.from_list([{"prompt": r["prompt"], "completion": completion_text(
             [r["completion"].split("\n")[-1]])} for r in data])
 
     tok = build_tokenizer(cfg.model.max_positions)
-    per_row = dict(zip(("step by step (CoT)", "direct answer"), (mean_tokens(tok, d) for d in rows(2000))))
-    steps = {name: round(s.sft_steps * per_row["step by step (CoT)"] / n) for name, n in per_row.items()}
-    data, direct = rows(max(steps.values()) * cfg.sft.batch_size)
-    test = ctx.problems("test", s.test_problems)
-    arms, losses = {}, {}
-    for name, dataset in progress([("step by step (CoT)", data), ("direct answer", direct)]):
+    per_row = dict(zip((COT, DIRECT), (mean_tokens(tok, d) for d in rows(2000))))
+    budgets = {"half": s.sft_steps // 2, "full": s.sft_steps}   # in CoT steps; the direct arm matches its tokens
+    steps = {(arm, b): max(1, round(cot_steps * per_row[COT] / per_row[arm]))
+             for b, cot_steps in budgets.items() for arm in (COT, DIRECT)}
+    data = dict(zip((COT, DIRECT), rows(max(steps.values()) * cfg.sft.batch_size)))
+    test = mix_problems(mix, "test", s.test_problems)
+    hits, losses = {}, {}
+    for arm, budget in progress(list(steps)):
         torch.manual_seed(ctx.seed)
         model, tok = build_generator(cfg.model)
-        train = dataclasses.replace(cfg.sft, max_steps=steps[name], seed=ctx.seed)
-        stats = train_sft(model, tok, dataset, train, str(ctx.claim_dir("claim1") / "trainer"))
-        losses[name] = stats["train_loss"]
-        arms[name] = greedy_hits(model, tok, test)
-    table = _arm_table(arms, ctx).assign(train_steps=lambda t: t.arm.map(steps), train_loss=lambda t: t.arm.map(losses),
-                                         tokens_per_row=lambda t: t.arm.map(per_row))
-    bins = np.array([f"{task} {e.difficulty}" for task, e in zip(task_names(test), test)])
-    table = pd.concat([table.assign(bin="all")] + [
-        pd.DataFrame([{"arm": name, "bin": b, "accuracy": hits[bins == b].mean(), "problems": int((bins == b).sum())}
-                      for name, hits in arms.items()]) for b in sorted(set(bins))], ignore_index=True)
-    fig = px.bar(table, x="bin", y="accuracy", color="arm", barmode="group", hover_data=["problems"],
-                 error_y=table.ci_high - table.accuracy, error_y_minus=table.accuracy - table.ci_low,
-                 title=f"Claim 1: greedy test accuracy at equal training tokens ({s.sft_steps} CoT steps), "
-                       "all problems and per task and level")
+        # random batches: the preset's length-grouped ones give one level per batch here, which learns slower
+        # (train loss 1.10 against 0.85 after 300 steps)
+        train = dataclasses.replace(cfg.sft, max_steps=steps[arm, budget], seed=ctx.seed, max_wall_s=None,
+                                    group_by_length=False)
+        losses[arm, budget] = train_sft(model, tok, data[arm], train, str(ctx.claim_dir("claim1") / "trainer"))[
+            "final_loss"]
+        hits[arm, budget] = greedy_hits(model, tok, test)
+    levels = np.array([e.difficulty for e in test])
+    table = _level_table(hits, levels, ctx).assign(
+        train_steps=lambda t: [steps[k] for k in zip(t.arm, t.budget)],
+        train_loss=lambda t: [losses[k] for k in zip(t.arm, t.budget)],
+        tokens_per_row=lambda t: t.arm.map(per_row),
+        train_tokens=lambda t: t.train_steps * cfg.sft.batch_size * t.tokens_per_row)
+    fig = px.line(table, x="train_tokens", y="accuracy", color="arm", facet_col="bin", markers=True,
+                  hover_data=["train_steps", "train_loss", "problems"],
+                  title="Claim 1: greedy test accuracy against training tokens (half and full budget), all "
+                        "problems and per level (operations)")
     fig.update_yaxes(range=[0, 1.02])
     save_claim(ctx.out, "claim1_cot_vs_direct", table, fig)
-    cot, dir_ = arms["step by step (CoT)"], arms["direct answer"]
-    batch = cfg.sft.batch_size
+    cot, direct = hits[COT, "full"], hits[DIRECT, "full"]
+    tasks = task_names(test)
+    gains = {arm: effect(paired_diff(hits[arm, "full"], hits[arm, "half"]), tasks, **ctx.boot) for arm in (COT, DIRECT)}
+    by_level = ", ".join(f"level {lv}: {cot[levels == lv].mean():.2f} vs {direct[levels == lv].mean():.2f}"
+                         for lv in sorted(set(levels)))
+    diagnosis = ("Convergence (full minus half budget, paired): " + "; ".join(
+        f"{arm} {g['effect']:+.3f} [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}] "
+        f"({convergence(g['ci_low'], g['ci_high'], losses[arm, 'half'], losses[arm, 'full'])})"
+        for arm, g in gains.items()) + f". CoT vs direct by level (operations): {by_level}.")
+    full = {arm: steps[arm, "full"] for arm in (COT, DIRECT)}
     return [Row("1 CoT vs direct", "Wei et al. 2022; Kojima et al. 2022", "CoT > direct answer",
-                "greedy test accuracy, CoT - direct", f"same architecture ({cfg.model.hidden_size}d x "
-                f"{cfg.model.num_layers} layers) and training tokens: CoT {steps['step by step (CoT)']} steps of "
-                f"{batch} rows of {per_row['step by step (CoT)']:.0f} tokens, direct {steps['direct answer']} steps "
-                f"of {per_row['direct answer']:.0f}; CoT {cot.mean():.3f} vs direct {dir_.mean():.3f} (train loss "
-                f"{losses['step by step (CoT)']} vs {losses['direct answer']}).",
-                **effect(paired_diff(cot, dir_), task_names(test), **ctx.boot))]
+                "greedy test accuracy, CoT - direct",
+                f"one-digit arithmetic (levels 1-4), from scratch, same architecture ({cfg.model.hidden_size}d x "
+                f"{cfg.model.num_layers} layers) and training tokens: CoT {full[COT]} steps of "
+                f"{cfg.sft.batch_size} rows of {per_row[COT]:.0f} tokens, direct {full[DIRECT]} steps of "
+                f"{per_row[DIRECT]:.0f}; CoT {cot.mean():.3f} vs direct {direct.mean():.3f} (final train loss "
+                f"{losses[COT, 'full']} vs {losses[DIRECT, 'full']}); at half the tokens CoT "
+                f"{hits[COT, 'half'].mean():.3f}, direct {hits[DIRECT, 'half'].mean():.3f}.",
+                diagnosis=diagnosis, **effect(paired_diff(cot, direct), tasks, **ctx.boot))]
 
 
 # ------------------------------------------------------------------------------------------ claim 2
+def star_config(star, s: Sizes):
+    """The preset's STaR stage at the run's size. It replays the preset's share of SFT rows per STaR problem,
+    so the model's own chains weigh in training as they do in the preset (the preset's 3,200 rows beside 40
+    problems' chains would drown them)."""
+    replay = star.replay_rows * s.star_problems // max(1, star.problems)
+    return dataclasses.replace(star, rounds=s.star_rounds, problems=s.star_problems, replay_rows=replay,
+                               train=dataclasses.replace(star.train, max_steps=s.star_steps))
+
+
 def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
     """2. Zelikman et al. 2022: STaR improves the generator round over round, and rationalisation (hinted
     re-sampling) helps on the problems the model could not solve. Same parent, rounds, problems and
@@ -129,8 +194,7 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
     from training.pipeline import run_star
 
     cfg, s = ctx.pipeline_config(), ctx.sizes
-    cfg.star = dataclasses.replace(cfg.star, rounds=s.star_rounds, problems=s.star_problems,
-                                   train=dataclasses.replace(cfg.star.train, max_steps=s.star_steps))
+    cfg.star = star_config(cfg.star, s)
     parent, test = ctx.models["generator"], ctx.problems("test", s.test_problems)
     metrics, hits = {}, {"parent (round 0)": greedy_hits(*_load(parent), test)}
     for name, rationalize in progress([("STaR with rationalisation", True), ("STaR without rationalisation", False)]):
@@ -156,10 +220,28 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"{with_r.mean():.3f}, without {without.mean():.3f}. Problems added by rationalisation per round: {rat}.")
     tasks = np.array(task_names(test))
     return [Row("2a STaR rounds", paper, "STaR (final round) > parent", "greedy test accuracy, final - parent",
-                detail, **effect(paired_diff(with_r, base), list(tasks), **ctx.boot)),
+                detail, diagnosis=_star_diagnosis(metrics["STaR with rationalisation"], with_r, base, "the parent"),
+                **effect(paired_diff(with_r, base), list(tasks), **ctx.boot)),
             Row("2b STaR rationalisation", paper, "with > without rationalisation, on problems the parent failed",
                 "greedy accuracy on parent-failed test problems, with - without", detail,
+                diagnosis=_star_diagnosis(metrics["STaR without rationalisation"], with_r[unsolved],
+                                          without[unsolved], "STaR without rationalisation"),
                 **effect(paired_diff(with_r[unsolved], without[unsolved]), list(tasks[unsolved]), **ctx.boot))]
+
+
+def _star_diagnosis(metrics: dict, after: np.ndarray, before: np.ndarray, against: str) -> str:
+    """How much of each round's training was the model's own chains, and how many test problems the arm
+    gained and lost against `against` (a difference of a few flips is what a small test set cannot show)."""
+    own = "; ".join(f"round {r['round']}: {r.get('train_rows', 0)} own chains of {r.get('trained_on', 0)} rows "
+                    f"({r.get('solved_by_sampling', 0)} of {r.get('problems', 0)} problems solved by sampling)"
+                    for r in metrics["rounds"][1:])
+    return f"Training data per round: {own}. Against {against}, on the same test problems, it {flips(after, before)}."
+
+
+def flips(after: np.ndarray, before: np.ndarray) -> str:
+    """The paired comparison in counts: a difference of a few problems is what a small test set cannot show."""
+    gained, lost = int(((after == 1) & (before == 0)).sum()), int(((after == 0) & (before == 1)).sum())
+    return f"gains {gained} problem{'s' * (gained != 1)} and loses {lost}"
 
 
 # ------------------------------------------------------------------------------------------ claim 3
@@ -220,14 +302,15 @@ def claim_verifier(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"chains, {s.orm_samples} per problem; checkpoint of step {metrics.get('selected_step')} chosen on "
               f"{metrics.get('selection_chains')} held-back chains), the shipped ORM {at['ORM best-of-n']:.3f}, "
               f"majority vote {at['majority vote']:.3f}, greedy {at['greedy']:.3f}, a random pick "
-              f"{at['random pick']:.3f}; oracle pass@{n} {at['oracle (pass@n)']:.3f}. Diagnosis: the "
-              + _diagnosis(pool, scores, "ORM") + "; the shipped " + _diagnosis(pool, pool.orm, "ORM")
-              + f"; fewer tokens alone ranks at {length['pooled_auc']} / {length['within_problem_auc']}.")
+              f"{at['random pick']:.3f}; oracle pass@{n} {at['oracle (pass@n)']:.3f}.")
+    diagnosis = ("The " + _diagnosis(pool, scores, "ORM") + "; the shipped " + _diagnosis(pool, pool.orm, "ORM")
+                 + f"; fewer tokens alone ranks at {length['pooled_auc']} / {length['within_problem_auc']}. A "
+                 f"reranker at chance within problems picks like the random pick ({at['random pick']:.3f}).")
     paper = "Cobbe et al. 2021"
     return [Row("3a verifier reranking", paper, "ORM best-of-N > greedy", f"accuracy, ORM@{n} - greedy",
-                detail, **effect(paired_diff(orm, pool.greedy), pool.tasks, **ctx.boot)),
+                detail, diagnosis=diagnosis, **effect(paired_diff(orm, pool.greedy), pool.tasks, **ctx.boot)),
             Row("3b verifier reranking", paper, "ORM best-of-N > majority vote",
-                f"accuracy, ORM@{n} - majority@{n}", detail,
+                f"accuracy, ORM@{n} - majority@{n}", detail, diagnosis=diagnosis,
                 **effect(paired_diff(orm, pool.majority(n)), pool.tasks, **ctx.boot))]
 
 
@@ -239,14 +322,18 @@ def _exact_labels(labels: Path, out: Path) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(line) for line in (labels / "math_shepherd.jsonl").read_text().splitlines() if line.strip()]
-    same = total = 0
+    pairs = []   # (exact, MC) label of every step
     with open(out / "math_shepherd.jsonl", "w") as f:
         for r in rows:
             gold = check_steps(r["prompt"], r["completions"])
-            same += sum(a == b for a, b in zip(gold, r["labels"]))
-            total += len(gold)
+            pairs += zip(gold, r["labels"])
             f.write(json.dumps(stepwise_row(r["prompt"], r["completions"], gold, reference=r["reference"])) + "\n")
-    return {"chains": len(rows), "steps": total, "mc_agreement_with_exact": round(same / max(1, total), 4)}
+    total = max(1, len(pairs))
+    return {"chains": len(rows), "steps": len(pairs),
+            "mc_agreement_with_exact": round(sum(g == m for g, m in pairs) / total, 4),
+            "mc_wrong_on_right_steps": sum(g and not m for g, m in pairs),
+            "mc_right_on_wrong_steps": sum(m and not g for g, m in pairs),
+            "exact_wrong_steps": sum(not g for g, _ in pairs)}
 
 
 def claim_process_labels(ctx: Context, progress: Progress = iter) -> list[Row]:
@@ -308,12 +395,18 @@ def claim_process_labels(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"{exact_stats['steps']} steps; each PRM trained {s.prm_steps} steps from the default generator. "
               f"Step AUC MC {aucs[mc][0]:.3f} [{aucs[mc][1]:.3f}, {aucs[mc][2]:.3f}] vs exact {aucs[ex_][0]:.3f}; "
               f"best-of-{pool.correct.shape[1]} accuracy MC {bon[mc].mean():.3f} vs exact {bon[ex_].mean():.3f}.")
+    diagnosis = (f"Of the {exact_stats['steps']} labelled steps, {exact_stats['exact_wrong_steps']} are wrong by the "
+                 f"exact checker; the Monte-Carlo labels call {exact_stats['mc_wrong_on_right_steps']} right steps "
+                 f"wrong (no rollout of {s.label_rollouts} from them reached the answer) and "
+                 f"{exact_stats['mc_right_on_wrong_steps']} wrong steps right (a rollout reached the answer "
+                 "anyway). Per-step AUC on the pool: MC "
+                 f"{aucs[mc][0]:.3f}, exact {aucs[ex_][0]:.3f}.")
     paper = "Wang et al. 2024 (Math-Shepherd); Luo et al. 2024 (OmegaPRM)"
     return [Row("5a automatic process labels", paper, "MC-label PRM ~ exact-label PRM (not worse by > 0.05)",
-                "step AUC, MC - exact", detail, margin=0.05,
+                "step AUC, MC - exact", detail, margin=0.05, diagnosis=diagnosis,
                 **effect(lambda idx: auc_of(mc, idx) - auc_of(ex_, idx), pool.tasks, **ctx.boot)),
             Row("5b automatic process labels", paper, "MC-label PRM ~ exact-label PRM (not worse by > 0.05)",
-                f"best-of-{pool.correct.shape[1]} accuracy, MC - exact", detail, margin=0.05,
+                f"best-of-{pool.correct.shape[1]} accuracy, MC - exact", detail, margin=0.05, diagnosis=diagnosis,
                 **effect(paired_diff(bon[mc], bon[ex_]), pool.tasks, **ctx.boot))]
 
 
@@ -347,8 +440,12 @@ def claim_grpo(ctx: Context, progress: Progress = iter) -> list[Row]:
               f"{metrics['orm'].get('reward_last_log')}.")
     paper = "Shao et al. 2024 (GRPO); Wang et al. 2024 (OpenR)"
     tasks = task_names(test)
+    chains = s.grpo_steps * s.grpo_prompts * s.grpo_generations
+    diagnosis = (f"Each arm learns from {chains} sampled chains in all ({s.grpo_steps} updates of "
+                 f"{s.grpo_prompts * s.grpo_generations}); against the parent the PRM arm {flips(prm, base)}, the "
+                 f"ORM arm {flips(orm, base)}.")
     return [Row("8a GRPO vs PRM", paper, "RL against the PRM improves greedy accuracy", "greedy test accuracy, "
-                "after - before", detail, **effect(paired_diff(prm, base), tasks, **ctx.boot)),
+                "after - before", detail, diagnosis=diagnosis, **effect(paired_diff(prm, base), tasks, **ctx.boot)),
             Row("8b GRPO PRM vs ORM", paper, "RL against the PRM > RL against the ORM",
-                "greedy test accuracy, PRM-reward - ORM-reward", detail,
+                "greedy test accuracy, PRM-reward - ORM-reward", detail, diagnosis=diagnosis,
                 **effect(paired_diff(prm, orm), tasks, **ctx.boot))]
