@@ -196,6 +196,7 @@ def test_the_problems_an_effect_needs_are_where_its_interval_clears_zero():
     (-0.03, -0.10, 0.04, 0.0, "itself on the other side of 0"),
     (-0.30, -0.40, -0.20, 0.0, "whole interval [-0.400, -0.200] lies on the other side of 0"),
     (-0.08, -0.12, -0.06, 0.05, "on the other side of -0.05"),
+    (-0.15 + 0.1, -0.175, 0.075, 0.05, "on the other side of -0.05 or on it"),   # -0.05 + 0.05 is 1e-17, not 0
     (0.01, np.nan, np.nan, 0.0, "undefined at n = 100"),
 ])
 def test_why_a_row_does_not_hold_reads_its_interval(effect, low, high, margin, says):

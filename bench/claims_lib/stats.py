@@ -80,7 +80,7 @@ def problems_to_show(effect: float, low: float, high: float, n: int, margin: flo
     the one measured (an interval's half-width shrinks as 1/sqrt(n)); None when the point estimate itself
     is not on that side, so no number of problems would show it."""
     distance = effect + margin
-    if n < 1 or any(np.isnan(v) for v in (effect, low, high)) or distance <= 0:
+    if n < 1 or any(np.isnan(v) for v in (effect, low, high)) or distance <= 1e-9:   # on the line: rounding
         return None
     return int(np.ceil(n * ((high - low) / 2 / distance) ** 2))
 
