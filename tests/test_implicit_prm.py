@@ -45,7 +45,9 @@ def test_the_folder_loads_by_its_kind_with_its_reference_and_beta(trained):
     prm = load_reward(str(trained), device="cpu")
     assert isinstance(prm, ImplicitPRM) and prm.format.beta == 0.5
     scores = prm.score(PROBLEM, PATHS)
-    assert [len(r) for r in scores] == [3, 2, 1] and len({round(s, 6) for r in scores for s in r}) > 3
+    # distinct to 6 significant digits: the moved weights put these scores near 0 (1e-5 to 1e-11 on an AMD
+    # EPYC, where rounding to 6 decimals read three of them as 0), and how near depends on the CPU's kernels
+    assert [len(r) for r in scores] == [3, 2, 1] and len({f"{s:.6g}" for r in scores for s in r}) > 3
     assert scores[2] == pytest.approx(scores[0][:1])  # a step's score depends on nothing after it
 
 
