@@ -237,11 +237,11 @@ def _policy_diagnosis(val_runs: pd.DataFrame, test_runs: pd.DataFrame, policy: d
     """How much a per-bin choice could gain at most (the best strategy of each bin chosen on test itself,
     an upper bound), and how often the validation choice found it (few validation problems per bin make
     the choice noise)."""
-    test_acc = test_runs.groupby(["bin", "strategy"])["correct"].agg(["sum", "size"])
-    best = test_acc["sum"].groupby(level="bin").max()
+    solved = test_runs.groupby(["bin", "strategy"])["correct"].sum()
+    best = solved.groupby(level="bin").max()
     oracle = best.sum() / test_runs.problem.nunique()
     fixed_acc = test_runs[test_runs.strategy == fixed].correct.mean()
-    found = sum(test_acc.loc[(b, policy.get(b, fixed)), "sum"] == best[b] for b in best.index)
+    found = sum(solved[b, policy.get(b, fixed)] == best[b] for b in best.index)
     per_bin = val_runs.groupby("bin").problem.nunique()
     return (f"Chosen on test itself (an upper bound), a per-bin policy would reach {oracle:.3f} against {fixed}'s "
             f"{fixed_acc:.3f}; the validation choice picked a best test strategy in {found} of {len(best)} bins, from "
