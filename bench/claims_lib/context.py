@@ -19,13 +19,13 @@ class Sizes:
 
     name: str = "full"
     test_problems: int = 150     # the shared test problems (sample pool, greedy evaluations)
-    val_problems: int = 40       # validation problems (claim 6 picks its per-bin policy here)
+    val_problems: int = 100      # validation problems (claim 6 picks its per-bin policy here)
     n_max: int = 32              # largest best-of-N / majority vote (claims 3, 4, 5)
     size: int = 4                # claim 6: the size (n / rounds) of every strategy (compute_optimal probes 2 first)
-    co_problems: int = 40        # claim 6: test problems per strategy
+    co_problems: int = 100       # claim 6: test problems per strategy
     mcts_iterations: int = 8     # claim 7
     mcts_problems: int = 60
-    rstar_problems: int = 20
+    rstar_problems: int = 60
     rstar_iterations: int = 4
     sft_steps: int = 800         # claim 1: CoT steps of each from-scratch generator at the full budget
     star_rounds: int = 2         # claim 2
