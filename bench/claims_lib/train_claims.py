@@ -215,9 +215,11 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
     unsolved = base == 0
     rat = [r.get("rationalised", 0) for r in metrics["STaR with rationalisation"]["rounds"][1:]]
     paper = "Zelikman et al. 2022"
-    detail = (f"{s.star_rounds} rounds x {s.star_problems} fresh train problems, {s.star_steps} SFT steps per round, "
-              f"from the default generator. Test greedy accuracy: parent {base.mean():.3f}, with rationalisation "
-              f"{with_r.mean():.3f}, without {without.mean():.3f}. Problems added by rationalisation per round: {rat}.")
+    plural = "s" if s.star_rounds != 1 else ""
+    detail = (f"{s.star_rounds} round{plural} x {s.star_problems} fresh train problems, {s.star_steps} SFT steps per "
+              f"round, from the default generator. Test greedy accuracy: parent {base.mean():.3f}, with "
+              f"rationalisation {with_r.mean():.3f}, without {without.mean():.3f}. Problems added by rationalisation "
+              f"per round: {rat}.")
     tasks = np.array(task_names(test))
     return [Row("2a STaR rounds", paper, "STaR (final round) > parent", "greedy test accuracy, final - parent",
                 detail, diagnosis=_star_diagnosis(metrics["STaR with rationalisation"], with_r, base, "the parent"),
