@@ -289,6 +289,12 @@ def test_the_claims_tab_draws_the_committed_reports_figures_and_switches_between
     body = page.inner_text("body")
     assert "## By task" not in body and "By task" in body  # rendered
     assert "Why the other rows do not hold" in body        # the committed reports explain every row that fails
+    # every number of the table's n column reads on one line (a narrow column once split "150" into "15" / "0")
+    lines = page.evaluate("""[...document.querySelectorAll('#claims-report table')[0].querySelectorAll('tbody tr')]
+        .map(tr => tr.children[tr.children.length - 2]).map(td => {
+            const range = document.createRange(); range.selectNodeContents(td);
+            return [td.textContent.trim(), range.getClientRects().length]; })""")
+    assert lines and all(text.isdigit() and count == 1 for text, count in lines), lines
     page.screenshot(path=str(ARTIFACTS / "claims.png"), full_page=True)
 
 

@@ -15,7 +15,9 @@ TITLE = "stepwise: generator + PRM test-time search"
 INTRO = ("# stepwise\nA **generator** proposes reasoning steps, a **process reward model** scores each one, and a "
          "**search strategy** spends a compute budget to find the best chain. Watch the tree grow, inspect any "
          "step, race strategies on one budget, and plot accuracy against compute.")
-CSS = ".gradio-container {max-width: 1500px !important}"
+# the claims report's tables break words only at spaces: by default a cell may split "150" into "15" / "0"
+CSS = (".gradio-container {max-width: 1500px !important}\n"
+       "#claims-report td, #claims-report th {word-break: normal !important; overflow-wrap: normal !important}")
 
 
 def build_app(choice: models.ModelChoice | None = None) -> gr.Blocks:

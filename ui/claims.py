@@ -119,7 +119,7 @@ def build() -> None:
     first = names[0] if names else None
     pick = gr.Dropdown(names, value=first, label="figure of the report", elem_id="claims-figure")
     plot = gr.Plot(figure(first), show_label=False, elem_id="claims-plot")
-    report = gr.Markdown(latest_report())
+    report = gr.Markdown(latest_report(), elem_id="claims-report")
     pick.change(figure, pick, plot)
     started = run.click(run_quick, None, [log, report], concurrency_limit=1).then(refreshed, None, [report, pick, plot])
     stop.click(None, None, None, cancels=[started])
