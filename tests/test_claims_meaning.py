@@ -141,16 +141,8 @@ def test_an_effect_is_measured_over_all_problems_and_within_each_task():
     assert arith[1:3] == pytest.approx(by_hand((a - b)[:3], 50, 3)[1:])   # each task resamples its own problems
 
 
-def test_a_step_auc_within_problems_ignores_how_hard_each_problem_is():
-    # each PRM ranks every problem's right steps first, on its own scale per problem: pooled, the second
-    # problem's right steps fall below the first problem's wrong ones; within problems both are perfect
-    scores = [[0.9, 0.8, 0.7], [0.3, 0.2, 0.1], [0.5, 0.5]]
-    labels = [[True, True, False], [True, False, False], [True, True]]
-    within = stats.per_problem_auc(scores, labels)
-    assert within[:2].tolist() == [1.0, 1.0] and np.isnan(within[2])   # one class: no AUC, not 0.5
-    assert stats.nanmean(within) == 1.0 and np.isnan(stats.nanmean(within[2:]))
-    flipped = stats.per_problem_auc([row[::-1] for row in scores], labels)
-    assert flipped[:2].tolist() == [0.0, 0.0]
+def test_an_undefined_mean_is_nan_not_a_warning():
+    assert stats.nanmean(np.array([1.0, np.nan, 0.0])) == 0.5 and np.isnan(stats.nanmean(np.array([np.nan])))
 
 
 def test_paired_and_ratio_intervals_pass_their_settings_on():

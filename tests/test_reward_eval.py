@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from reasoning_core.rewards import TaskOracle
 from reasoning_core.tasks import arith, letters, word
-from training.reward_eval import corrupt_one_result, pair_preference, step_report, within_auc
+from training.reward_eval import corrupt_one_result, pair_preference, per_problem_auc, step_report, within_auc
 
 
 def oracle_scores(problems, paths):
@@ -21,6 +23,16 @@ def test_within_auc_ignores_what_only_tells_problems_apart():
     scores = [[0.8], [0.9], [0.1], [0.2]]
     assert within_auc(problems, labels, scores) == (0.0, 2)
     assert within_auc(["a"], [[True, True]], [[0.1, 0.2]]) == (None, 0)  # one class: no AUC
+
+
+def test_per_problem_auc_gives_each_problem_its_own_ranking():
+    # each problem's right steps rank first on its own scale: pooled, problem 2's right step falls below
+    # problem 1's wrong one; per problem both rank perfectly, and a one-class problem has no AUC (not 0.5)
+    labels = [[True, True, False], [True, False, False], [True, True]]
+    scores = [[0.9, 0.8, 0.7], [0.3, 0.2, 0.1], [0.5, 0.5]]
+    aucs = per_problem_auc(labels, scores)
+    assert aucs[:2].tolist() == [1.0, 1.0] and np.isnan(aucs[2])
+    assert per_problem_auc(labels, [row[::-1] for row in scores])[:2].tolist() == [0.0, 0.0]
 
 
 def test_one_result_changed_touches_one_calculation_and_never_the_answer_line():

@@ -33,6 +33,15 @@ Scorer = Callable[[list[str], list[list[str]]], list[list[float]]]  # (problems,
 _LAST_INT = re.compile(r"(-?\d+)(?!.*\d)")
 
 
+def per_problem_auc(labels: Sequence[Sequence[bool]], scores: Sequence[Sequence[float]]) -> np.ndarray:
+    """Each problem's AUC of its own items' scores against their labels (one list of each per problem), NaN
+    where a problem holds one class only."""
+    from sklearn.metrics import roc_auc_score
+
+    return np.array([roc_auc_score(np.asarray(ls, int), ss) if len(set(ls)) == 2 else np.nan
+                     for ls, ss in zip(labels, scores)], dtype=float)
+
+
 def within_auc(problems: Sequence[str], labels: Sequence[Sequence[bool]], scores: Sequence[Sequence[float]]
                ) -> tuple[float | None, int]:
     """Mean per-problem step AUC and the number of problems that had both right and wrong steps."""
@@ -40,8 +49,9 @@ def within_auc(problems: Sequence[str], labels: Sequence[Sequence[bool]], scores
     for p, ls, ss in zip(problems, labels, scores):
         by_problem[p][0].extend(ls)
         by_problem[p][1].extend(ss)
-    aucs = [a for ls, ss in by_problem.values() if (a := auc(ls, ss)) is not None]
-    return (round(float(np.mean(aucs)), 4) if aucs else None), len(aucs)
+    aucs = per_problem_auc(*zip(*by_problem.values())) if by_problem else np.array([])
+    aucs = aucs[~np.isnan(aucs)]
+    return (round(float(aucs.mean()), 4) if len(aucs) else None), len(aucs)
 
 
 def live_steps(labels: Sequence[bool]) -> list[bool]:

@@ -50,15 +50,6 @@ def ratio_diff(num_a, den_a, num_b, den_b) -> Callable[[np.ndarray], float]:
     return stat
 
 
-def per_problem_auc(scores: Sequence[Sequence[float]], labels: Sequence[Sequence[bool]]) -> np.ndarray:
-    """Each problem's AUC of its own items' scores against their labels (NaN where a problem has one class
-    only): the within-problem ranking a search needs, free of how hard one problem is against another."""
-    from sklearn.metrics import roc_auc_score
-
-    return np.array([roc_auc_score(np.asarray(y, int), x) if len(set(y)) == 2 else np.nan
-                     for x, y in zip(scores, labels)], dtype=float)
-
-
 def nanmean(values: np.ndarray) -> float:
     """The mean of the defined values; NaN (not a warning) when none is."""
     kept = values[~np.isnan(values)]

@@ -19,7 +19,7 @@ from reasoning_core.tasks import check_steps
 from .context import Context, Sizes, task_names
 from .report import Row, save_claim
 from .search_claims import curve_figure, curve_rows, ranking, sample_pool, wrong_picks
-from .stats import bootstrap, effect, mean_ci, nanmean, paired_diff, per_problem_auc
+from .stats import bootstrap, effect, mean_ci, nanmean, paired_diff
 
 Progress = Callable[[Iterable], Iterable]
 
@@ -345,6 +345,7 @@ def claim_process_labels(ctx: Context, progress: Progress = iter) -> list[Row]:
 
     from reasoning_core.rewards import load as load_reward
     from training.pipeline import run_label, run_prm
+    from training.reward_eval import per_problem_auc
 
     cfg, s = ctx.pipeline_config(), ctx.sizes
     cfg.label = dataclasses.replace(cfg.label, problems=s.label_problems, rollouts=s.label_rollouts)
@@ -376,7 +377,7 @@ def claim_process_labels(ctx: Context, progress: Progress = iter) -> list[Row]:
 
     # within problems, as issue 18 judges a PRM: a pooled AUC also ranks steps of different problems and
     # tasks against each other, which rewards knowing how hard a problem is and no search ever needs
-    within = {name: per_problem_auc(*per_problem[name]) for name in prm_metrics}
+    within = {name: per_problem_auc(gold, scores) for name, (scores, gold) in per_problem.items()}
 
     def auc_of(name: str, idx: np.ndarray) -> float:
         return nanmean(within[name][idx])
