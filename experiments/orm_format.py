@@ -35,14 +35,14 @@ import shlex
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, Trainer
+from transformers import AutoModelForCausalLM, DataCollatorWithPadding, Trainer
 
+from bench.claims_lib.search_claims import majority_right
 from reasoning_core.checkpoints import load_tokenizer
 from reasoning_core.rewards import OutcomeRM
 from reasoning_core.rewards.implicit import ImplicitPRM
@@ -50,7 +50,7 @@ from reasoning_core.tasks import detect
 from training.config import preset
 from training.data import TASK, split_problems
 from training.pipeline import load_generator, outcome_ranking, outcome_rows, sampled_outcome_rows
-from training.prm import KeepBest, _args, encode_path, train_implicit_prm, train_orm, with_new_head
+from training.prm import KeepBest, _args, encode_path, orm_model, train_implicit_prm, train_orm
 from training.sampling import sample_chains
 
 JUDGE_SEED = 900  # validation draws no stage makes
@@ -93,14 +93,11 @@ class _PairCollator:
     """A batch of pairs as one padded batch of 2B chains: the right chains, then the wrong ones."""
 
     def __init__(self, tok) -> None:
-        self.tok = tok
+        self.tok, self.pad = tok, DataCollatorWithPadding(tok)
 
     def __call__(self, rows: list[dict]) -> dict:
-        ids = [encode_path(self.tok, r["prompt"], r[side])[0] for side in ("right", "wrong") for r in rows]
-        width = max(map(len, ids))
-        pad = self.tok.pad_token_id
-        return {"input_ids": torch.tensor([x + [pad] * (width - len(x)) for x in ids]),
-                "attention_mask": torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])}
+        return self.pad([{"input_ids": encode_path(self.tok, r["prompt"], r[side])[0]}
+                         for side in ("right", "wrong") for r in rows])
 
 
 class _PairTrainer(Trainer):
@@ -113,9 +110,7 @@ class _PairTrainer(Trainer):
 
 
 def train_pairwise_orm(parent: Path, tok, pairs: Dataset, cfg, work: str, callbacks):
-    model = with_new_head(AutoModelForSequenceClassification, str(parent), cfg.seed)
-    model.config.pad_token_id = tok.pad_token_id
-    tok.padding_side = "right"
+    model = orm_model(str(parent), tok, cfg.seed)
     trainer = _PairTrainer(model=model, args=_args(work, cfg), train_dataset=pairs, data_collator=_PairCollator(tok),
                            callbacks=callbacks)
     loss = trainer.train().training_loss
@@ -142,9 +137,8 @@ def best_of(orm, rows: list[dict]) -> dict:
         scores = [s[0] for s in orm.score(problem, [r["completions"] for r in group])]
         correct = [r["correct"] for r in group]
         answers = [TASK.extract_answer("\n".join(r["completions"])) for r in group]
-        votes = Counter(a for a in answers if a is not None)
-        majority = bool(votes) and correct[answers.index(votes.most_common(1)[0][0])]
-        hits = (correct[int(np.argmax(scores))], majority, float(np.mean(correct)), any(correct))
+        hits = (correct[int(np.argmax(scores))], majority_right(answers, correct), float(np.mean(correct)),
+                any(correct))
         out.setdefault(detect(problem), []).append(hits)
         out.setdefault("all", []).append(hits)
     names = ("best_of_n", "majority", "random_pick", "pass_at_n")

@@ -265,11 +265,17 @@ class KeepBest(TrainerCallback):
             model.load_state_dict(self.weights)
 
 
-def train_orm(parent: str, tok, rows: list[dict], cfg: RewardConfig, work_dir: str,
-              callbacks: list[TrainerCallback] | None = None):
-    model = with_new_head(AutoModelForSequenceClassification, parent, cfg.seed)
+def orm_model(parent: str, tok, seed: int):
+    """`parent` under a fresh outcome head (`with_new_head`), reading right-padded batches of `tok`."""
+    model = with_new_head(AutoModelForSequenceClassification, parent, seed)
     model.config.pad_token_id = tok.pad_token_id
     tok.padding_side = "right"
+    return model
+
+
+def train_orm(parent: str, tok, rows: list[dict], cfg: RewardConfig, work_dir: str,
+              callbacks: list[TrainerCallback] | None = None):
+    model = orm_model(parent, tok, cfg.seed)
     trainer = Trainer(model=model, args=_args(work_dir, cfg), train_dataset=orm_features(tok, rows),
                       data_collator=DataCollatorWithPadding(tok), callbacks=callbacks)
     loss = trainer.train().training_loss

@@ -54,16 +54,19 @@ class Pool:
         return self.correct[np.arange(len(pick)), pick]
 
     def majority(self, n: int) -> np.ndarray:
-        out = []
-        for answers, correct in zip(self.answers, self.correct):
-            votes = Counter(a for a in answers[:n] if a is not None)
-            if not votes:
-                out.append(False)
-                continue
-            top = max(votes.values())
-            winner = next(a for a in answers[:n] if a is not None and votes[a] == top)  # ties: first seen
-            out.append(bool(correct[answers.index(winner)]))
-        return np.array(out)
+        return np.array([majority_right(answers[:n], correct[:n])
+                         for answers, correct in zip(self.answers, self.correct)])
+
+
+def majority_right(answers: list, correct) -> bool:
+    """Whether the most common stated answer among one problem's chains is right (ties: the first seen; no
+    answer stated: wrong)."""
+    votes = Counter(a for a in answers if a is not None)
+    if not votes:
+        return False
+    top = max(votes.values())
+    winner = next(a for a in answers if a is not None and votes[a] == top)
+    return bool(correct[answers.index(winner)])
 
 
 def sample_pool(ctx: Context, progress: Progress = iter) -> Pool:

@@ -242,7 +242,10 @@ def _star_diagnosis(metrics: dict, after: np.ndarray, before: np.ndarray, agains
 
 def flips(after: np.ndarray, before: np.ndarray) -> str:
     """The paired comparison in counts: a difference of a few problems is what a small test set cannot show."""
-    gained, lost = int(((after == 1) & (before == 0)).sum()), int(((after == 0) & (before == 1)).sum())
+    from training.sampling import paired_test
+
+    counts = paired_test(before.astype(int).tolist(), after.astype(int).tolist())
+    gained, lost = counts["gained"], counts["lost"]
     return f"gains {gained} problem{'s' * (gained != 1)} and loses {lost}"
 
 
