@@ -41,6 +41,8 @@ def main() -> None:
                    help="stop after this long, the schedule annealed to zero by then (training.sft.WallClock)")
     p.add_argument("--weights", default=None,
                    help="task=weight,... replacing the preset's mix weights (e.g. letters=1: one task alone)")
+    p.add_argument("--data-seed", type=int, default=DATA_SEED,
+                   help="seed of the fresh train problems; a second anneal takes another, so it sees new problems")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -53,7 +55,7 @@ def main() -> None:
     model.train()
     tc = replace(cfg.sft, max_steps=args.steps, learning_rate=args.lr, warmup_ratio=0.02,
                  max_wall_s=args.max_wall_s)
-    data = sft_dataset(mix_problems(cfg.mix, "train", args.steps * tc.batch_size, seed=DATA_SEED))
+    data = sft_dataset(mix_problems(cfg.mix, "train", args.steps * tc.batch_size, seed=args.data_seed))
     parent_meta = ckpt.read_meta(args.parent)
     with ckpt.atomic_dir(args.out) as tmp:
         stats = train_sft(model, tok, data, tc, str(tmp))
@@ -61,7 +63,7 @@ def main() -> None:
                            continued_from={"path": str(args.parent), "steps": parent_meta["metrics"]["steps"],
                                            "metrics": {k: parent_meta["metrics"].get(k) for k in
                                                        ("val_greedy_acc_by_task", "test_greedy_acc_by_task")}},
-                           anneal={"steps": stats["steps"], "learning_rate": args.lr, "data_seed": DATA_SEED,
+                           anneal={"steps": stats["steps"], "learning_rate": args.lr, "data_seed": args.data_seed,
                                    "max_wall_s": args.max_wall_s},
                            **stats)
         ckpt.save_checkpoint(tmp, model, tok, stage="sft", kind="generator", parent=str(args.parent),

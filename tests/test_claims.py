@@ -185,6 +185,101 @@ def test_quick_runner_wiring_on_micro_models(micro_models, tmp_path, monkeypatch
     assert "Convergence (full minus half budget, paired)" in (out / "claims.csv").read_text()
 
 
+def _fake_row(name: str, detail: str) -> list[report.Row]:
+    return [report.Row(name, "paper", "direction", "metric", detail, 0.1, 0.05, 0.2, 10)]
+
+
+def _claim_pid(ctx, progress):
+    """A fake claim that says which process ran it, and (for the pool's readers) which process built the pool."""
+    pool = ctx.cache.setdefault("pool", os.getpid())
+    return _fake_row("pid", f"{os.getpid()} {pool}")
+
+
+def _claim_slow(ctx, progress):
+    import time
+    time.sleep(1.5)   # ends after the jobs started beside it, so results arrive out of order
+    return _fake_row("slow", str(os.getpid()))
+
+
+def _claim_raises(ctx, progress):
+    raise RuntimeError("broken claim")
+
+
+def _claim_dies(ctx, progress):
+    os._exit(3)   # a killed or out-of-memory process: no result, no exception
+
+
+def test_claims_sharing_the_sample_pool_form_one_job():
+    assert runner.job_list(list(runner.CLAIMS)) == [["cot"], ["star"], ["verifier", "prm_vs_orm", "labels", "mcts"],
+                                                   ["difficulty"], ["grpo"]]
+    assert runner.job_list(["mcts", "cot", "labels"]) == [["mcts", "labels"], ["cot"]]
+    assert runner.job_list(["grpo", "cot"]) == [["grpo"], ["cot"]]
+
+
+def test_parallel_jobs_report_in_claim_order_and_survive_a_failing_or_dying_claim(tmp_path):
+    claims = {"cot": _claim_slow, "star": _claim_raises, "verifier": _claim_pid, "labels": _claim_pid,
+              "difficulty": _claim_dies, "grpo": _claim_pid}
+    ctx = Context(MICRO, tmp_path / "out", tmp_path / "work", preset="micro")
+    rows, failures, walls = runner.run_claims(ctx, list(claims), claims=claims, show_progress=False, jobs=2)
+    # rows come in the order the claims were asked for, whichever job finished first
+    assert [r.claim for r in rows] == ["slow", "pid", "pid", "pid"]
+    slow, verifier, labels, grpo = (r.detail.split() for r in rows)
+    # the pool's readers share one process (the pool is built once); every job gets a fresh process
+    assert verifier == labels and verifier[0] == verifier[1]
+    assert len({slow[0], verifier[0], grpo[0]}) == 3 and str(os.getpid()) not in (slow[0], verifier[0], grpo[0])
+    assert failures == {"star": "RuntimeError: broken claim",
+                        "difficulty": "the claim's process ended with exit code 3"}
+    assert list(walls) == ["cot", "star", "verifier", "labels", "grpo"]
+    text = (ctx.out / "REPORT.md").read_text()
+    assert "in 2 parallel jobs" in text and "broken claim" in text and "exit code 3" in text
+
+
+def _claim_waits(ctx, progress):
+    (ctx.work / "claim.pid").write_text(str(os.getpid()))
+    import time
+    time.sleep(120)
+    return []
+
+
+def test_killing_a_parallel_run_leaves_no_claim_running(tmp_path):
+    """The Claims tab stops a run by signalling its process; kill -9 gives it no chance to stop its jobs."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    work.mkdir()
+    script = ("from pathlib import Path; from bench.claims_lib import runner; from bench.claims_lib.context import "
+              "Context; import test_claims as t; "
+              f"runner.run_claims(Context(t.MICRO, Path({str(out)!r}), Path({str(work)!r})), ['cot'], "
+              "claims={'cot': t._claim_waits}, show_progress=False, jobs=2)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.path.dirname(__file__)]))
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.time() + 60
+        while not (work / "claim.pid").is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        child = int((work / "claim.pid").read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 10
+        while _alive(child) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _alive(child)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_report_names_the_shipped_checkpoints_relative_to_the_repository(tmp_path):
     from reasoning_core.checkpoints import ASSETS
     assert runner._shown(ASSETS / "prm") == "assets/prm"  # the committed report reads the same on any clone

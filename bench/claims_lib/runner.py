@@ -1,8 +1,18 @@
-"""Run the chosen claims in order (one progress bar over them), keep going past a failing claim, and
-write REPORT.md and claims.csv from the rows the claims returned."""
+"""Run the chosen claims (a progress bar per job), keep going past a failing claim, and write REPORT.md
+and claims.csv from the rows the claims returned.
+
+With `jobs` > 1 the claims run as that many processes at once, each on its share of the torch threads: on
+2 cores two one-thread jobs finish sooner than one two-thread job, because most of a claim is searches whose
+forward passes are too small for a second thread to speed up. Claims that read the shared sample pool run as
+one job, so it is built once; every job starts in a fresh process, so a claim's numbers do not depend on
+which claims ran before it in the same process."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import queue
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -24,6 +34,10 @@ ClaimFn = Callable[..., list[Row]]
 CLAIMS: dict[str, ClaimFn] = {
     "cot": claim_cot, "star": claim_star, "verifier": claim_verifier, "prm_vs_orm": claim_prm_vs_orm,
     "labels": claim_process_labels, "difficulty": claim_difficulty, "mcts": claim_mcts, "grpo": claim_grpo}
+POOL_CLAIMS = ("verifier", "prm_vs_orm", "labels", "mcts")   # read `search_claims.sample_pool` (ctx.cache)
+
+# one job's outcome: rows by claim name, failures by claim name, wall seconds by claim name
+Outcome = tuple[dict[str, list[Row]], dict[str, str], dict[str, float]]
 
 
 def check_names(names: Sequence[str]) -> list[str]:
@@ -33,37 +47,122 @@ def check_names(names: Sequence[str]) -> list[str]:
     return list(names)
 
 
+def job_list(names: Sequence[str]) -> list[list[str]]:
+    """The claims as jobs, in their order, the pool's readers together where the first of them stands."""
+    pooled = [n for n in names if n in POOL_CLAIMS]
+    jobs = []
+    for n in names:
+        if n not in POOL_CLAIMS:
+            jobs.append([n])
+        elif n == pooled[0]:
+            jobs.append(pooled)
+    return jobs
+
+
 def run_claims(ctx: Context, names: Sequence[str] | None = None, claims: dict[str, ClaimFn] | None = None,
-               show_progress: bool = True) -> tuple[list[Row], dict[str, str], dict[str, float]]:
-    """Returns (rows, failures by claim name, wall seconds by claim name) and writes the report."""
+               show_progress: bool = True, jobs: int = 1, threads: int = 1
+               ) -> tuple[list[Row], dict[str, str], dict[str, float]]:
+    """Returns (rows, failures by claim name, wall seconds by claim name) and writes the report. `jobs` > 1
+    runs that many processes at once with `threads` torch threads each; 1 runs in this process."""
     claims = claims or CLAIMS
     names = list(names or claims)
-    rows, failures, walls = [], {}, {}
     started = time.time()
-    bar = tqdm(names, desc="claims", unit="claim", disable=not show_progress)
+    work = job_list(names)
+    if jobs > 1:
+        outcomes = _in_processes(ctx, work, claims, show_progress, jobs, threads)
+    else:
+        outcomes = [_run_job(ctx, job, claims, show_progress) for job in work]
+    found: dict[str, list[Row]] = {}
+    failures, walls = {}, {}
+    for by_name, failed, wall in outcomes:
+        found |= by_name
+        failures |= failed
+        walls |= wall
+    rows = [r for n in names for r in found.get(n, [])]
+    walls = {n: walls[n] for n in names if n in walls}
+    parallel = f" in {min(jobs, len(work))} parallel jobs of {threads} thread(s)" if jobs > 1 else ""
+    header = {"run": ctx.sizes.name, "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+              "seed": ctx.seed,
+              "checkpoints": ", ".join(f"{k}={_shown(v)}" for k, v in ctx.models.items()),
+              "wall time": f"{time.time() - started:.0f} s{parallel} ("
+                           + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + ")",
+              "bootstrap": f"{ctx.sizes.n_boot} resamples of the problems, seed {ctx.seed}, percentile interval",
+              "sizes": ", ".join(f"{k}={v}" for k, v in vars(ctx.sizes).items() if k != "name")}
+    write_report(rows, ctx.out, header, dict(sorted(failures.items(), key=lambda kv: names.index(kv[0]))))
+    return rows, failures, walls
 
-    def inner(jobs):
-        return tqdm(jobs, desc="  searches", leave=False, disable=not show_progress)
+
+def _run_job(ctx: Context, job: list[str], claims: dict[str, ClaimFn], show_progress: bool) -> Outcome:
+    """Run a job's claims one after another in this process; a claim that raises is reported as failed."""
+    found, failures, walls = {}, {}, {}
+    bar = tqdm(job, desc="claims", unit="claim", disable=not show_progress)
+
+    def inner(items):
+        return tqdm(items, desc="  searches", leave=False, disable=not show_progress)
 
     for name in bar:
         bar.set_postfix_str(name)
         t0 = time.time()
         try:
-            rows += claims[name](ctx, inner)
+            found[name] = claims[name](ctx, inner)
         except Exception as err:  # a broken claim is reported, the others still run
             logger.error("claim %s failed:\n%s", name, traceback.format_exc())
             failures[name] = f"{type(err).__name__}: {err}"
         walls[name] = round(time.time() - t0, 1)
         tqdm.write(f"claim {name}: done in {walls[name]:.0f} s")
-    header = {"run": ctx.sizes.name, "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-              "seed": ctx.seed,
-              "checkpoints": ", ".join(f"{k}={_shown(v)}" for k, v in ctx.models.items()),
-              "wall time": f"{time.time() - started:.0f} s ("
-                           + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + ")",
-              "bootstrap": f"{ctx.sizes.n_boot} resamples of the problems, seed {ctx.seed}, percentile interval",
-              "sizes": ", ".join(f"{k}={v}" for k, v in vars(ctx.sizes).items() if k != "name")}
-    write_report(rows, ctx.out, header, failures)
-    return rows, failures, walls
+    return found, failures, walls
+
+
+def _in_processes(ctx: Context, work: list[list[str]], claims: dict[str, ClaimFn], show_progress: bool,
+                  jobs: int, threads: int) -> list[Outcome]:
+    """Run each job in a fresh process, `jobs` at a time, the next job starting when one ends. A process
+    that dies without a result (killed, out of memory) fails its claims; the other jobs still run."""
+    spawn = multiprocessing.get_context("spawn")   # fork after torch's thread pool has started can hang
+    results = spawn.Queue()
+    pending, running, outcomes = list(work), {}, []
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                job = pending.pop(0)
+                running[tuple(job)] = proc = spawn.Process(
+                    target=_job_process, args=(ctx, job, claims, show_progress, threads, results, os.getpid()),
+                    daemon=True)
+                proc.start()
+            try:
+                key, outcome = results.get(timeout=1.0)
+                running.pop(key).join()
+                outcomes.append(outcome)
+            except queue.Empty:
+                # a process that put its result exits with 0 and its result is already in the queue
+                for key, proc in list(running.items()):
+                    if proc.exitcode not in (None, 0):
+                        running.pop(key)
+                        logger.error("claims %s: their process ended with exit code %s", list(key), proc.exitcode)
+                        failed = f"the claim's process ended with exit code {proc.exitcode}"
+                        outcomes.append(({}, dict.fromkeys(key, failed), {}))
+    finally:  # interrupted: leave no job running
+        for proc in running.values():
+            proc.terminate()
+    return outcomes
+
+
+def _job_process(ctx: Context, job: list[str], claims: dict[str, ClaimFn], show_progress: bool, threads: int,
+                 results, parent: int) -> None:
+    import torch
+
+    _exit_with(parent)
+    torch.set_num_threads(threads)
+    results.put((tuple(job), _run_job(ctx, job, claims, show_progress)))
+
+
+def _exit_with(parent: int) -> None:
+    """End this process when its parent is gone (killed with no chance to stop its jobs)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _shown(path) -> str:
