@@ -228,10 +228,24 @@ def test_parallel_jobs_report_in_claim_order_and_survive_a_failing_or_dying_clai
     assert verifier == labels and verifier[0] == verifier[1]
     assert len({slow[0], verifier[0], grpo[0]}) == 3 and str(os.getpid()) not in (slow[0], verifier[0], grpo[0])
     assert failures == {"star": "RuntimeError: broken claim",
-                        "difficulty": "the claim's process ended with exit code 3"}
+                        "difficulty": "the claim's process ended with exit code 3 and no result"}
     assert list(walls) == ["cot", "star", "verifier", "labels", "grpo"]
     text = (ctx.out / "REPORT.md").read_text()
     assert "in 2 parallel jobs" in text and "broken claim" in text and "exit code 3" in text
+
+
+def _claim_unpicklable(ctx, progress):
+    rows = _fake_row("unpicklable", "")
+    rows[0].by_task = {"arith": lambda: None}   # cannot travel back to the run's process
+    return rows
+
+
+def test_a_job_whose_result_cannot_travel_back_fails_instead_of_hanging(tmp_path):
+    claims = {"cot": _claim_unpicklable, "star": _claim_pid}
+    ctx = Context(MICRO, tmp_path / "out", tmp_path / "work", preset="micro")
+    rows, failures, _ = runner.run_claims(ctx, list(claims), claims=claims, show_progress=False, jobs=2)
+    assert [r.claim for r in rows] == ["pid"]
+    assert failures == {"cot": "the claim's process ended with exit code 0 and no result"}
 
 
 def _claim_waits(ctx, progress):

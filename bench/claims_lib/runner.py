@@ -119,7 +119,7 @@ def _in_processes(ctx: Context, work: list[list[str]], claims: dict[str, ClaimFn
     that dies without a result (killed, out of memory) fails its claims; the other jobs still run."""
     spawn = multiprocessing.get_context("spawn")   # fork after torch's thread pool has started can hang
     results = spawn.Queue()
-    pending, running, outcomes = list(work), {}, []
+    pending, running, outcomes, silent = list(work), {}, [], set()
     try:
         while pending or running:
             while pending and len(running) < jobs:
@@ -133,13 +133,15 @@ def _in_processes(ctx: Context, work: list[list[str]], claims: dict[str, ClaimFn
                 running.pop(key).join()
                 outcomes.append(outcome)
             except queue.Empty:
-                # a process that put its result exits with 0 and its result is already in the queue
+                # a process flushes its result before it exits, so one that ended a whole wait ago and is
+                # still running here sent none (an exit code, or a result the queue could not pickle)
                 for key, proc in list(running.items()):
-                    if proc.exitcode not in (None, 0):
+                    if proc.exitcode is not None and (proc.exitcode != 0 or key in silent):
                         running.pop(key)
                         logger.error("claims %s: their process ended with exit code %s", list(key), proc.exitcode)
-                        failed = f"the claim's process ended with exit code {proc.exitcode}"
+                        failed = f"the claim's process ended with exit code {proc.exitcode} and no result"
                         outcomes.append(({}, dict.fromkeys(key, failed), {}))
+                silent = {key for key, proc in running.items() if proc.exitcode == 0}
     finally:  # interrupted: leave no job running
         for proc in running.values():
             proc.terminate()
