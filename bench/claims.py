@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     import torch
 
-    torch.set_num_threads(args.threads)
-    if args.jobs < 1 or args.threads < 1:
+    if args.jobs < 1 or args.threads < 1:   # before torch reads them: it refuses a thread count below 1 itself
         print("error: --jobs and --threads must be at least 1", file=sys.stderr)
         return 2
+    torch.set_num_threads(args.threads)
     try:
         names = check_names([c for c in args.claims.split(",") if c])
     except ValueError as err:
