@@ -5,17 +5,25 @@ not from the task generators).
 
     python -m bench.scaling                         # 500 problems per task, sizes 1,4,16 (long)
     python -m bench.scaling --limit 60 --sizes 1,4 --strategies greedy,beam_search --out bench/results/scaling-quick
+    python -m bench.scaling --jobs 1 --threads 2    # one process (the default: two one-thread processes)
 
 Writes OUT/scaling.json (summary per task, per-difficulty table, hand-written accuracy, claims checked per
 task), OUT/results.csv, OUT/runs.csv and OUT/accuracy_vs_tokens.html. `best_of_n/orm` is best-of-N reranked
 by the ORM on the same samples as `best_of_n` (same seeds), so the two differ only in the verifier.
 Best-of-N and majority vote run once at the largest size; their smaller sizes are estimated from that
 pool (`EvalSpec.pool`; those rows say `pooled`), so the top-size claims compare real runs only.
+
+With `--jobs K` the problems are split K ways (`reasoning_core.shards`: every K-th problem, each keeping its
+seeds) and run as K processes at once on `--threads` / K torch threads each; the rows are those of one
+process, in the same order.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +32,10 @@ from tqdm import tqdm
 from reasoning_core.backends import load as load_generator
 from reasoning_core.eval import EvalSpec, draw_problems, evaluate, summarise, write_results
 from reasoning_core.rewards import load as load_reward
+from reasoning_core.shards import Shard
 from reasoning_core.tasks import GENERATED, Example, get_task
+
+from .parallel import run_in_processes
 
 STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search")
 HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
@@ -57,21 +68,68 @@ def handwritten(path: Path = HANDWRITTEN) -> dict[str, list[Example]]:
     return out
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run (or one process's share of it) needs, by name, so that it travels to a process."""
+
+    generator: str
+    prm: str
+    orm: str | None
+    strategies: list[str]
+    sizes: list[int]
+    seed: int
+    problems: dict[str, list[Example]]     # the held-out problems by task
+    hand: dict[str, list[Example]]         # the hand-written ones by task
+
+    def run(self, shard: Shard | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(runs, hand-written runs) of every task, or of `shard`'s problems only."""
+        generator, prm = load_generator(self.generator), load_reward(self.prm)
+        orm = load_reward(self.orm) if self.orm else None
+        hand_strategies = [s for s in ("greedy", "beam_search") if s in self.strategies]
+        runs = pd.concat([run_task(n, exs, self.strategies, self.sizes, self.seed, generator, prm, orm, shard)
+                          for n, exs in self.problems.items()], ignore_index=True)
+        hand = pd.concat([run_task(n, exs, hand_strategies, [max(self.sizes)], self.seed, generator, prm, None, shard)
+                          for n, exs in self.hand.items()], ignore_index=True)
+        return runs, hand
+
+
 def run_task(name: str, examples: list[Example], strategies: list[str], sizes: list[int], seed: int,
-             generator, prm, orm) -> pd.DataFrame:
+             generator, prm, orm, shard: Shard | None = None) -> pd.DataFrame:
     """Every run of one task's problems (PRM strategies, then best-of-N with the ORM), with a task column."""
     task = get_task(name)
+    picked = shard.problems(len(examples)) if shard else None
 
     def bar(desc: str):
-        return lambda jobs: tqdm(jobs, desc=f"{name} {desc}", unit=" search")
+        return lambda jobs: tqdm(jobs, desc=f"{name} {desc}" + (f" {shard}" if shard else ""), unit=" search")
 
-    _, prm_runs = evaluate(EvalSpec(strategies, sizes, seed, pool=True), examples, task, generator, prm, bar("PRM"))
+    _, prm_runs = evaluate(EvalSpec(strategies, sizes, seed, pool=True), examples, task, generator, prm, bar("PRM"),
+                           problems=picked)
     runs = [prm_runs]
     if "best_of_n" in strategies and orm is not None:
         _, orm_runs = evaluate(EvalSpec(["best_of_n"], sizes, seed, pool=True), examples, task, generator, orm,
-                               bar("ORM"))
+                               bar("ORM"), problems=picked)
         runs.append(orm_runs.assign(strategy="best_of_n/orm"))
     return pd.concat(runs, ignore_index=True).assign(task=name)
+
+
+def run_sharded(plan: Plan, jobs: int, threads: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`plan.run()` as `jobs` processes, one shard each, its rows put back in the order one process gives."""
+    shards = [Shard(i, jobs) for i in range(jobs)]
+    done = run_in_processes(partial(Plan.run, plan), shards, jobs, threads)
+    failed = [f"shard {s}: {d.error}" for s, d in zip(shards, done, strict=True) if d.error]
+    if failed:
+        raise RuntimeError("; ".join(failed))
+    return tuple(in_run_order(pd.concat([d.result[k] for d in done], ignore_index=True)) for k in (0, 1))
+
+
+def in_run_order(runs: pd.DataFrame) -> pd.DataFrame:
+    """Rows of several shards in one process's order: task, verifier (the ORM's last), strategy, size, problem,
+    each in the order it first appears."""
+    rank = {c: {v: i for i, v in enumerate(dict.fromkeys(runs[c]))} for c in ("task", "strategy", "size")}
+    key = pd.DataFrame({"task": runs["task"].map(rank["task"]), "orm": runs["strategy"] == "best_of_n/orm",
+                        "strategy": runs["strategy"].map(rank["strategy"]), "size": runs["size"].map(rank["size"]),
+                        "problem": runs["problem"]})
+    return runs.loc[key.sort_values(list(key.columns), kind="stable").index].reset_index(drop=True)
 
 
 def main() -> None:
@@ -86,12 +144,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=500, help="held-out test problems per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/scaling")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch CPU threads in all, shared by the jobs (default 2)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="processes at once, each on a K-th of the problems (default 2; 1 runs in this process)")
     args = parser.parse_args()
+    if args.jobs < 1 or args.threads < 1:
+        parser.error("--jobs and --threads must be at least 1")
 
     sizes = [int(b) for b in args.sizes.split(",")]
     strategies = args.strategies.split(",")
-    generator, prm = load_generator(args.generator), load_reward(args.prm)
-    orm = None if args.orm == "none" else load_reward(args.orm)
+    generator = load_generator(args.generator)
     names = args.tasks.split(",") if args.tasks else list(getattr(generator, "tasks", None) or ["arith"])
     unknown = [n for n in names if n not in GENERATED]
     if unknown:
@@ -99,11 +162,19 @@ def main() -> None:
     top = max(sizes)
     # the levels the generator was trained on: an untrained level measures nothing search can fix
     levels = getattr(generator, "levels", None) or {}
-    runs = pd.concat([run_task(n, draw_problems(n, args.limit, args.seed, levels=levels.get(n)), strategies,
-                               sizes, args.seed, generator, prm, orm) for n in names], ignore_index=True)
-    hand = pd.concat([run_task(n, exs, [s for s in ("greedy", "beam_search") if s in strategies], [top],
-                               args.seed, generator, prm, None) for n, exs in handwritten().items() if n in names],
-                     ignore_index=True)
+    plan = Plan(args.generator, args.prm, None if args.orm == "none" else args.orm, strategies, sizes, args.seed,
+                {n: draw_problems(n, args.limit, args.seed, levels=levels.get(n)) for n in names},
+                {n: exs for n, exs in handwritten().items() if n in names})
+    if args.jobs > 1:
+        try:
+            runs, hand = run_sharded(plan, args.jobs, max(1, args.threads // args.jobs))
+        except RuntimeError as err:
+            sys.exit(f"error: {err}")
+    else:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        runs, hand = plan.run()
     per_task = {n: summarise(runs[runs.task == n]) for n in names}
     by_difficulty = (runs[runs["size"] == top].groupby(["task", "difficulty", "strategy"])["correct"].mean()
                      .unstack("strategy").round(3))

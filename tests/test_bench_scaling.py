@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from bench import scaling
 from reasoning_core.checkpoints import trained_levels
@@ -59,3 +60,22 @@ def test_problems_come_from_the_levels_the_generator_was_trained_on(tmp_path):
     drawn = draw_problems("word", 40, seed=0, levels=levels["word"])
     assert len(drawn) == 40 and {ex.difficulty for ex in drawn} == {1, 2}
     assert {ex.difficulty for ex in draw_problems("word", 40, seed=0)} - {1, 2}  # every level otherwise
+
+
+def test_a_run_split_over_processes_gives_the_rows_of_one_process():
+    """Each shard keeps its problems' seeds, and the rows come back in one process's order."""
+    plan = scaling.Plan("fake", "fake", "fake", ["greedy", "best_of_n", "beam_search"], [1, 4], 0,
+                        {"arith": draw_problems("arith", 5, seed=0)}, {"arith": scaling.handwritten()["arith"][:3]})
+    runs, hand = plan.run()
+    split_runs, split_hand = scaling.run_sharded(plan, jobs=2, threads=1)
+    drop = ["wall_s"]   # the one column that measures the machine
+    pd.testing.assert_frame_equal(split_runs.drop(columns=drop), runs.drop(columns=drop))
+    pd.testing.assert_frame_equal(split_hand.drop(columns=drop), hand.drop(columns=drop))
+    assert list(runs.strategy.unique()) == ["greedy", "best_of_n", "beam_search", "best_of_n/orm"]
+
+
+def test_a_shard_that_fails_names_itself():
+    plan = scaling.Plan("fake", "no/such/prm", None, ["greedy"], [1], 0,
+                        {"arith": draw_problems("arith", 2, seed=0)}, {})
+    with pytest.raises(RuntimeError, match=r"shard 0/2: .*no/such/prm.*; shard 1/2"):
+        scaling.run_sharded(plan, jobs=2, threads=1)

@@ -9,20 +9,18 @@ which claims ran before it in the same process."""
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import queue
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from reasoning_core.checkpoints import REPO
 
+from ..parallel import run_in_processes
 from .context import Context
 from .report import Row, write_report
 from .search_claims import claim_difficulty, claim_mcts, claim_prm_vs_orm
@@ -115,56 +113,11 @@ def _run_job(ctx: Context, job: list[str], claims: dict[str, ClaimFn], show_prog
 
 def _in_processes(ctx: Context, work: list[list[str]], claims: dict[str, ClaimFn], show_progress: bool,
                   jobs: int, threads: int) -> list[Outcome]:
-    """Run each job in a fresh process, `jobs` at a time, the next job starting when one ends. A process
-    that dies without a result (killed, out of memory) fails its claims; the other jobs still run."""
-    spawn = multiprocessing.get_context("spawn")   # fork after torch's thread pool has started can hang
-    results = spawn.Queue()
-    pending, running, outcomes, silent = list(work), {}, [], set()
-    try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                job = pending.pop(0)
-                running[tuple(job)] = proc = spawn.Process(
-                    target=_job_process, args=(ctx, job, claims, show_progress, threads, results, os.getpid()),
-                    daemon=True)
-                proc.start()
-            try:
-                key, outcome = results.get(timeout=1.0)
-                running.pop(key).join()
-                outcomes.append(outcome)
-            except queue.Empty:
-                # a process flushes its result before it exits, so one that ended a whole wait ago and is
-                # still running here sent none (an exit code, or a result the queue could not pickle)
-                for key, proc in list(running.items()):
-                    if proc.exitcode is not None and (proc.exitcode != 0 or key in silent):
-                        running.pop(key)
-                        logger.error("claims %s: their process ended with exit code %s", list(key), proc.exitcode)
-                        failed = f"the claim's process ended with exit code {proc.exitcode} and no result"
-                        outcomes.append(({}, dict.fromkeys(key, failed), {}))
-                silent = {key for key, proc in running.items() if proc.exitcode == 0}
-    finally:  # interrupted: leave no job running
-        for proc in running.values():
-            proc.terminate()
-    return outcomes
-
-
-def _job_process(ctx: Context, job: list[str], claims: dict[str, ClaimFn], show_progress: bool, threads: int,
-                 results, parent: int) -> None:
-    import torch
-
-    _exit_with(parent)
-    torch.set_num_threads(threads)
-    results.put((tuple(job), _run_job(ctx, job, claims, show_progress)))
-
-
-def _exit_with(parent: int) -> None:
-    """End this process when its parent is gone (killed with no chance to stop its jobs)."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+    """Run each job in a fresh process, `jobs` at a time; a process that dies without a result (killed, out
+    of memory) fails its claims, and the other jobs still run."""
+    done = run_in_processes(partial(_run_job, ctx, claims=claims, show_progress=show_progress), work, jobs, threads)
+    return [d.result if d.error is None else ({}, dict.fromkeys(job, f"the claim's {d.error}"), {})
+            for job, d in zip(work, done, strict=True)]
 
 
 def _shown(path) -> str:
