@@ -113,6 +113,18 @@ def test_the_pipeline_ships_its_best_generator_and_skips_finished_stages(tmp_pat
     assert fake_stages == [], "a rerun must not redo finished stages"
 
 
+def test_skipped_stages_do_not_run_and_their_finished_output_still_competes(tmp_path, fake_stages, capsys):
+    from training.__main__ import main
+
+    summary = pl.run_pipeline(preset("micro"), tmp_path, skip=["star", "grpo"])
+    assert fake_stages == ["sft", "verifier", "labels", "prm", "orm"]
+    assert summary["generator"]["selected"] == "sft" and "grpo" not in summary
+    fake_stage(tmp_path / "grpo", "grpo", 0.9, [])      # e.g. trained by hand, or by an earlier run
+    assert pl.run_pipeline(preset("micro"), tmp_path, skip=["grpo"])["generator"]["selected"] == "grpo"
+    assert main(["pipeline", "--out", str(tmp_path / "other"), "--skip", "grpo,stra"]) == 2
+    assert "unknown stage(s) stra; valid: sft, verifier, star, labels" in capsys.readouterr().err
+
+
 def test_pick_generator_takes_the_highest_validation_accuracy(tmp_path):
     calls: list[str] = []
     for name, acc in (("sft", 0.61), ("star", 0.59), ("grpo", 0.6)):

@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from . import checkpoint as ckpt
+
 # Busy-waiting OpenMP threads collapse throughput when the CPU is shared (measured 6x slower on 2 cores
 # with another process running); passive waiting costs nothing when the machine is idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -55,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     pipe = add("pipeline", "run every stage in order, skipping stages whose output is complete", parent=False)
     pipe.add_argument("--assets", type=Path, help="also copy generator, PRM, ORM and verifier here (e.g. assets)")
     pipe.add_argument("--reward", choices=GRPO_REWARDS, help="GRPO reward (default: the preset's)")
+    pipe.add_argument("--skip", type=lambda text: [n for n in text.split(",") if n], default=[],
+                      metavar="STAGE,...", help="stages not to run (a complete output of one is still used), e.g. grpo")
     add("sft", "train the generator from scratch on gold chains (TRL SFTTrainer)", parent=False)
     add("verifier", "train the SFT model further on gold chains: the step verifier (a causal LM read by agreement)")
     s = add("star", "STaR self-training rounds on the generator's own correct chains")
@@ -63,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--problems", type=int, help="train problems sampled per round (preset default otherwise)")
     s.add_argument("--replay-rows", type=int, help="SFT rows replayed beside each round's own chains (preset default "
                    "otherwise; 0: the round's chains alone)")
+    s.add_argument("--lr", type=float, help="peak learning rate of each round's fine-tuning (preset default otherwise)")
     add("label", "Math-Shepherd and OmegaPRM process labels from Monte-Carlo rollouts")
     s = add("prm", "train the PRM (token classifier or implicit PRM) on process labels", labels=True)
     s.add_argument("--label-source", choices=("math_shepherd", "omega_prm", "both"), help="which labels")
@@ -95,6 +100,10 @@ def check_args(args: argparse.Namespace) -> None:
         return check_examples_args(args)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder to write the checkpoint into")
+    try:
+        ckpt.check_stages(getattr(args, "skip", []))
+    except ValueError as err:
+        raise UsageError(f"--skip: {err}") from None
     for flag in ("parent", "verifier", "prm", "orm"):
         path = getattr(args, flag, None)
         if path is not None and not (path / "config.json").is_file():
@@ -169,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "pipeline":
         if args.reward:
             cfg.grpo.reward = args.reward
-        result = pl.run_pipeline(cfg, args.out, assets=args.assets)
+        result = pl.run_pipeline(cfg, args.out, assets=args.assets, skip=args.skip)
     elif cmd == "sft":
         result = pl.run_sft(cfg, args.out)
     elif cmd == "star":
@@ -179,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
             cfg.star.problems = args.problems
         if args.replay_rows is not None:
             cfg.star.replay_rows = args.replay_rows
+        if args.lr is not None:
+            cfg.star.train.learning_rate = args.lr
         result = pl.run_star(cfg, args.parent, args.out, verifier=args.verifier)
     elif cmd == "label":
         result = pl.run_label(cfg, args.parent, args.out)

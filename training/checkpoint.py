@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,17 @@ STEPWISE = {"prm": {"kind": "prm", "task": "steps", "step_separator": "\n", "goo
             "verifier": {"kind": "agreement", "task": "steps", "step_separator": "\n"},
             "implicit": {"kind": "implicit", "task": "steps", "step_separator": "\n"}}
 KEEP_SUFFIXES = (".json", ".safetensors", ".md", ".txt", ".jsonl", ".jinja")
+
+
+# the pipeline's stages in the order they run, each writing the folder of its name
+STAGES = ("sft", "verifier", "star", "labels", "prm", "orm", "grpo")
+
+
+def check_stages(names: Sequence[str]) -> None:
+    """A ValueError naming the valid stages when one of `names` is none of them."""
+    unknown = [n for n in names if n not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(unknown)}; valid: {', '.join(STAGES)}")
 
 
 def is_complete(path: str | Path) -> bool:

@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -42,7 +43,6 @@ from .sft import build_generator, train_sft
 from .star import star_round
 
 logger = logging.getLogger(__name__)
-STAGES = ("sft", "verifier", "star", "label", "prm", "orm", "grpo")
 
 
 def load_generator(path: str | Path):
@@ -361,14 +361,19 @@ def pick_generator(out: Path, candidates: list[str]) -> dict:
     return {"selected": best, "val_greedy_acc": acc}
 
 
-def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None = None) -> dict:
-    """All stages in order, skipping those already complete; optionally copy the results to `assets`."""
+def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None = None,
+                 skip: Sequence[str] = ()) -> dict:
+    """All stages in order, skipping those already complete; optionally copy the results to `assets`. Stages
+    named in `skip` do not run (a later stage that needs one of them fails); a complete output of one is
+    still read and still competes as the generator."""
+    ckpt.check_stages(skip)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     def policy() -> Path:
-        """The generator the later stages start from: STaR's output unless it lost to plain SFT."""
-        acc = {n: ckpt.read_meta(out / n)["metrics"]["val_greedy_acc"] for n in ("sft", "star")}
-        return out / ("star" if acc["star"] >= acc["sft"] else "sft")
+        """The generator the later stages start from: STaR's output unless it lost to plain SFT (or was skipped)."""
+        acc = {n: ckpt.read_meta(out / n)["metrics"]["val_greedy_acc"] for n in ("sft", "star")
+               if ckpt.is_complete(out / n)}
+        return out / ("star" if acc.get("star", -1.0) >= acc["sft"] else "sft")
 
     plan = [
         ("sft", lambda: run_sft(cfg, out / "sft")),
@@ -382,6 +387,9 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None
     ]
     summary = {}
     for name, stage in plan:
+        if name in skip and not ckpt.is_complete(out / name):
+            logger.info("stage %s: skipped (--skip)", name)
+            continue
         if ckpt.is_complete(out / name):
             logger.info("stage %s: complete output found in %s, skipping", name, out / name)
             summary[name] = ckpt.read_meta(out / name)["metrics"]
