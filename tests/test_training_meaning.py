@@ -125,6 +125,21 @@ def test_skipped_stages_do_not_run_and_their_finished_output_still_competes(tmp_
     assert "unknown stage(s) stra; valid: sft, verifier, star, labels" in capsys.readouterr().err
 
 
+def test_a_skip_that_leaves_a_later_stage_without_its_input_is_refused_before_anything_runs(tmp_path, fake_stages,
+                                                                                            capsys):
+    from training.__main__ import main
+
+    with pytest.raises(ValueError, match=r"stage prm needs labels, which --skip leaves unbuilt.*skip prm too"):
+        pl.run_pipeline(preset("micro"), tmp_path, skip=["labels"])
+    with pytest.raises(ValueError, match="the export to assets needs prm"):
+        pl.run_pipeline(preset("micro"), tmp_path, skip=["prm", "grpo"], assets=tmp_path / "assets")
+    assert fake_stages == []
+    assert main(["pipeline", "--out", str(tmp_path), "--skip", "verifier"]) == 2
+    assert "--skip: stage star needs verifier" in capsys.readouterr().err
+    pl.run_pipeline(preset("micro"), tmp_path, skip=["labels", "prm", "orm", "grpo"])   # nothing needs what is left out
+    assert fake_stages == ["sft", "verifier", "star"]
+
+
 def test_pick_generator_takes_the_highest_validation_accuracy(tmp_path):
     calls: list[str] = []
     for name, acc in (("sft", 0.61), ("star", 0.59), ("grpo", 0.6)):

@@ -178,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "pipeline":
         if args.reward:
             cfg.grpo.reward = args.reward
+        try:
+            pl.check_skip(cfg, args.out, args.skip, export=args.assets is not None)
+        except ValueError as err:
+            raise UsageError(f"--skip: {err}") from None
         result = pl.run_pipeline(cfg, args.out, assets=args.assets, skip=args.skip)
     elif cmd == "sft":
         result = pl.run_sft(cfg, args.out)

@@ -361,12 +361,34 @@ def pick_generator(out: Path, candidates: list[str]) -> dict:
     return {"selected": best, "val_greedy_acc": acc}
 
 
+# what each stage reads from the stages before it
+NEEDS = {"verifier": ("sft",), "star": ("sft", "verifier"), "labels": ("sft",), "prm": ("labels",),
+         "orm": ("labels",), "grpo": ("verifier", "orm")}
+
+
+def check_skip(cfg: PipelineConfig, out: str | Path, skip: Sequence[str], export: bool) -> None:
+    """A ValueError, before anything trains, when a stage left to run, the generator's pick or the export to
+    assets needs a stage that `skip` leaves unbuilt in `out`."""
+    ckpt.check_stages(skip)
+    unbuilt = {n for n in skip if not ckpt.is_complete(Path(out) / n)}
+    needs = NEEDS | {"orm": () if cfg.orm.samples else NEEDS["orm"]}   # an ORM on its own samples reads no labels
+    for name in ckpt.STAGES:
+        lacking = [n for n in needs.get(name, ()) if n in unbuilt]
+        if name not in unbuilt and not ckpt.is_complete(Path(out) / name) and lacking:
+            raise ValueError(f"stage {name} needs {', '.join(lacking)}, which --skip leaves unbuilt in {out}; "
+                             f"skip {name} too")
+    lacking = sorted(unbuilt & ({"sft", "verifier", "prm", "orm"} if export else {"sft"}))
+    if lacking:
+        raise ValueError(f"{'the export to assets' if export else 'the generator pick'} needs {', '.join(lacking)}, "
+                         f"which --skip leaves unbuilt in {out}")
+
+
 def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None = None,
                  skip: Sequence[str] = ()) -> dict:
     """All stages in order, skipping those already complete; optionally copy the results to `assets`. Stages
-    named in `skip` do not run (a later stage that needs one of them fails); a complete output of one is
+    named in `skip` do not run (`check_skip`: nothing left to run may need one); a complete output of one is
     still read and still competes as the generator."""
-    ckpt.check_stages(skip)
+    check_skip(cfg, out, skip, export=assets is not None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     def policy() -> Path:
@@ -385,6 +407,7 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None
         # GRPO's step rewards come from the verifier (step AUC ~0.99), not the token PRM (~0.85)
         ("grpo", lambda: run_grpo(cfg, policy(), out / "grpo", prm=out / "verifier", orm=out / "orm")),
     ]
+    assert [name for name, _ in plan] == list(ckpt.STAGES)
     summary = {}
     for name, stage in plan:
         if name in skip and not ckpt.is_complete(out / name):
