@@ -28,6 +28,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see training/__main__.py:
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from bench.claims_lib.context import SIZES, Context, Sizes, default_models
 from bench.claims_lib.runner import CLAIMS, check_names, run_claims
+from bench.parallel import add_arguments, threads_each
 
 DEFAULT_OUT = "runs/claims"
 
@@ -42,9 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="override one size of the run (repeatable), e.g. --size sft_steps=1600; fields: "
                         + ", ".join(f.name for f in dataclasses.fields(Sizes) if f.name != "name"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads in all, shared by the jobs (default 2)")
-    p.add_argument("--jobs", type=int, default=2,
-                   help="claims run as this many processes at once (default 2; 1: one after another, in this process)")
+    add_arguments(p, "claims run as this many processes at once (default 2; 1: one after another, in this process)")
     for role, path in default_models().items():
         p.add_argument(f"--{role}", type=Path, default=path, help=f"{role} checkpoint folder (default {path.name})")
     return p.parse_args(argv)
@@ -70,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     import torch
 
-    if args.jobs < 1 or args.threads < 1:   # before torch reads them: it refuses a thread count below 1 itself
-        print("error: --jobs and --threads must be at least 1", file=sys.stderr)
+    try:
+        each = threads_each(args.jobs, args.threads)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
     try:
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(sizes, out, out / "work",
                   {role: getattr(args, role) for role in default_models()}, seed=args.seed)
     t0 = time.time()
-    rows, failures, _ = run_claims(ctx, names, jobs=args.jobs, threads=max(1, args.threads // args.jobs))
+    rows, failures, _ = run_claims(ctx, names, jobs=args.jobs, threads=each)
     for r in rows:
         print(f"{r.holds:>9}  {r.claim}: {r.metric} = {r.effect:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] (n={r.n})")
     for name, err in failures.items():

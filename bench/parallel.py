@@ -27,6 +27,21 @@ class Done:
     error: str | None = None
 
 
+def add_arguments(parser, jobs_help: str) -> None:
+    """`--threads` (torch threads in all) and `--jobs` (processes at once), as every parallel benchmark takes them."""
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch CPU threads in all, shared by the jobs (default 2)")
+    parser.add_argument("--jobs", type=int, default=2, help=jobs_help)
+
+
+def threads_each(jobs: int, threads: int) -> int:
+    """Each job's share of `threads`; a ValueError when either is below 1 (checked before torch reads them, since
+    it refuses a thread count below 1 in its own words)."""
+    if jobs < 1 or threads < 1:
+        raise ValueError("--jobs and --threads must be at least 1")
+    return max(1, threads // jobs)
+
+
 def run_in_processes(fn: Callable[[Any], Any], work: Sequence[Any], jobs: int, threads: int) -> list[Done]:
     """`fn(item)` for every item of `work`, each in a fresh spawned process with `threads` torch threads,
     `jobs` processes at a time, the next starting when one ends; the outcomes in `work`'s order. `fn` and the

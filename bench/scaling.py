@@ -35,7 +35,7 @@ from reasoning_core.rewards import load as load_reward
 from reasoning_core.shards import Shard
 from reasoning_core.tasks import GENERATED, Example, get_task
 
-from .parallel import run_in_processes
+from .parallel import add_arguments, run_in_processes, threads_each
 
 STRATEGIES = ("greedy", "self_consistency", "best_of_n", "beam_search")
 HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
@@ -144,13 +144,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=500, help="held-out test problems per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/scaling")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch CPU threads in all, shared by the jobs (default 2)")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="processes at once, each on a K-th of the problems (default 2; 1 runs in this process)")
+    add_arguments(parser, "processes at once, each on a K-th of the problems (default 2; 1 runs in this process)")
     args = parser.parse_args()
-    if args.jobs < 1 or args.threads < 1:
-        parser.error("--jobs and --threads must be at least 1")
+    try:
+        each = threads_each(args.jobs, args.threads)
+    except ValueError as err:
+        parser.error(str(err))
 
     sizes = [int(b) for b in args.sizes.split(",")]
     strategies = args.strategies.split(",")
@@ -167,7 +166,7 @@ def main() -> None:
                 {n: exs for n, exs in handwritten().items() if n in names})
     if args.jobs > 1:
         try:
-            runs, hand = run_sharded(plan, args.jobs, max(1, args.threads // args.jobs))
+            runs, hand = run_sharded(plan, args.jobs, each)
         except RuntimeError as err:
             sys.exit(f"error: {err}")
     else:
