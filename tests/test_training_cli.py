@@ -21,6 +21,7 @@ CHECKPOINT = "assets/generator"
     (["star", "--out", "{tmp}/o", "--parent", "{tmp}"], "not a checkpoint folder"),
     (["star", "--out", "{tmp}/o", "--parent", CHECKPOINT, "--rounds", "0"], "--rounds must be at least 1"),
     (["star", "--out", "{tmp}/o", "--parent", CHECKPOINT, "--problems", "0"], "--problems must be at least 1"),
+    (["star", "--out", "{tmp}/o", "--parent", CHECKPOINT, "--samples", "0"], "--samples must be at least 1"),
     (["star", "--out", "{tmp}/o", "--parent", CHECKPOINT, "--verifier", "{tmp}/v"], "--verifier .*no such folder"),
     (["label", "--out", "{tmp}/o", "--parent", "{tmp}/nowhere"], "no such folder"),
     (["prm", "--out", "{tmp}/o", "--parent", CHECKPOINT, "--labels", "{tmp}"], "missing math_shepherd.jsonl"),

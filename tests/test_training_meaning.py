@@ -81,10 +81,13 @@ def test_math_shepherd_labels_agree_with_the_exact_checker_above_chance():
     assert (good_recall + bad_recall) / 2 > 0.75, (good_recall, bad_recall)  # labelling all good scores 0.5
 
 
-def fake_stage(out, name: str, acc: float, calls: list[str]) -> dict:
-    """What a finished stage leaves behind, without training anything."""
+def fake_stage(out, name: str, acc: float, calls: list[str], paired: tuple[float, float] | None = None) -> dict:
+    """What a finished stage leaves behind, without training anything; `paired`: its parent's accuracy on the
+    paired set and the test's p."""
     calls.append(name)
     metrics = {"val_greedy_acc": acc}
+    if paired:
+        metrics["paired_vs_parent"] = {"before": paired[0], "after": acc, "p": paired[1]}
     with ckpt.atomic_dir(out) as tmp:
         (tmp / ckpt.META).write_text(json.dumps({"stage": name, "metrics": metrics}))
     return metrics
@@ -94,11 +97,12 @@ def fake_stage(out, name: str, acc: float, calls: list[str]) -> dict:
 def fake_stages(monkeypatch):
     calls: list[str] = []
     accs = {"sft": 0.4, "star": 0.7, "grpo": 0.5}
+    paired = {"star": (0.4, 0.001), "grpo": (0.7, 0.001)}    # STaR shown better than SFT, GRPO worse than STaR
     for name, run in (("sft", "run_sft"), ("verifier", "run_verifier"), ("star", "run_star"), ("labels", "run_label"),
                       ("prm", "run_prm"), ("orm", "run_orm"), ("grpo", "run_grpo")):
         def stage(*args, _name=name, **kw):  # the stage's own folder is its last argument of that name
             out = next(a for a in reversed(args) if getattr(a, "name", None) == _name)
-            return fake_stage(out, _name, accs.get(_name, 0.0), calls)
+            return fake_stage(out, _name, accs.get(_name, 0.0), calls, paired.get(_name))
         monkeypatch.setattr(pl, run, stage)
     return calls
 
@@ -119,7 +123,7 @@ def test_skipped_stages_do_not_run_and_their_finished_output_still_competes(tmp_
     summary = pl.run_pipeline(preset("micro"), tmp_path, skip=["star", "grpo"])
     assert fake_stages == ["sft", "verifier", "labels", "prm", "orm"]
     assert summary["generator"]["selected"] == "sft" and "grpo" not in summary
-    fake_stage(tmp_path / "grpo", "grpo", 0.9, [])      # e.g. trained by hand, or by an earlier run
+    fake_stage(tmp_path / "grpo", "grpo", 0.9, [], (0.4, 0.01))     # e.g. trained by hand, or by an earlier run
     assert pl.run_pipeline(preset("micro"), tmp_path, skip=["grpo"])["generator"]["selected"] == "grpo"
     assert main(["pipeline", "--out", str(tmp_path / "other"), "--skip", "grpo,stra"]) == 2
     assert "unknown stage(s) stra; valid: sft, verifier, star, labels" in capsys.readouterr().err
@@ -140,11 +144,23 @@ def test_a_skip_that_leaves_a_later_stage_without_its_input_is_refused_before_an
     assert fake_stages == ["sft", "verifier", "star"]
 
 
-def test_pick_generator_takes_the_highest_validation_accuracy(tmp_path):
-    calls: list[str] = []
-    for name, acc in (("sft", 0.61), ("star", 0.59), ("grpo", 0.6)):
-        fake_stage(tmp_path / name, name, acc, calls)
-    assert pl.pick_generator(tmp_path, ["sft", "star", "grpo"])["selected"] == "sft"
+def test_a_later_stage_is_shipped_only_when_its_paired_gain_over_its_parent_is_shown(tmp_path):
+    def pick(star: tuple, grpo: tuple) -> str:
+        """Each stage as (validation accuracy, (its parent's paired accuracy, p) or None)."""
+        for name, (acc, paired) in (("sft", (0.431, None)), ("star", star), ("grpo", grpo)):
+            fake_stage(tmp_path / name, name, acc, [], paired)
+        return pl.pick_generator(tmp_path, ["sft", "star", "grpo"])["selected"]
+
+    none = (0.0, None)
+    # the v6 STaR at lr 1e-4: higher on validation, no difference on the paired set
+    assert pick((0.436, (0.431, 0.76)), none) == "sft"
+    assert pick((0.46, (0.431, 0.01)), none) == "star"
+    assert pick((0.40, (0.431, 0.001)), none) == "sft"                     # shown, but worse
+    assert pick((0.46, (0.431, 0.01)), (0.50, (0.46, 0.02))) == "grpo"
+    assert pick((0.436, (0.431, 0.76)), (0.50, (0.431, 0.02))) == "grpo"   # GRPO was trained from SFT then
+    assert pick(none, (0.9, None)) == "sft"                                # no paired test: nothing shown
+    meta = ckpt.read_meta(tmp_path / "generator")
+    assert meta["selected_from"] == "sft" and meta["candidates"]["grpo"] == {"val_greedy_acc": 0.9, "gain_shown": False}
 
 
 def test_label_agreement_is_reported_per_task_against_the_exact_checker():

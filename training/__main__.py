@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, help="number of STaR rounds (preset default otherwise)")
     s.add_argument("--verifier", type=Path, help="keep only chains this step verifier passes (e.g. runs/tiny/verifier)")
     s.add_argument("--problems", type=int, help="train problems sampled per round (preset default otherwise)")
+    s.add_argument("--samples", type=int, help="chains sampled per problem (preset default otherwise)")
     s.add_argument("--replay-rows", type=int, help="SFT rows replayed beside each round's own chains (preset default "
                    "otherwise; 0: the round's chains alone)")
     s.add_argument("--lr", type=float, help="peak learning rate of each round's fine-tuning (preset default otherwise)")
@@ -190,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
             cfg.star.rounds = args.rounds
         if args.problems is not None:
             cfg.star.problems = args.problems
+        if args.samples is not None:
+            cfg.star.samples = args.samples
         if args.replay_rows is not None:
             cfg.star.replay_rows = args.replay_rows
         if args.lr is not None:

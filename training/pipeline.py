@@ -349,16 +349,34 @@ def run_grpo(cfg: PipelineConfig, parent: Path, out: Path, prm: Path | None = No
     return metrics
 
 
+def shows_gain(metrics: dict) -> bool:
+    """Whether a stage beat its parent on the paired validation set: more problems right, p < 0.05. Raw accuracy
+    on a few hundred problems moves by noise alone (STaR at lr 1e-4 on the v6 generator: 0.436 against 0.431 on
+    validation, and 83 gained against 88 lost on 2,100 paired problems, p = 0.76)."""
+    test = metrics.get("paired_vs_parent")
+    return bool(test) and test["after"] > test["before"] and test["p"] < 0.05
+
+
+def lineage_pick(out: Path, candidates: list[str]) -> str:
+    """The first candidate, replaced by each later one in turn that `shows_gain` over it (each stage of the
+    lineage is trained from the pick before it)."""
+    best = candidates[0]
+    for c in candidates[1:]:
+        if ckpt.is_complete(out / c) and shows_gain(ckpt.read_meta(out / c)["metrics"]):
+            best = c
+    return best
+
+
 def pick_generator(out: Path, candidates: list[str]) -> dict:
-    """Copy the candidate with the best validation greedy accuracy to DIR/generator."""
-    scored = [(ckpt.read_meta(out / c)["metrics"]["val_greedy_acc"], -i, c) for i, c in enumerate(candidates)
-              if ckpt.is_complete(out / c)]
-    acc, _, best = max(scored)
+    """Copy the `lineage_pick` to DIR/generator."""
+    best = lineage_pick(out, candidates)
+    metrics = {c: ckpt.read_meta(out / c)["metrics"] for c in candidates if ckpt.is_complete(out / c)}
     with ckpt.atomic_dir(out / "generator") as tmp:
         shutil.copytree(out / best, tmp, dirs_exist_ok=True)
-        meta = ckpt.read_meta(tmp) | {"selected_from": best, "candidates": {c: a for a, _, c in scored}}
+        meta = ckpt.read_meta(tmp) | {"selected_from": best, "candidates": {
+            c: {"val_greedy_acc": m["val_greedy_acc"], "gain_shown": shows_gain(m)} for c, m in metrics.items()}}
         (tmp / ckpt.META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    return {"selected": best, "val_greedy_acc": acc}
+    return {"selected": best, "val_greedy_acc": metrics[best]["val_greedy_acc"]}
 
 
 # what each stage reads from the stages before it
@@ -392,10 +410,8 @@ def run_pipeline(cfg: PipelineConfig, out: str | Path, assets: str | Path | None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     def policy() -> Path:
-        """The generator the later stages start from: STaR's output unless it lost to plain SFT (or was skipped)."""
-        acc = {n: ckpt.read_meta(out / n)["metrics"]["val_greedy_acc"] for n in ("sft", "star")
-               if ckpt.is_complete(out / n)}
-        return out / ("star" if acc.get("star", -1.0) >= acc["sft"] else "sft")
+        """The generator the later stages start from: STaR's output where it beat plain SFT (`shows_gain`)."""
+        return out / lineage_pick(out, ["sft", "star"])
 
     plan = [
         ("sft", lambda: run_sft(cfg, out / "sft")),
