@@ -24,8 +24,8 @@ class Sizes:
     size: int = 4                # claim 6: the size (n / rounds) of every strategy (compute_optimal probes 2 first)
     co_problems: int = 100       # claim 6: test problems per strategy
     mcts_iterations: int = 8     # claim 7
-    mcts_problems: int = 60
-    rstar_problems: int = 60
+    mcts_problems: int = 150     # claim 7 (at 60 every interval of 7a-7c crossed 0; 7c holds at 150)
+    rstar_problems: int = 150
     rstar_iterations: int = 4
     sft_steps: int = 800         # claim 1: CoT steps of each from-scratch generator at the full budget
     star_rounds: int = 2         # claim 2
