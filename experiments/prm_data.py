@@ -11,7 +11,11 @@ same steps, and differs only in its training rows:
 * `exact`: the same chains, labelled by the exact checker `tasks.check_steps` instead (no label noise);
 * `exact+pairs`: those, plus gold chains of training problems and the same chains with one result changed
   (`reward_eval.corrupt_one_result`), exactly labelled: chains that differ in one number only;
-* `mc+pairs`: the label stage's rows as they are, plus those pairs.
+* `mc+pairs`: the label stage's rows as they are, plus those pairs;
+* `exact+pairs+spelling`: `exact+pairs`, plus as many gold letters chains of training problems beside the same
+  chain with one letter of one chunk dropped or doubled (`misspell_one_step`; never the counted letter, so the
+  running count stays right and only the spelling is wrong): the letters errors the generator makes most
+  (experiments/results/letters-errors), which one-result-changed pairs never show.
 
 An arm named `DATA@min` trains on DATA's rows but reads a step differently: not P(good) at the token that
 closes it (the TRL format, every arm above) but the least P(good) over all of the step's tokens, trained so
@@ -65,7 +69,7 @@ from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, 
 from reasoning_core.checkpoints import load_tokenizer
 from reasoning_core.rewards.implicit import ImplicitPRM
 from reasoning_core.rewards.token_classification import TokenClassificationPRM
-from reasoning_core.tasks import check_steps
+from reasoning_core.tasks import check_steps, letters
 from training import checkpoint as ckpt
 from training.config import preset
 from training.data import TASK, mix_problems, stepwise_row
@@ -83,8 +87,8 @@ from training.prm import (
 )
 from training.reward_eval import corrupt_one_result
 
-ARMS = ("mc", "exact", "exact+pairs", "exact+pairs@min", "mc@min", "exact+pairs@lm", "mc@lm", "exact+pairs@implicit",
-        "mc@implicit", "mc+pairs@implicit")
+ARMS = ("mc", "exact", "exact+pairs", "exact+pairs+spelling", "exact+pairs@min", "mc@min", "exact+pairs@lm", "mc@lm",
+        "exact+pairs@implicit", "mc@implicit", "mc+pairs@implicit")
 COLUMNS = ["prompt", "completions", "labels"]  # what the PRM trains on, whatever else a source holds
 PAIR_SEED = 700  # train problems no stage draws (the stages use seeds 0-600)
 
@@ -109,6 +113,34 @@ def pair_chains(cfg, count: int) -> list[tuple[str, list[str], str]]:
         bad = corrupt_one_result(ex.steps, rng)
         if bad is not None:
             out += [(ex.problem, list(ex.steps), ex.reference), (ex.problem, bad[0], ex.reference)]
+    return out
+
+
+def misspell_one_step(problem: str, steps: list[str], rng: random.Random) -> list[str] | None:
+    """A letters chain with one letter of one spelled chunk ("p r o -> 1") dropped or doubled, the counted letter
+    never touched, so the count stays right and only the spelling is wrong; None for another task's chain."""
+    question = letters.parse(problem)
+    chunks = [(k, s.split(" -> ")) for k, s in enumerate(steps[:-1]) if " -> " in s]
+    spots = [(k, i) for k, (spelled, _) in chunks for i, ch in enumerate(spelled.split())
+             if question and ch != question.letter]
+    if not spots:
+        return None
+    k, i = rng.choice(spots)
+    spelled, count = steps[k].split(" -> ")
+    chars = spelled.split()
+    chars[i:i + 1] = [] if len(chars) > 1 and rng.random() < 0.5 else [chars[i]] * 2
+    return [*steps[:k], f"{' '.join(chars)} -> {count}", *steps[k + 1:]]
+
+
+def spelling_pair_chains(count: int) -> list[tuple[str, list[str], str]]:
+    """(problem, steps, reference) for `count` gold letters chains of training problems, each followed by
+    its `misspell_one_step` twin."""
+    rng = random.Random(PAIR_SEED)
+    out = []
+    for ex in letters.generate("train", count, seed=PAIR_SEED):
+        bad = misspell_one_step(ex.problem, list(ex.steps), rng)
+        if bad is not None:
+            out += [(ex.problem, list(ex.steps), ex.reference), (ex.problem, bad, ex.reference)]
     return out
 
 
@@ -318,6 +350,8 @@ def main() -> None:
     builders = {"mc": lambda: [label_rows],
                 "exact": lambda: [exact_rows(label_rows)],
                 "exact+pairs": lambda: [exact_rows(label_rows), exact_pair_rows(pairs)],
+                "exact+pairs+spelling": lambda: [exact_rows(label_rows), exact_pair_rows(pairs),
+                                                 exact_pair_rows(spelling_pair_chains(args.pairs))],
                 "mc+pairs": lambda: [label_rows, exact_pair_rows(pairs)]}
     cache = heldout_cache(args.out / "prm", args.parent, cfg.prm.eval_problems, cfg.seed)
     for arm in args.arms.split(","):

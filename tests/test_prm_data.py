@@ -7,8 +7,8 @@ import pytest
 import torch
 from datasets import Dataset
 
-from experiments.prm_data import exact_rows, pair_chains, step_log_probs
-from reasoning_core.tasks import check_steps
+from experiments.prm_data import exact_rows, pair_chains, spelling_pair_chains, step_log_probs
+from reasoning_core.tasks import check_steps, letters
 from training.config import preset
 
 
@@ -20,6 +20,18 @@ def test_each_pair_is_a_gold_chain_and_its_twin_with_one_result_wrong():
         assert all(check_steps(p, gold))
         changed = [i for i, (a, b) in enumerate(zip(gold, bad)) if a != b]
         assert len(changed) == 1 and not check_steps(p, bad)[changed[0]]
+
+
+def test_each_spelling_twin_misspells_one_chunk_and_keeps_every_count():
+    pairs = spelling_pair_chains(30)
+    assert len(pairs) >= 50 and len(pairs) % 2 == 0
+    for (p, gold, _), (q, bad, _) in zip(pairs[::2], pairs[1::2]):
+        assert p == q and all(check_steps(p, gold)) and len(gold) == len(bad)
+        [k] = [i for i, (a, b) in enumerate(zip(gold, bad)) if a != b]
+        (spelled, count), (misspelled, same_count) = gold[k].split(" -> "), bad[k].split(" -> ")
+        assert count == same_count and abs(len(spelled.split()) - len(misspelled.split())) == 1
+        assert spelled.count(letters.parse(p).letter) == misspelled.count(letters.parse(p).letter)
+        assert not check_steps(p, bad)[k]
 
 
 def test_exact_rows_keep_each_chain_once_with_the_checkers_labels():
