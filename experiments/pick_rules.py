@@ -21,6 +21,7 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from reasoning_core.budget import Budget
 from reasoning_core.protocols import AGGREGATIONS, aggregate
 from reasoning_core.run import solve
 from reasoning_core.search import Problem, make_config
-from reasoning_core.search.base import majority
+from reasoning_core.search.base import best_node, majority
 from reasoning_core.tasks import get_task, recognised
 from training.config import preset
 from training.data import mix_problems
@@ -63,10 +64,9 @@ def picks(row: dict, scores: Sequence[Sequence[float]]) -> dict[str, int | None]
     `best_node` breaks them: log-prob, then order), and each aggregation's weighted vote."""
     leaves, out = row["leaves"], {}
     for how in AGGREGATIONS:
-        values = [aggregate(s, how) if s else 0.0 for s in scores]
-        out[f"best {how}"] = max(range(len(leaves)), key=lambda j: (values[j], leaves[j].logprob, -j), default=None)
-        chosen = majority(leaves, values)
-        out[f"vote {how}"] = leaves.index(chosen) if chosen is not None else None
+        valued = [replace(x, value=aggregate(s, how) if s else 0.0) for x, s in zip(leaves, scores)]
+        for rule, chosen in (("best", best_node(valued)), ("vote", majority(valued, [x.value for x in valued]))):
+            out[f"{rule} {how}"] = valued.index(chosen) if chosen is not None else None
     return out
 
 

@@ -104,16 +104,23 @@ def exact_rows(rows: Dataset) -> Dataset:
     return Dataset.from_list(out)
 
 
-def pair_chains(cfg, count: int) -> list[tuple[str, list[str], str]]:
-    """(problem, steps, reference) for `count` gold chains of training problems and, after each, the same
-    chain with one result changed (skipped where no step holds a number)."""
+def twins(examples, corrupt) -> list[tuple[str, list[str], str]]:
+    """(problem, steps, reference) for each example's gold chain, followed by `corrupt(example, rng)`'s twin of it
+    (examples without one are skipped)."""
     rng = random.Random(PAIR_SEED)
     out = []
-    for ex in mix_problems(cfg.mix, "train", count, seed=PAIR_SEED, per_task=False):
-        bad = corrupt_one_result(ex.steps, rng)
+    for ex in examples:
+        bad = corrupt(ex, rng)
         if bad is not None:
-            out += [(ex.problem, list(ex.steps), ex.reference), (ex.problem, bad[0], ex.reference)]
+            out += [(ex.problem, list(ex.steps), ex.reference), (ex.problem, bad, ex.reference)]
     return out
+
+
+def pair_chains(cfg, count: int) -> list[tuple[str, list[str], str]]:
+    """`count` gold chains of training problems, each followed by the same chain with one result changed
+    (skipped where no step holds a number)."""
+    return twins(mix_problems(cfg.mix, "train", count, seed=PAIR_SEED, per_task=False),
+                 lambda ex, rng: (twin := corrupt_one_result(ex.steps, rng)) and twin[0])
 
 
 def misspell_one_step(problem: str, steps: list[str], rng: random.Random) -> list[str] | None:
@@ -133,15 +140,9 @@ def misspell_one_step(problem: str, steps: list[str], rng: random.Random) -> lis
 
 
 def spelling_pair_chains(count: int) -> list[tuple[str, list[str], str]]:
-    """(problem, steps, reference) for `count` gold letters chains of training problems, each followed by
-    its `misspell_one_step` twin."""
-    rng = random.Random(PAIR_SEED)
-    out = []
-    for ex in letters.generate("train", count, seed=PAIR_SEED):
-        bad = misspell_one_step(ex.problem, list(ex.steps), rng)
-        if bad is not None:
-            out += [(ex.problem, list(ex.steps), ex.reference), (ex.problem, bad, ex.reference)]
-    return out
+    """`count` gold letters chains of training problems, each followed by its `misspell_one_step` twin."""
+    return twins(letters.generate("train", count, seed=PAIR_SEED),
+                 lambda ex, rng: misspell_one_step(ex.problem, list(ex.steps), rng))
 
 
 def exact_pair_rows(pairs) -> Dataset:
