@@ -209,10 +209,12 @@ def _claim_dies(ctx, progress):
     os._exit(3)   # a killed or out-of-memory process: no result, no exception
 
 
-def test_claims_sharing_the_sample_pool_form_one_job():
-    assert runner.job_list(list(runner.CLAIMS)) == [["cot"], ["star"], ["verifier", "prm_vs_orm", "labels", "mcts"],
+def test_claims_sharing_what_one_builds_form_one_job():
+    assert runner.job_list(list(runner.CLAIMS)) == [["cot", "star"], ["verifier", "prm_vs_orm", "labels", "mcts"],
                                                    ["difficulty"], ["grpo"]]
-    assert runner.job_list(["mcts", "cot", "labels"]) == [["mcts", "labels"], ["cot"]]
+    assert runner.job_list(["mcts", "cot", "labels"]) == [["labels", "mcts"], ["cot"]]
+    # claim 2 starts from the generator claim 1 trains, so claim 1 runs first whichever order they were asked in
+    assert runner.job_list(["star", "grpo", "cot"]) == [["cot", "star"], ["grpo"]]
     assert runner.job_list(["grpo", "cot"]) == [["grpo"], ["cot"]]
 
 
@@ -241,11 +243,11 @@ def _claim_unpicklable(ctx, progress):
 
 
 def test_a_job_whose_result_cannot_travel_back_fails_instead_of_hanging(tmp_path):
-    claims = {"cot": _claim_unpicklable, "star": _claim_pid}
+    claims = {"difficulty": _claim_unpicklable, "grpo": _claim_pid}
     ctx = Context(MICRO, tmp_path / "out", tmp_path / "work", preset="micro")
     rows, failures, _ = runner.run_claims(ctx, list(claims), claims=claims, show_progress=False, jobs=2)
     assert [r.claim for r in rows] == ["pid"]
-    assert failures == {"cot": "the claim's process ended with exit code 0 and no result"}
+    assert failures == {"difficulty": "the claim's process ended with exit code 0 and no result"}
 
 
 def _claim_waits(ctx, progress):
@@ -364,10 +366,26 @@ def test_claims_train_with_the_shipped_preset_evaluated_at_the_runs_size(tmp_pat
     cfg = ctx.pipeline_config()
     assert cfg.preset == "default" and cfg.eval_problems == cfg.paired_problems == MICRO.stage_eval
     assert cfg.prm.eval_problems == cfg.orm.eval_problems == MICRO.stage_eval
-    # STaR at the run's size keeps the preset's replayed rows per problem (3,200 per 800 problems)
+    # STaR at the run's size trains on the model's own chains alone: the preset's replayed gold rows would teach
+    # what the claim credits to STaR
     from bench.claims_lib.context import FULL
     from bench.claims_lib.train_claims import star_config
 
     star = star_config(cfg.star, FULL)
     assert (star.problems, star.rounds, star.train.max_steps) == (FULL.star_problems, FULL.star_rounds, FULL.star_steps)
-    assert star.replay_rows / star.problems == cfg.star.replay_rows / cfg.star.problems == 4
+    assert cfg.star.replay_rows > 0 and star.replay_rows == 0 and star.self_chains
+
+
+def test_star_starts_from_claim_1s_generator_trained_once_per_size(tmp_path):
+    """Claim 2's parent is the step-by-step generator claim 1 saved in the run's work folder; a folder left by a
+    run of other sizes is not taken for it."""
+    from training.checkpoint import read_meta
+
+    ctx = Context(MICRO, tmp_path / "out", tmp_path / "work", preset="micro")
+    path = train_claims.cot_generator(ctx)
+    weights = path / "model.safetensors"
+    first = weights.stat().st_mtime_ns
+    assert train_claims.cot_generator(ctx) == path and weights.stat().st_mtime_ns == first
+    assert read_meta(path)["config"]["mix"]["weights"] == {"arith": 1.0}
+    train_claims.cot_generator(replace(ctx, sizes=replace(MICRO, sft_steps=6)))
+    assert read_meta(path)["metrics"]["steps"] == 6 and weights.stat().st_mtime_ns != first

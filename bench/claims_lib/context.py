@@ -29,12 +29,12 @@ class Sizes:
     rstar_iterations: int = 4
     sft_steps: int = 800         # claim 1: CoT steps of each from-scratch generator at the full budget
     star_rounds: int = 2         # claim 2
-    star_problems: int = 120
-    star_steps: int = 40
+    star_problems: int = 1000    # about 450 own right chains a round from claim 1's generator
+    star_steps: int = 30         # about two epochs of them (at 120 problems, 40 steps were 25 epochs of 50 chains)
     orm_samples: int = 16        # claim 3: the ORM trained as Cobbe et al. did, on this many chains per problem
     orm_problems: int = 200
     orm_steps: int = 100
-    label_problems: int = 60     # claim 5
+    label_problems: int = 180    # claim 5 (at 60, 62 chains: each PRM's 100 steps were 50 epochs of them)
     label_rollouts: int = 4
     prm_steps: int = 100
     grpo_steps: int = 6          # claim 8

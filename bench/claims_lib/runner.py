@@ -4,8 +4,8 @@ and claims.csv from the rows the claims returned.
 With `jobs` > 1 the claims run as that many processes at once, each on its share of the torch threads: on
 2 cores two one-thread jobs finish sooner than one two-thread job, because most of a claim is searches whose
 forward passes are too small for a second thread to speed up. Claims that read the shared sample pool run as
-one job, so it is built once; every job starts in a fresh process, so a claim's numbers do not depend on
-which claims ran before it in the same process."""
+one job, so it is built once, and so do claims 1 and 2 (STaR starts from claim 1's generator); every job
+starts in a fresh process, so a claim's numbers do not depend on which claims ran before it in another."""
 from __future__ import annotations
 
 import logging
@@ -33,6 +33,9 @@ CLAIMS: dict[str, ClaimFn] = {
     "cot": claim_cot, "star": claim_star, "verifier": claim_verifier, "prm_vs_orm": claim_prm_vs_orm,
     "labels": claim_process_labels, "difficulty": claim_difficulty, "mcts": claim_mcts, "grpo": claim_grpo}
 POOL_CLAIMS = ("verifier", "prm_vs_orm", "labels", "mcts")   # read `search_claims.sample_pool` (ctx.cache)
+# claims that read what another builds run as one job, in this order: the pool's readers share the pool, and
+# claim 2's STaR starts from the generator claim 1 trains (`train_claims.cot_generator`)
+GROUPS = (POOL_CLAIMS, ("cot", "star"))
 
 # one job's outcome: rows by claim name, failures by claim name, wall seconds by claim name
 Outcome = tuple[dict[str, list[Row]], dict[str, str], dict[str, float]]
@@ -46,14 +49,14 @@ def check_names(names: Sequence[str]) -> list[str]:
 
 
 def job_list(names: Sequence[str]) -> list[list[str]]:
-    """The claims as jobs, in their order, the pool's readers together where the first of them stands."""
-    pooled = [n for n in names if n in POOL_CLAIMS]
+    """The claims as jobs, in their order; a group's members (`GROUPS`) form one job where the first of them
+    stands."""
     jobs = []
     for n in names:
-        if n not in POOL_CLAIMS:
-            jobs.append([n])
-        elif n == pooled[0]:
-            jobs.append(pooled)
+        group = next((g for g in GROUPS if n in g), (n,))
+        members = [m for m in group if m in names]
+        if n == next(m for m in names if m in members):
+            jobs.append(members)
     return jobs
 
 

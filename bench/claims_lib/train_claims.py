@@ -104,25 +104,20 @@ def _level_table(hits: dict[tuple[str, str], np.ndarray], levels: np.ndarray, ct
     return pd.DataFrame(rows)
 
 
-def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
-    """1. Wei et al. 2022 / Kojima et al. 2022: step-by-step answers beat direct answers. Two generators of
-    the default architecture, trained from scratch on the same problems (`cot_mix`) with the same training
-    compute (the direct arm, whose rows are shorter, takes as many more steps as it needs to read as many
-    tokens); only the completion differs (gold steps + answer line vs the answer line alone). Each arm is
-    also trained on half the tokens: an arm whose accuracy and final loss no longer move with the second
-    half has converged (`convergence`), and the report says whether both arms had."""
-    import torch
+def _cot_plan(ctx: Context):
+    """Claim 1's training plan: the config (the default architecture on `cot_mix`), each arm's mean tokens
+    per row, the steps of each (arm, budget) at equal training tokens, and each arm's rows."""
     from datasets import Dataset
 
     from training.data import completion_text, mix_problems, sft_dataset
-    from training.sft import build_generator, train_sft
     from training.tokenizer import build_tokenizer
 
-    cfg, s, mix = ctx.pipeline_config(), ctx.sizes, cot_mix()
+    cfg, s = ctx.pipeline_config(), ctx.sizes
+    cfg.mix = cot_mix()
 
     def rows(count: int):
         """The first `count` SFT problems of the mix: gold chains, and the same with the answer alone."""
-        data = sft_dataset(mix_problems(mix, "train", min(cfg.sft_problems, count), seed=cfg.seed))
+        data = sft_dataset(mix_problems(cfg.mix, "train", min(cfg.sft_problems, count), seed=cfg.seed))
         return data, Dataset.from_list([{"prompt": r["prompt"], "completion": completion_text(
             [r["completion"].split("\n")[-1]])} for r in data])
 
@@ -132,18 +127,67 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     steps = {(arm, b): max(1, round(cot_steps * per_row[COT] / per_row[arm]))
              for b, cot_steps in budgets.items() for arm in (COT, DIRECT)}
     data = dict(zip((COT, DIRECT), rows(max(steps.values()) * cfg.sft.batch_size)))
-    test = mix_problems(mix, "test", s.test_problems)
+    return cfg, per_row, steps, data
+
+
+def _train_arm(ctx: Context, cfg, data, steps: int):
+    """A generator of the default architecture trained from scratch on `data` for `steps`: (model, tok,
+    final train loss)."""
+    import torch
+
+    from training.sft import build_generator, train_sft
+
+    torch.manual_seed(ctx.seed)
+    model, tok = build_generator(cfg.model)
+    # random batches: the preset's length-grouped ones give one level per batch here, which learns slower
+    # (train loss 1.10 against 0.85 after 300 steps)
+    train = dataclasses.replace(cfg.sft, max_steps=steps, seed=ctx.seed, max_wall_s=None, group_by_length=False)
+    loss = train_sft(model, tok, data, train, str(ctx.claim_dir("claim1") / "trainer"))["final_loss"]
+    return model, tok, loss
+
+
+def _save_cot(ctx: Context, cfg, model, tok, loss: float, steps: int) -> Path:
+    from training import checkpoint as ckpt
+
+    path = ctx.claim_dir("claim1") / "cot_full"
+    with ckpt.atomic_dir(path) as tmp:
+        ckpt.save_checkpoint(tmp, model, tok, stage="sft", kind="generator", parent=None, config=cfg.to_dict(),
+                             metrics={"steps": steps, "seed": ctx.seed, "final_loss": loss})
+    return path
+
+
+def cot_generator(ctx: Context) -> Path:
+    """Claim 1's step-by-step generator at the full budget, as claim 1 saved it in this run's work folder
+    (trained here when claim 2 runs without claim 1, or the saved one was trained to other sizes)."""
+    from training import checkpoint as ckpt
+
+    path, full = ctx.claim_dir("claim1") / "cot_full", max(1, ctx.sizes.sft_steps)   # the CoT arm's full budget
+    meta = ckpt.read_meta(path) if (path / ckpt.META).is_file() else {}
+    if meta.get("metrics", {}) | {"final_loss": None} != {"steps": full, "seed": ctx.seed, "final_loss": None}:
+        cfg, _, steps, data = _cot_plan(ctx)
+        model, tok, loss = _train_arm(ctx, cfg, data[COT], steps[COT, "full"])
+        _save_cot(ctx, cfg, model, tok, loss, steps[COT, "full"])
+    return path
+
+
+def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
+    """1. Wei et al. 2022 / Kojima et al. 2022: step-by-step answers beat direct answers. Two generators of
+    the default architecture, trained from scratch on the same problems (`cot_mix`) with the same training
+    compute (the direct arm, whose rows are shorter, takes as many more steps as it needs to read as many
+    tokens); only the completion differs (gold steps + answer line vs the answer line alone). Each arm is
+    also trained on half the tokens: an arm whose accuracy and final loss no longer move with the second
+    half has converged (`convergence`), and the report says whether both arms had. The full-budget CoT
+    generator is saved for claim 2 (`cot_generator`)."""
+    from training.data import mix_problems
+
+    cfg, per_row, steps, data = _cot_plan(ctx)
+    test = mix_problems(cfg.mix, "test", ctx.sizes.test_problems)
     hits, losses = {}, {}
     for arm, budget in progress(list(steps)):
-        torch.manual_seed(ctx.seed)
-        model, tok = build_generator(cfg.model)
-        # random batches: the preset's length-grouped ones give one level per batch here, which learns slower
-        # (train loss 1.10 against 0.85 after 300 steps)
-        train = dataclasses.replace(cfg.sft, max_steps=steps[arm, budget], seed=ctx.seed, max_wall_s=None,
-                                    group_by_length=False)
-        losses[arm, budget] = train_sft(model, tok, data[arm], train, str(ctx.claim_dir("claim1") / "trainer"))[
-            "final_loss"]
+        model, tok, losses[arm, budget] = _train_arm(ctx, cfg, data[arm], steps[arm, budget])
         hits[arm, budget] = greedy_hits(model, tok, test)
+        if (arm, budget) == (COT, "full"):
+            _save_cot(ctx, cfg, model, tok, losses[arm, budget], steps[arm, budget])
     levels = np.array([e.difficulty for e in test])
     table = _level_table(hits, levels, ctx).assign(
         train_steps=lambda t: [steps[k] for k in zip(t.arm, t.budget)],
@@ -179,24 +223,29 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
 
 # ------------------------------------------------------------------------------------------ claim 2
 def star_config(star, s: Sizes):
-    """The preset's STaR stage at the run's size. It replays the preset's share of SFT rows per STaR problem,
-    so the model's own chains weigh in training as they do in the preset (the preset's 3,200 rows beside 40
-    problems' chains would drown them)."""
-    replay = star.replay_rows * s.star_problems // max(1, star.problems)
-    return dataclasses.replace(star, rounds=s.star_rounds, problems=s.star_problems, replay_rows=replay,
+    """The preset's STaR stage at the run's size, trained on the model's own chains alone, as the paper's
+    was: replaying gold chains beside them would credit STaR with what they teach."""
+    return dataclasses.replace(star, rounds=s.star_rounds, problems=s.star_problems, replay_rows=0,
                                train=dataclasses.replace(star.train, max_steps=s.star_steps))
 
 
 def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
     """2. Zelikman et al. 2022: STaR improves the generator round over round, and rationalisation (hinted
-    re-sampling) helps on the problems the model could not solve. Same parent, rounds, problems and
-    steps; only `StarConfig.rationalize` differs."""
+    re-sampling) helps on the problems the model could not solve. The paper's setting: a model that has
+    seen few rationales, and question/answer pairs without one. The parent is claim 1's step-by-step
+    generator (`cot_generator`, one-digit arithmetic, still learning); each round it samples fresh train
+    problems and trains on its own right chains only. Same parent, rounds, problems and steps; only
+    `StarConfig.rationalize` differs."""
+    from training.data import mix_problems
     from training.pipeline import run_star
 
     cfg, s = ctx.pipeline_config(), ctx.sizes
-    cfg.star = star_config(cfg.star, s)
-    parent, test = ctx.models["generator"], ctx.problems("test", s.test_problems)
-    metrics, hits = {}, {"parent (round 0)": greedy_hits(*_load(parent), test)}
+    cfg.mix, cfg.star = cot_mix(), star_config(cfg.star, s)
+    parent = cot_generator(ctx)
+    test = mix_problems(cfg.mix, "test", s.test_problems)
+    model, tok = _load(parent)
+    metrics, hits = {}, {"parent (round 0)": greedy_hits(model, tok, test)}
+    own = own_chains_by_level(model, tok, test, cfg.star, ctx.seed)
     for name, rationalize in progress([("STaR with rationalisation", True), ("STaR without rationalisation", False)]):
         out = ctx.claim_dir("claim2") / ("rationalize" if rationalize else "plain")
         _fresh(out)
@@ -205,7 +254,12 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
         hits[name] = greedy_hits(*_load(out), test)
     rounds = [{"arm": name, **{k: v for k, v in r.items() if not isinstance(v, dict)}}
               for name, m in metrics.items() for r in m["rounds"]]
+    levels = np.array([e.difficulty for e in test])
+    by_level = pd.DataFrame([{"arm": arm, "bin": f"arith {lv}", "accuracy": h[levels == lv].mean(),
+                              "problems": int((levels == lv).sum())} for arm, h in hits.items() for lv in own.index])
     table = pd.concat([_arm_table(hits, ctx).assign(kind="test greedy accuracy"),
+                       by_level.assign(kind="test greedy accuracy by level"),
+                       own.reset_index().assign(arm="parent (round 0)", kind="parent's sampled chains by level"),
                        pd.DataFrame(rounds).assign(kind="per-round validation (stage's own eval)")], ignore_index=True)
     fig = px.line(pd.DataFrame(rounds), x="round", y="val_greedy_acc", color="arm", markers=True,
                   title=f"Claim 2: STaR validation greedy accuracy per round ({s.stage_eval} problems)")
@@ -217,18 +271,47 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
     paper = "Zelikman et al. 2022"
     plural = "s" if s.star_rounds != 1 else ""
     detail = (f"{s.star_rounds} round{plural} x {s.star_problems} fresh train problems, {s.star_steps} SFT steps per "
-              f"round, from the default generator. Test greedy accuracy: parent {base.mean():.3f}, with "
+              f"round on the model's own right chains alone, from claim 1's step-by-step generator (one-digit "
+              f"arithmetic). Test greedy accuracy: parent {base.mean():.3f}, with "
               f"rationalisation {with_r.mean():.3f}, without {without.mean():.3f}. Problems added by rationalisation "
               f"per round: {rat}.")
     tasks = np.array(task_names(test))
+    right = own["right"].sum()
+    what = ", ".join(f"level {lv}: {r.right} of {r.chains} ({r.sound} sound)" for lv, r in own.iterrows())
+    acc = "; ".join(f"level {lv}: {base[levels == lv].mean():.2f} -> {with_r[levels == lv].mean():.2f}"
+                    for lv in own.index)
+    learns = (f" What STaR can learn from: sampled as a round samples ({cfg.star.samples} chains at T="
+              f"{cfg.star.temperature} for each test problem), the parent's right-answer chains by level (operations) "
+              f"are {what}; {own['right'].iloc[0] / max(1, right):.0%} of them solve level {own.index[0]}, and a "
+              f"chain is sound when every step passes the exact checker. Greedy accuracy by level, parent -> STaR "
+              f"with rationalisation: {acc}.")
     return [Row("2a STaR rounds", paper, "STaR (final round) > parent", "greedy test accuracy, final - parent",
-                detail, diagnosis=_star_diagnosis(metrics["STaR with rationalisation"], with_r, base, "the parent"),
+                detail, diagnosis=_star_diagnosis(metrics["STaR with rationalisation"], with_r, base, "the parent")
+                + learns,
                 **effect(paired_diff(with_r, base), list(tasks), **ctx.boot)),
             Row("2b STaR rationalisation", paper, "with > without rationalisation, on problems the parent failed",
                 "greedy accuracy on parent-failed test problems, with - without", detail,
                 diagnosis=_star_diagnosis(metrics["STaR without rationalisation"], with_r[unsolved],
                                           without[unsolved], "STaR without rationalisation"),
                 **effect(paired_diff(with_r[unsolved], without[unsolved]), list(tasks[unsolved]), **ctx.boot))]
+
+
+def own_chains_by_level(model, tok, examples, star, seed: int) -> pd.DataFrame:
+    """What a STaR round can train on, by level: the parent's chains sampled as the round samples them, how
+    many reach the reference answer (`right`, what STaR keeps) and how many of those are right at every step
+    by the exact checker (`sound`)."""
+    from training.sampling import TASK, chain_answer, sample_chains
+
+    chains = sample_chains(model, tok, [e.problem for e in examples], star.samples, temperature=star.temperature,
+                           seed=seed, desc="STaR's own chains")
+    rows = []
+    for ex, group in zip(examples, chains):
+        for c in group:
+            right = bool(c.steps) and TASK.is_correct(chain_answer(c), ex.reference)
+            rows.append({"level": ex.difficulty, "right": right,
+                         "sound": right and all(check_steps(ex.problem, c.steps))})
+    return pd.DataFrame(rows).groupby("level").agg(chains=("right", "size"), right=("right", "sum"),
+                                                   sound=("sound", "sum"))
 
 
 def _star_diagnosis(metrics: dict, after: np.ndarray, before: np.ndarray, against: str) -> str:
