@@ -29,7 +29,7 @@ class Sizes:
     rstar_iterations: int = 4
     sft_steps: int = 800         # claim 1: CoT steps of each from-scratch generator at the full budget
     star_rounds: int = 2         # claim 2
-    star_problems: int = 1000    # about 450 own right chains a round from claim 1's generator
+    star_problems: int = 1000    # about 400 own right chains a round from claim 1's generator
     star_steps: int = 30         # about two epochs of them (at 120 problems, 40 steps were 25 epochs of 50 chains)
     orm_samples: int = 16        # claim 3: the ORM trained as Cobbe et al. did, on this many chains per problem
     orm_problems: int = 200

@@ -162,8 +162,8 @@ def cot_generator(ctx: Context) -> Path:
     from training import checkpoint as ckpt
 
     path, full = ctx.claim_dir("claim1") / "cot_full", max(1, ctx.sizes.sft_steps)   # the CoT arm's full budget
-    meta = ckpt.read_meta(path) if (path / ckpt.META).is_file() else {}
-    if meta.get("metrics", {}) | {"final_loss": None} != {"steps": full, "seed": ctx.seed, "final_loss": None}:
+    saved = ckpt.read_meta(path).get("metrics", {}) if (path / ckpt.META).is_file() else {}
+    if (saved.get("steps"), saved.get("seed")) != (full, ctx.seed):
         cfg, _, steps, data = _cot_plan(ctx)
         model, tok, loss = _train_arm(ctx, cfg, data[COT], steps[COT, "full"])
         _save_cot(ctx, cfg, model, tok, loss, steps[COT, "full"])
