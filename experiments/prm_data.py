@@ -127,9 +127,10 @@ def misspell_one_step(problem: str, steps: list[str], rng: random.Random) -> lis
     """A letters chain with one letter of one spelled chunk ("p r o -> 1") dropped or doubled, the counted letter
     never touched, so the count stays right and only the spelling is wrong; None for another task's chain."""
     question = letters.parse(problem)
+    if question is None:
+        return None
     chunks = [(k, s.split(" -> ")) for k, s in enumerate(steps[:-1]) if " -> " in s]
-    spots = [(k, i) for k, (spelled, _) in chunks for i, ch in enumerate(spelled.split())
-             if question and ch != question.letter]
+    spots = [(k, i) for k, (spelled, _) in chunks for i, ch in enumerate(spelled.split()) if ch != question.letter]
     if not spots:
         return None
     k, i = rng.choice(spots)

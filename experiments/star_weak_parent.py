@@ -32,7 +32,14 @@ import torch
 
 from bench.claims import resized
 from bench.claims_lib.context import FULL, Context
-from bench.claims_lib.train_claims import cot_generator, cot_mix, greedy_hits, own_chains_by_level, star_config
+from bench.claims_lib.train_claims import (
+    accuracy_by_level,
+    cot_generator,
+    cot_mix,
+    greedy_hits,
+    own_chains_by_level,
+    star_config,
+)
 from bench.parallel import add_arguments, run_in_processes, threads_each
 from training.data import mix_problems
 from training.pipeline import load_generator, run_star
@@ -60,7 +67,7 @@ def arm_config(cfg, spec: str):
 
 
 def by_level(hits: np.ndarray, levels: np.ndarray) -> dict[int, float]:
-    return {int(lv): round(float(hits[levels == lv].mean()), 3) for lv in sorted(set(levels))}
+    return {lv: round(acc, 3) for lv, acc in accuracy_by_level(hits, levels).items()}
 
 
 def run_arm(job: tuple, parent: Path, test, out: Path) -> tuple[np.ndarray, dict]:

@@ -99,9 +99,19 @@ def _level_table(hits: dict[tuple[str, str], np.ndarray], levels: np.ndarray, ct
         acc, lo, hi = mean_ci(h, **ctx.boot)
         rows.append({"arm": arm, "budget": budget, "bin": "all", "accuracy": acc, "ci_low": lo, "ci_high": hi,
                      "problems": len(h)})
-        rows += [{"arm": arm, "budget": budget, "bin": f"arith {lv}", "accuracy": h[levels == lv].mean(),
-                  "problems": int((levels == lv).sum())} for lv in sorted(set(levels))]
+        rows += _level_rows(h, levels, arm=arm, budget=budget)
     return pd.DataFrame(rows)
+
+
+def accuracy_by_level(hits: np.ndarray, levels: np.ndarray) -> dict[int, float]:
+    """Accuracy on each level's (operations') problems."""
+    return {int(lv): float(hits[levels == lv].mean()) for lv in sorted(set(levels))}
+
+
+def _level_rows(hits: np.ndarray, levels: np.ndarray, **key) -> list[dict]:
+    """One table row per level: `key`'s columns, the level's bin, its accuracy and problems."""
+    return [{**key, "bin": f"arith {lv}", "accuracy": acc, "problems": int((levels == lv).sum())}
+            for lv, acc in accuracy_by_level(hits, levels).items()]
 
 
 def _cot_plan(ctx: Context):
@@ -203,8 +213,8 @@ def claim_cot(ctx: Context, progress: Progress = iter) -> list[Row]:
     cot, direct = hits[COT, "full"], hits[DIRECT, "full"]
     tasks = task_names(test)
     gains = {arm: effect(paired_diff(hits[arm, "full"], hits[arm, "half"]), tasks, **ctx.boot) for arm in (COT, DIRECT)}
-    by_level = ", ".join(f"level {lv}: {cot[levels == lv].mean():.2f} vs {direct[levels == lv].mean():.2f}"
-                         for lv in sorted(set(levels)))
+    cot_levels, direct_levels = accuracy_by_level(cot, levels), accuracy_by_level(direct, levels)
+    by_level = ", ".join(f"level {lv}: {acc:.2f} vs {direct_levels[lv]:.2f}" for lv, acc in cot_levels.items())
     diagnosis = ("Convergence (full minus half budget, paired): " + "; ".join(
         f"{arm} {g['effect']:+.3f} [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}] "
         f"({convergence(g['ci_low'], g['ci_high'], losses[arm, 'half'], losses[arm, 'full'])})"
@@ -255,8 +265,7 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
     rounds = [{"arm": name, **{k: v for k, v in r.items() if not isinstance(v, dict)}}
               for name, m in metrics.items() for r in m["rounds"]]
     levels = np.array([e.difficulty for e in test])
-    by_level = pd.DataFrame([{"arm": arm, "bin": f"arith {lv}", "accuracy": h[levels == lv].mean(),
-                              "problems": int((levels == lv).sum())} for arm, h in hits.items() for lv in own.index])
+    by_level = pd.DataFrame([row for arm, h in hits.items() for row in _level_rows(h, levels, arm=arm)])
     table = pd.concat([_arm_table(hits, ctx).assign(kind="test greedy accuracy"),
                        by_level.assign(kind="test greedy accuracy by level"),
                        own.reset_index().assign(arm="parent (round 0)", kind="parent's sampled chains by level"),
@@ -278,8 +287,8 @@ def claim_star(ctx: Context, progress: Progress = iter) -> list[Row]:
     tasks = np.array(task_names(test))
     right = own["right"].sum()
     what = ", ".join(f"level {lv}: {r.right} of {r.chains} ({r.sound} sound)" for lv, r in own.iterrows())
-    acc = "; ".join(f"level {lv}: {base[levels == lv].mean():.2f} -> {with_r[levels == lv].mean():.2f}"
-                    for lv in own.index)
+    before, after = accuracy_by_level(base, levels), accuracy_by_level(with_r, levels)
+    acc = "; ".join(f"level {lv}: {was:.2f} -> {after[lv]:.2f}" for lv, was in before.items())
     learns = (f" What STaR can learn from: sampled as a round samples ({cfg.star.samples} chains at T="
               f"{cfg.star.temperature} for each test problem), the parent's right-answer chains by level (operations) "
               f"are {what}; {own['right'].iloc[0] / max(1, right):.0%} of them solve level {own.index[0]}, and a "
